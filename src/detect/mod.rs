@@ -1,0 +1,124 @@
+//! Detectors: the [`Detector`] trait, checkpoints, calibration, and where detectors are found
+//! (shipped in the binary, installed in the data directory, or a path).
+
+pub mod calibration;
+pub mod checkpoint;
+pub mod probe;
+
+pub use calibration::{Calibration, Verdict};
+pub use checkpoint::{BaseModelRef, Checkpoint, DetectorMeta, FileRecord, TrainingSummary};
+
+use crate::model::BaseModel;
+use anyhow::{bail, Result};
+use candle_core::Tensor;
+use std::path::{Path, PathBuf};
+
+/// A trained detector ready to score preprocessed crops.
+pub trait Detector: Send + Sync {
+    fn meta(&self) -> &DetectorMeta;
+    /// Raw logits (positive = generated), one per crop in `pixels` [B, 3, S, S].
+    fn logits(&self, pixels: &Tensor) -> Result<Vec<f32>>;
+    /// Warnings about this pairing of detector and base model (e.g. a different weights hash).
+    fn warnings(&self) -> &[String];
+}
+
+/// Builds the detector a checkpoint describes on top of a loaded base model. A different
+/// architecture is an error; the same architecture with other weights is a recorded warning.
+pub fn build_detector(ckpt: Checkpoint, base: &BaseModel) -> Result<Box<dyn Detector>> {
+    let want = &ckpt.meta.base_model;
+    if want.config != base.info.config {
+        bail!(
+            "detector '{}' was trained on {} ({}) but the loaded base model is {} ({}): architectures differ",
+            ckpt.meta.name, want.name, want.arch, base.info.name, base.info.arch
+        );
+    }
+    let mut warnings = Vec::new();
+    if want.weights_sha256 != base.info.weights_sha256() {
+        warnings.push(format!(
+            "detector '{}' was trained on base weights {} but {} has weights {}: scores may be unreliable",
+            ckpt.meta.name,
+            short(&want.weights_sha256),
+            base.info.name,
+            short(base.info.weights_sha256())
+        ));
+    }
+    match ckpt.meta.method.as_str() {
+        "probe" => Ok(Box::new(probe::ProbeDetector::new(ckpt, base, warnings)?)),
+        m => bail!(
+            "detector '{}' uses method '{m}', which this version cannot run",
+            ckpt.meta.name
+        ),
+    }
+}
+
+fn short(h: &str) -> &str {
+    &h[..h.len().min(12)]
+}
+
+/// Detectors compiled into the binary: (name, checkpoint bytes).
+pub fn shipped() -> &'static [(&'static str, &'static [u8])] {
+    &[(
+        "probe",
+        include_bytes!("../../assets/detectors/probe.safetensors"),
+    )]
+}
+
+/// The name `default` resolves to.
+pub const DEFAULT_DETECTOR: &str = "probe";
+
+/// Where a detector named on the command line or in the GUI comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DetectorSource {
+    Shipped(&'static str),
+    Installed(PathBuf),
+    File(PathBuf),
+}
+
+/// Resolves `default`, a shipped name, an installed name, or a checkpoint path.
+pub fn resolve(spec: &str) -> Result<(DetectorSource, Checkpoint)> {
+    let name = if spec == "default" {
+        DEFAULT_DETECTOR
+    } else {
+        spec
+    };
+    if let Some((n, bytes)) = shipped().iter().find(|(n, _)| *n == name) {
+        return Ok((
+            DetectorSource::Shipped(n),
+            Checkpoint::from_bytes(bytes, &format!("shipped detector '{n}'"))?,
+        ));
+    }
+    let installed = crate::paths::detectors_dir().join(format!("{name}.safetensors"));
+    if installed.is_file() {
+        return Ok((
+            DetectorSource::Installed(installed.clone()),
+            Checkpoint::load(&installed)?,
+        ));
+    }
+    let p = Path::new(spec);
+    if p.exists() {
+        return Ok((DetectorSource::File(p.to_path_buf()), Checkpoint::load(p)?));
+    }
+    let names: Vec<&str> = shipped().iter().map(|(n, _)| *n).collect();
+    bail!(
+        "no detector '{spec}': not a shipped detector ({}), not installed in {}, and no such file",
+        names.join(", "),
+        crate::paths::detectors_dir().display()
+    )
+}
+
+/// Installed detectors (path, metadata), for `model list` and the GUI library.
+pub fn list_installed() -> Vec<(PathBuf, Result<DetectorMeta>)> {
+    let Ok(rd) = std::fs::read_dir(crate::paths::detectors_dir()) else {
+        return vec![];
+    };
+    let mut v: Vec<_> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
+        .map(|p| {
+            let m = Checkpoint::load(&p).map(|c| c.meta);
+            (p, m)
+        })
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}

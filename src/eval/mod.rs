@@ -1,0 +1,3 @@
+//! Evaluation: metrics over labelled data.
+
+pub mod metrics;

@@ -1,0 +1,389 @@
+//! The one image loader: reads evidence read-only, detects the format from the bytes, applies EXIF
+//! orientation, converts any colour type to 8-bit RGB, refuses decompression bombs, and reports
+//! every failure as a typed error that names the file and the reason. It never panics.
+
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::io::{Cursor, Read};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Limits against hostile or accidental huge inputs.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadLimits {
+    pub max_file_bytes: u64,
+    pub max_pixels: u64,
+}
+
+impl Default for LoadLimits {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: 1 << 30,
+            max_pixels: 200_000_000,
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ImageLoadError {
+    #[error("{path}: cannot read file: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: the file is empty")]
+    Empty { path: PathBuf },
+    #[error("{path}: file is {size} bytes, over the limit of {limit} bytes")]
+    FileTooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
+    #[error("{path}: not a recognised image format (first bytes: {magic})")]
+    UnknownFormat { path: PathBuf, magic: String },
+    #[error("{path}: unsupported {format} image: {reason}")]
+    Unsupported {
+        path: PathBuf,
+        format: String,
+        reason: String,
+    },
+    #[error("{path}: image is {width}x{height} ({pixels} pixels), over the limit of {limit} pixels (possible decompression bomb)")]
+    TooManyPixels {
+        path: PathBuf,
+        width: u32,
+        height: u32,
+        pixels: u64,
+        limit: u64,
+    },
+    #[error("{path}: truncated {format} file: {reason}")]
+    Truncated {
+        path: PathBuf,
+        format: String,
+        reason: String,
+    },
+    #[error("{path}: corrupt {format} data: {reason}")]
+    Corrupt {
+        path: PathBuf,
+        format: String,
+        reason: String,
+    },
+}
+
+/// Facts about an evidence file, taken from its bytes before any processing.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageFacts {
+    pub file_size: u64,
+    pub sha256: String,
+    /// Format detected from the bytes (not the extension).
+    pub format: String,
+    /// Set when the extension does not match the detected format.
+    pub extension_mismatch: Option<String>,
+    /// Dimensions as stored in the file.
+    pub stored_width: u32,
+    pub stored_height: u32,
+    /// Dimensions after EXIF orientation.
+    pub width: u32,
+    pub height: u32,
+    /// Colour type as decoded, e.g. `Rgb8`, `L16`, `Rgba8`.
+    pub color_type: String,
+    pub has_alpha: bool,
+    /// EXIF orientation tag value (1 = upright).
+    pub orientation: u8,
+}
+
+/// A decoded image: 8-bit RGB pixels, upright, plus the file facts.
+#[derive(Debug, Clone)]
+pub struct LoadedImage {
+    pub path: PathBuf,
+    pub rgb: RgbImage,
+    pub facts: ImageFacts,
+    /// Raw EXIF block, when the file carries one.
+    pub exif: Option<Vec<u8>>,
+}
+
+/// Reads a file read-only with a size limit.
+pub fn read_evidence(path: &Path, limits: &LoadLimits) -> Result<Vec<u8>, ImageLoadError> {
+    let io = |source| ImageLoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
+    if size > limits.max_file_bytes {
+        return Err(ImageLoadError::FileTooLarge {
+            path: path.to_path_buf(),
+            size,
+            limit: limits.max_file_bytes,
+        });
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(limits.max_file_bytes + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    Ok(bytes)
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Loads an image file.
+pub fn load_image(path: &Path, limits: &LoadLimits) -> Result<LoadedImage, ImageLoadError> {
+    let bytes = read_evidence(path, limits)?;
+    decode_bytes(&bytes, path, limits)
+}
+
+/// Decodes image bytes; `path` names the source in errors and facts.
+pub fn decode_bytes(
+    bytes: &[u8],
+    path: &Path,
+    limits: &LoadLimits,
+) -> Result<LoadedImage, ImageLoadError> {
+    let p = || path.to_path_buf();
+    if bytes.is_empty() {
+        return Err(ImageLoadError::Empty { path: p() });
+    }
+    let format = image::guess_format(bytes).map_err(|_| ImageLoadError::UnknownFormat {
+        path: p(),
+        magic: bytes
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+    })?;
+    let fmt_name = format_name(format);
+    if format == ImageFormat::Jpeg {
+        check_jpeg_complete(bytes).map_err(|reason| ImageLoadError::Truncated {
+            path: p(),
+            format: fmt_name.clone(),
+            reason,
+        })?;
+    }
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        decode_inner(bytes, format, path, limits)
+    }));
+    let (img, stored, orientation, exif, color_type) = match result {
+        Ok(r) => r?,
+        Err(_) => {
+            return Err(ImageLoadError::Corrupt {
+                path: p(),
+                format: fmt_name,
+                reason: "the decoder failed on malformed data".into(),
+            })
+        }
+    };
+    let has_alpha = img.color().has_alpha();
+    let rgb = img.into_rgb8();
+    let facts = ImageFacts {
+        file_size: bytes.len() as u64,
+        sha256: sha256_hex(bytes),
+        extension_mismatch: extension_mismatch(path, format),
+        format: fmt_name,
+        stored_width: stored.0,
+        stored_height: stored.1,
+        width: rgb.width(),
+        height: rgb.height(),
+        color_type,
+        has_alpha,
+        orientation,
+    };
+    Ok(LoadedImage {
+        path: p(),
+        rgb,
+        facts,
+        exif,
+    })
+}
+
+type Decoded = (DynamicImage, (u32, u32), u8, Option<Vec<u8>>, String);
+
+fn decode_inner(
+    bytes: &[u8],
+    format: ImageFormat,
+    path: &Path,
+    limits: &LoadLimits,
+) -> Result<Decoded, ImageLoadError> {
+    let fmt_name = format_name(format);
+    let map = |e: image::ImageError| classify(e, path, &fmt_name);
+    let mut reader = ImageReader::new(Cursor::new(bytes));
+    reader.set_format(format);
+    let mut lim = image::Limits::default();
+    // Allocation cap: the pixel budget at up to 16 bytes per pixel (RGBA f32), bounded.
+    lim.max_alloc = Some(limits.max_pixels.saturating_mul(16).min(8 << 30));
+    reader.limits(lim);
+    let mut decoder = reader.into_decoder().map_err(map)?;
+    let (w, h) = decoder.dimensions();
+    let pixels = w as u64 * h as u64;
+    if pixels > limits.max_pixels {
+        return Err(ImageLoadError::TooManyPixels {
+            path: path.to_path_buf(),
+            width: w,
+            height: h,
+            pixels,
+            limit: limits.max_pixels,
+        });
+    }
+    if w == 0 || h == 0 {
+        return Err(ImageLoadError::Corrupt {
+            path: path.to_path_buf(),
+            format: fmt_name,
+            reason: format!("zero-sized image ({w}x{h})"),
+        });
+    }
+    let color_type = format!("{:?}", decoder.color_type());
+    let exif = decoder.exif_metadata().ok().flatten();
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder).map_err(map)?;
+    img.apply_orientation(orientation);
+    Ok((img, (w, h), orientation_tag(orientation), exif, color_type))
+}
+
+fn orientation_tag(o: image::metadata::Orientation) -> u8 {
+    use image::metadata::Orientation::*;
+    match o {
+        NoTransforms => 1,
+        FlipHorizontal => 2,
+        Rotate180 => 3,
+        FlipVertical => 4,
+        Rotate90FlipH => 5,
+        Rotate90 => 6,
+        Rotate270FlipH => 7,
+        Rotate270 => 8,
+    }
+}
+
+fn classify(e: image::ImageError, path: &Path, fmt: &str) -> ImageLoadError {
+    use image::error::{ImageError as E, LimitErrorKind};
+    let path = path.to_path_buf();
+    let format = fmt.to_string();
+    match e {
+        E::Limits(l) => match l.kind() {
+            LimitErrorKind::DimensionError | LimitErrorKind::InsufficientMemory => {
+                ImageLoadError::Corrupt {
+                    path,
+                    format,
+                    reason: format!("image exceeds the decoder's memory limit ({l})"),
+                }
+            }
+            _ => ImageLoadError::Unsupported {
+                path,
+                format,
+                reason: l.to_string(),
+            },
+        },
+        E::Unsupported(u) => ImageLoadError::Unsupported {
+            path,
+            format,
+            reason: u.to_string(),
+        },
+        E::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            ImageLoadError::Truncated {
+                path,
+                format,
+                reason: io.to_string(),
+            }
+        }
+        other => {
+            let reason = other.to_string();
+            let l = reason.to_ascii_lowercase();
+            if l.contains("eof")
+                || l.contains("end of file")
+                || l.contains("truncat")
+                || l.contains("unexpected end")
+            {
+                ImageLoadError::Truncated {
+                    path,
+                    format,
+                    reason,
+                }
+            } else {
+                ImageLoadError::Corrupt {
+                    path,
+                    format,
+                    reason,
+                }
+            }
+        }
+    }
+}
+
+/// A JPEG whose last scan (SOS) is not followed by an end-of-image marker is truncated; decoders
+/// would otherwise fill the missing rows with grey and carry on silently.
+fn check_jpeg_complete(bytes: &[u8]) -> Result<(), String> {
+    let last = |m: u8| bytes.windows(2).rposition(|w| w[0] == 0xFF && w[1] == m);
+    match (last(0xDA), last(0xD9)) {
+        (None, _) => Err("no image scan (SOS marker) found".into()),
+        (Some(_), None) => {
+            Err("no end-of-image marker: the file ends inside the image data".into())
+        }
+        (Some(sos), Some(eoi)) if eoi < sos => Err(
+            "no end-of-image marker after the last scan: the file ends inside the image data"
+                .into(),
+        ),
+        _ => Ok(()),
+    }
+}
+
+pub fn format_name(f: ImageFormat) -> String {
+    f.extensions_str()
+        .first()
+        .map(|e| e.to_ascii_uppercase())
+        .unwrap_or_else(|| format!("{f:?}"))
+}
+
+fn extension_mismatch(path: &Path, format: ImageFormat) -> Option<String> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    match ImageFormat::from_extension(&ext) {
+        Some(f) if f == format => None,
+        _ => Some(format!(
+            "extension '.{ext}' but the content is {}",
+            format_name(format)
+        )),
+    }
+}
+
+/// File extensions the loader can decode (used when walking folders).
+pub fn is_image_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .map(|e| {
+            matches!(
+                e.to_ascii_lowercase().as_str(),
+                "jpg"
+                    | "jpeg"
+                    | "jpe"
+                    | "jfif"
+                    | "png"
+                    | "apng"
+                    | "gif"
+                    | "webp"
+                    | "tif"
+                    | "tiff"
+                    | "bmp"
+            )
+        })
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jpeg_completeness_check() {
+        assert!(check_jpeg_complete(&[0xFF, 0xD8, 0xFF, 0xDA, 1, 2, 0xFF, 0xD9]).is_ok());
+        assert!(check_jpeg_complete(&[0xFF, 0xD8, 0xFF, 0xDA, 1, 2, 3]).is_err());
+        // An EOI of an embedded thumbnail before the main scan does not count.
+        assert!(check_jpeg_complete(&[0xFF, 0xD8, 0xFF, 0xDA, 0xFF, 0xD9, 0xFF, 0xDA, 5]).is_err());
+    }
+
+    #[test]
+    fn image_extensions() {
+        assert!(is_image_extension(Path::new("a/B.JPG")));
+        assert!(!is_image_extension(Path::new("a/b.txt")));
+    }
+}

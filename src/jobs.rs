@@ -1,0 +1,49 @@
+//! The one job/progress type: long work reports [`Progress`] events to a sink (a channel in the
+//! GUI, a progress bar in the CLI) and stops when its [`CancelFlag`] is raised.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// A progress event.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Progress {
+    /// What stage the job is in, e.g. `embedding`, `training`.
+    pub stage: String,
+    pub done: usize,
+    pub total: usize,
+    /// Free text (current file, loss, accuracy).
+    pub message: String,
+}
+
+impl Progress {
+    pub fn new(stage: &str, done: usize, total: usize, message: impl Into<String>) -> Self {
+        Self {
+            stage: stage.into(),
+            done,
+            total,
+            message: message.into(),
+        }
+    }
+}
+
+/// Shared cancel flag.
+#[derive(Debug, Clone, Default)]
+pub struct CancelFlag(Arc<AtomicBool>);
+
+impl CancelFlag {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst)
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Where a job sends its progress.
+pub type ProgressSink<'a> = &'a (dyn Fn(Progress) + Sync);
+
+/// A sink that drops every event.
+pub fn no_progress(_: Progress) {}

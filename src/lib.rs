@@ -1,0 +1,20 @@
+//! Fauxscope: tells whether an image was made by a generative model.
+//!
+//! Layers, bottom to top: `imageio` and `model` (CLIP ViT on candle), `detect` (detectors and
+//! checkpoints), `workstation` (the service layer both shells call), and the shells `cli` and `gui`.
+
+pub mod cli;
+pub mod detect;
+pub mod device;
+pub mod eval;
+pub mod fsutil;
+pub mod imageio;
+pub mod jobs;
+pub mod model;
+pub mod paths;
+pub mod rng;
+pub mod train;
+pub mod workstation;
+
+/// Tool version recorded in checkpoints and reports.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

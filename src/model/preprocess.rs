@@ -1,0 +1,203 @@
+//! The one preprocessing function: CLIP's resize + centre crop + normalisation, or crops at native
+//! resolution (no resampling) because resizing erases generator traces.
+
+use candle_core::{DType, Device, Result, Tensor};
+use image::{imageops, RgbImage};
+use serde::{Deserialize, Serialize};
+
+pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
+pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
+
+/// How an image becomes model-sized crops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case", tag = "mode", content = "tiles")]
+pub enum CropMode {
+    /// CLIP: bicubic resize of the shortest side to the model size, then centre crop.
+    #[default]
+    Clip,
+    /// One centre crop at native resolution (no resampling).
+    Center,
+    /// Up to N non-resampled crops spread evenly over the image; scores are averaged.
+    Tiles(usize),
+}
+
+impl std::str::FromStr for CropMode {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "clip" | "resize" => Ok(Self::Clip),
+            "center" | "centre" => Ok(Self::Center),
+            _ => match s.strip_prefix("tiles:").or(s.strip_prefix("tiles")) {
+                Some(n) if n.is_empty() => Ok(Self::Tiles(4)),
+                Some(n) => n
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .map(Self::Tiles)
+                    .ok_or_else(|| format!("bad tile count in '{s}'")),
+                None => Err(format!("unknown crop mode '{s}' (clip, center, tiles:N)")),
+            },
+        }
+    }
+}
+
+/// CLIP's resize (shortest side to `size`, bicubic) followed by a centre crop to `size` x `size`.
+pub fn clip_resize_crop(img: &RgbImage, size: u32) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let (nw, nh) = if w <= h {
+        (
+            size,
+            ((h as u64 * size as u64) / w.max(1) as u64).max(size as u64) as u32,
+        )
+    } else {
+        (
+            ((w as u64 * size as u64) / h.max(1) as u64).max(size as u64) as u32,
+            size,
+        )
+    };
+    let resized = if (nw, nh) == (w, h) {
+        img.clone()
+    } else {
+        imageops::resize(img, nw, nh, imageops::FilterType::CatmullRom)
+    };
+    let left = (nw - size) / 2;
+    let top = (nh - size) / 2;
+    imageops::crop_imm(&resized, left, top, size, size).to_image()
+}
+
+/// The crops (each `size` x `size`) that `mode` takes from `img`. Images smaller than `size` in a
+/// no-resampling mode fall back to the CLIP resize.
+pub fn crops(img: &RgbImage, size: u32, mode: CropMode) -> Vec<RgbImage> {
+    let (w, h) = img.dimensions();
+    if mode == CropMode::Clip || w < size || h < size {
+        return vec![clip_resize_crop(img, size)];
+    }
+    match mode {
+        CropMode::Center | CropMode::Clip => {
+            vec![imageops::crop_imm(img, (w - size) / 2, (h - size) / 2, size, size).to_image()]
+        }
+        CropMode::Tiles(n) => {
+            // Enough overlapping tiles to cover the whole image.
+            let nx = w.div_ceil(size);
+            let ny = h.div_ceil(size);
+            let mut pos = Vec::new();
+            for j in 0..ny {
+                for i in 0..nx {
+                    // Spread tiles evenly, the outer ones touching the image borders.
+                    let x = if nx == 1 {
+                        (w - size) / 2
+                    } else {
+                        i * (w - size) / (nx - 1)
+                    };
+                    let y = if ny == 1 {
+                        (h - size) / 2
+                    } else {
+                        j * (h - size) / (ny - 1)
+                    };
+                    pos.push((x, y));
+                }
+            }
+            if pos.len() > n {
+                // Keep n tiles spread over the list (centre-most first when n == 1).
+                pos = if n == 1 {
+                    vec![((w - size) / 2, (h - size) / 2)]
+                } else {
+                    (0..n).map(|k| pos[k * (pos.len() - 1) / (n - 1)]).collect()
+                };
+            }
+            pos.into_iter()
+                .map(|(x, y)| imageops::crop_imm(img, x, y, size, size).to_image())
+                .collect()
+        }
+    }
+}
+
+/// Normalised CHW floats of a model-sized RGB crop.
+pub fn normalize_chw(img: &RgbImage) -> Vec<f32> {
+    let (w, h) = img.dimensions();
+    let n = (w * h) as usize;
+    let mut out = vec![0f32; 3 * n];
+    for (i, p) in img.pixels().enumerate() {
+        for c in 0..3 {
+            out[c * n + i] = (p.0[c] as f32 / 255.0 - CLIP_MEAN[c]) / CLIP_STD[c];
+        }
+    }
+    out
+}
+
+/// Preprocessed crops of one image, as normalised CHW floats.
+pub fn preprocess(img: &RgbImage, size: u32, mode: CropMode) -> Vec<Vec<f32>> {
+    crops(img, size, mode).iter().map(normalize_chw).collect()
+}
+
+/// Stacks CHW crops into a [B, 3, size, size] tensor.
+pub fn batch_tensor(
+    crops: &[Vec<f32>],
+    size: usize,
+    device: &Device,
+    dtype: DType,
+) -> Result<Tensor> {
+    let mut flat = Vec::with_capacity(crops.len() * 3 * size * size);
+    for c in crops {
+        if c.len() != 3 * size * size {
+            candle_core::bail!("crop has {} values, expected {}", c.len(), 3 * size * size);
+        }
+        flat.extend_from_slice(c);
+    }
+    Tensor::from_vec(flat, (crops.len(), 3, size, size), device)?.to_dtype(dtype)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gradient(w: u32, h: u32) -> RgbImage {
+        RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, 77])
+        })
+    }
+
+    #[test]
+    fn clip_mode_resizes_shortest_side_and_centre_crops() {
+        let img = gradient(448, 300);
+        let c = clip_resize_crop(&img, 224);
+        assert_eq!(c.dimensions(), (224, 224));
+        // An image already at size is left untouched.
+        let same = gradient(224, 224);
+        assert_eq!(clip_resize_crop(&same, 224), same);
+    }
+
+    #[test]
+    fn native_crops_do_not_resample() {
+        let img = gradient(500, 400);
+        let c = crops(&img, 224, CropMode::Center);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].get_pixel(0, 0), img.get_pixel(138, 88));
+        let t = crops(&img, 224, CropMode::Tiles(4));
+        assert_eq!(t.len(), 4);
+        assert_eq!(t[0].get_pixel(0, 0), img.get_pixel(0, 0));
+        assert_eq!(t[3].get_pixel(223, 223), img.get_pixel(499, 399));
+        // Too small for a native crop: falls back to the resize.
+        assert_eq!(
+            crops(&gradient(100, 80), 224, CropMode::Center)[0].dimensions(),
+            (224, 224)
+        );
+    }
+
+    #[test]
+    fn normalisation_matches_clip_constants() {
+        let img = RgbImage::from_pixel(2, 2, image::Rgb([255, 0, 128]));
+        let v = normalize_chw(&img);
+        assert!((v[0] - (1.0 - CLIP_MEAN[0]) / CLIP_STD[0]).abs() < 1e-6);
+        assert!((v[4] - (0.0 - CLIP_MEAN[1]) / CLIP_STD[1]).abs() < 1e-6);
+        assert!((v[8] - (128.0 / 255.0 - CLIP_MEAN[2]) / CLIP_STD[2]).abs() < 1e-6);
+    }
+
+    #[test]
+    fn crop_mode_parses() {
+        assert_eq!("clip".parse::<CropMode>().unwrap(), CropMode::Clip);
+        assert_eq!("tiles:6".parse::<CropMode>().unwrap(), CropMode::Tiles(6));
+        assert!("tiles:0".parse::<CropMode>().is_err());
+        assert!("zoom".parse::<CropMode>().is_err());
+    }
+}

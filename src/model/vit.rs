@@ -1,0 +1,422 @@
+//! Our CLIP vision transformer (HF `CLIPVisionModelWithProjection` tensor names), with the hooks the
+//! detectors and visualisations need: token keep-masks, hidden-state hooks, attention capture.
+
+use super::config::ClipVisionConfig;
+use super::ops;
+use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_nn::{Init, VarBuilder};
+
+const INIT_STD: f64 = 0.02;
+
+fn randn(vb: &VarBuilder, shape: impl Into<candle_core::Shape>, name: &str) -> Result<Tensor> {
+    vb.get_with_hints(
+        shape,
+        name,
+        Init::Randn {
+            mean: 0.0,
+            stdev: INIT_STD,
+        },
+    )
+}
+
+/// A dense layer `y = x W^T + b` with an optional low-rank adapter added by fine-tuning code.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    pub weight: Tensor,
+    pub bias: Option<Tensor>,
+    /// Low-rank update `(x A^T) B^T * scale`, set by parameter-efficient fine-tuning.
+    pub lora: Option<LoraDelta>,
+}
+
+/// Low-rank update attached to a [`Linear`]: A is [r, in], B is [out, r].
+#[derive(Debug, Clone)]
+pub struct LoraDelta {
+    pub a: Tensor,
+    pub b: Tensor,
+    pub scale: f64,
+}
+
+impl Linear {
+    fn new(vb: VarBuilder, in_dim: usize, out_dim: usize, bias: bool) -> Result<Self> {
+        let weight = randn(&vb, (out_dim, in_dim), "weight")?;
+        let bias = if bias {
+            Some(vb.get_with_hints(out_dim, "bias", Init::Const(0.0))?)
+        } else {
+            None
+        };
+        Ok(Self {
+            weight,
+            bias,
+            lora: None,
+        })
+    }
+}
+
+impl Module for Linear {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dims = x.dims().to_vec();
+        let in_dim = *dims.last().expect("rank >= 1");
+        let rows: usize = dims[..dims.len() - 1].iter().product();
+        let x2 = x.reshape((rows, in_dim))?;
+        let mut y = x2.matmul(&self.weight.t()?)?;
+        if let Some(l) = &self.lora {
+            let d = x2.matmul(&l.a.t()?)?.matmul(&l.b.t()?)?;
+            y = (y + (d * l.scale)?)?;
+        }
+        if let Some(b) = &self.bias {
+            y = y.broadcast_add(b)?;
+        }
+        let mut out = dims;
+        *out.last_mut().expect("rank") = self.weight.dim(0)?;
+        y.reshape(out)
+    }
+}
+
+/// Layer normalisation with learnable scale and shift.
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    pub weight: Tensor,
+    pub bias: Tensor,
+    eps: f64,
+}
+
+impl LayerNorm {
+    fn new(vb: VarBuilder, dim: usize, eps: f64) -> Result<Self> {
+        Ok(Self {
+            weight: vb.get_with_hints(dim, "weight", Init::Const(1.0))?,
+            bias: vb.get_with_hints(dim, "bias", Init::Const(0.0))?,
+            eps,
+        })
+    }
+    pub fn forward(&self, x: &Tensor, differentiable: bool) -> Result<Tensor> {
+        ops::layer_norm(x, &self.weight, &self.bias, self.eps, differentiable)
+    }
+}
+
+/// Patch, class and position embeddings.
+#[derive(Debug, Clone)]
+pub struct Embeddings {
+    pub class_embedding: Tensor,
+    pub patch_embedding: Tensor,
+    pub position_embedding: Tensor,
+    patch: usize,
+    grid: usize,
+    channels: usize,
+}
+
+impl Embeddings {
+    fn new(vb: VarBuilder, c: &ClipVisionConfig) -> Result<Self> {
+        let n = c.num_patches() + 1;
+        Ok(Self {
+            class_embedding: randn(&vb, c.hidden_size, "class_embedding")?,
+            patch_embedding: randn(
+                &vb.pp("patch_embedding"),
+                (c.hidden_size, c.num_channels, c.patch_size, c.patch_size),
+                "weight",
+            )?,
+            position_embedding: randn(&vb.pp("position_embedding"), (n, c.hidden_size), "weight")?,
+            patch: c.patch_size,
+            grid: c.grid_size(),
+            channels: c.num_channels,
+        })
+    }
+
+    /// pixels [B, C, H, W] -> tokens [B, 1 + K, D]; `keep` [B, K] (u32 patch indices) drops the
+    /// other patch tokens after their position embedding has been added.
+    fn forward(&self, pixels: &Tensor, keep: Option<&Tensor>) -> Result<Tensor> {
+        let (b, c, h, w) = pixels.dims4()?;
+        let (p, g) = (self.patch, self.grid);
+        if c != self.channels || h != p * g || w != p * g {
+            candle_core::bail!(
+                "pixel tensor {:?} does not match the model input [B, {}, {}, {}]",
+                pixels.dims(),
+                self.channels,
+                p * g,
+                p * g
+            );
+        }
+        let d = self.class_embedding.dim(0)?;
+        // Patchify as a matmul (same as the strided convolution, cheaper on CPU, differentiable).
+        let patches = pixels
+            .reshape((b, c, g, p, g, p))?
+            .permute((0, 2, 4, 1, 3, 5))?
+            .contiguous()?
+            .reshape((b * g * g, c * p * p))?;
+        let wmat = self.patch_embedding.reshape((d, c * p * p))?;
+        let tokens = patches.matmul(&wmat.t()?)?.reshape((b, g * g, d))?;
+        let pos_patch = self.position_embedding.narrow(0, 1, g * g)?;
+        let mut tokens = tokens.broadcast_add(&pos_patch)?;
+        if let Some(idx) = keep {
+            let (kb, k) = idx.dims2()?;
+            if kb != b {
+                candle_core::bail!("keep-mask batch {kb} differs from pixel batch {b}");
+            }
+            let idx = idx.unsqueeze(2)?.broadcast_as((b, k, d))?.contiguous()?;
+            tokens = tokens.gather(&idx, 1)?;
+        }
+        let cls = (&self.class_embedding + self.position_embedding.get(0)?)?
+            .reshape((1, 1, d))?
+            .broadcast_as((b, 1, d))?;
+        Tensor::cat(&[&cls, &tokens], 1)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Attention {
+    pub q_proj: Linear,
+    pub k_proj: Linear,
+    pub v_proj: Linear,
+    pub out_proj: Linear,
+    heads: usize,
+    scale: f64,
+}
+
+impl Attention {
+    fn new(vb: VarBuilder, c: &ClipVisionConfig) -> Result<Self> {
+        let d = c.hidden_size;
+        Ok(Self {
+            q_proj: Linear::new(vb.pp("q_proj"), d, d, true)?,
+            k_proj: Linear::new(vb.pp("k_proj"), d, d, true)?,
+            v_proj: Linear::new(vb.pp("v_proj"), d, d, true)?,
+            out_proj: Linear::new(vb.pp("out_proj"), d, d, true)?,
+            heads: c.num_attention_heads,
+            scale: (c.head_dim() as f64).powf(-0.5),
+        })
+    }
+
+    /// Returns the output and, when asked, the attention probabilities [B, H, N, N].
+    fn forward(
+        &self,
+        x: &Tensor,
+        want_probs: bool,
+        diff: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let (b, n, d) = x.dims3()?;
+        let hd = d / self.heads;
+        let split = |t: Tensor| -> Result<Tensor> {
+            t.reshape((b, n, self.heads, hd))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let q = split((self.q_proj.forward(x)? * self.scale)?)?;
+        let k = split(self.k_proj.forward(x)?)?;
+        let v = split(self.v_proj.forward(x)?)?;
+        let scores = q.matmul(&k.t()?)?;
+        let probs = ops::softmax_last_dim(&scores, diff)?;
+        let out = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, n, d))?;
+        let out = self.out_proj.forward(&out)?;
+        Ok((out, want_probs.then_some(probs)))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Mlp {
+    pub fc1: Linear,
+    pub fc2: Linear,
+    quick: bool,
+}
+
+impl Mlp {
+    fn new(vb: VarBuilder, c: &ClipVisionConfig) -> Result<Self> {
+        Ok(Self {
+            fc1: Linear::new(vb.pp("fc1"), c.hidden_size, c.intermediate_size, true)?,
+            fc2: Linear::new(vb.pp("fc2"), c.intermediate_size, c.hidden_size, true)?,
+            quick: c.hidden_act == "quick_gelu",
+        })
+    }
+    fn forward(&self, x: &Tensor, diff: bool) -> Result<Tensor> {
+        let h = self.fc1.forward(x)?;
+        let h = if self.quick {
+            ops::quick_gelu(&h, diff)?
+        } else {
+            h.gelu_erf()?
+        };
+        self.fc2.forward(&h)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EncoderLayer {
+    pub layer_norm1: LayerNorm,
+    pub self_attn: Attention,
+    pub layer_norm2: LayerNorm,
+    pub mlp: Mlp,
+}
+
+impl EncoderLayer {
+    fn new(vb: VarBuilder, c: &ClipVisionConfig) -> Result<Self> {
+        Ok(Self {
+            layer_norm1: LayerNorm::new(vb.pp("layer_norm1"), c.hidden_size, c.layer_norm_eps)?,
+            self_attn: Attention::new(vb.pp("self_attn"), c)?,
+            layer_norm2: LayerNorm::new(vb.pp("layer_norm2"), c.hidden_size, c.layer_norm_eps)?,
+            mlp: Mlp::new(vb.pp("mlp"), c)?,
+        })
+    }
+    fn forward(
+        &self,
+        x: &Tensor,
+        want_probs: bool,
+        diff: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let (a, probs) =
+            self.self_attn
+                .forward(&self.layer_norm1.forward(x, diff)?, want_probs, diff)?;
+        let x = (x + a)?;
+        let m = self
+            .mlp
+            .forward(&self.layer_norm2.forward(&x, diff)?, diff)?;
+        Ok(((x + m)?, probs))
+    }
+}
+
+/// A function called with the hidden states after a layer; what it returns is added to them.
+pub type HiddenHook<'a> = &'a dyn Fn(&Tensor) -> Result<Tensor>;
+
+/// What a forward pass should compute and return.
+#[derive(Default, Clone, Copy)]
+pub struct ForwardOptions<'a> {
+    /// Patch indices to keep per sample, [B, K] u32 (None keeps all patches).
+    pub keep: Option<&'a Tensor>,
+    /// Return the hidden states: index 0 after `pre_layrnorm`, index i+1 after layer i.
+    pub hidden_states: bool,
+    /// Return every layer's attention probabilities [B, H, N, N].
+    pub attentions: bool,
+    /// `(k, f)`: after layer k (0-based), hidden += f(hidden).
+    pub hook: Option<(usize, HiddenHook<'a>)>,
+    /// Use only ops with a backward pass (for training); otherwise fused inference kernels.
+    pub differentiable: bool,
+}
+
+/// Everything a forward pass produced.
+#[derive(Debug)]
+pub struct VisionOutput {
+    /// `post_layernorm` of the class token, [B, D].
+    pub pooled: Tensor,
+    /// Projected, unnormalised image embedding, [B, P].
+    pub embeds: Tensor,
+    pub hidden_states: Vec<Tensor>,
+    pub attentions: Vec<Tensor>,
+}
+
+/// CLIP ViT image tower with visual projection.
+#[derive(Debug, Clone)]
+pub struct ClipVision {
+    pub config: ClipVisionConfig,
+    pub embeddings: Embeddings,
+    pub pre_layrnorm: LayerNorm,
+    pub layers: Vec<EncoderLayer>,
+    pub post_layernorm: LayerNorm,
+    pub visual_projection: Linear,
+}
+
+impl ClipVision {
+    /// Builds the model from a VarBuilder whose root holds `vision_model.*` and `visual_projection.*`.
+    pub fn new(vb: VarBuilder, config: &ClipVisionConfig) -> Result<Self> {
+        config.validate().map_err(candle_core::Error::msg)?;
+        let vm = vb.pp("vision_model");
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| EncoderLayer::new(vm.pp(format!("encoder.layers.{i}")), config))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            config: config.clone(),
+            embeddings: Embeddings::new(vm.pp("embeddings"), config)?,
+            pre_layrnorm: LayerNorm::new(
+                vm.pp("pre_layrnorm"),
+                config.hidden_size,
+                config.layer_norm_eps,
+            )?,
+            layers,
+            post_layernorm: LayerNorm::new(
+                vm.pp("post_layernorm"),
+                config.hidden_size,
+                config.layer_norm_eps,
+            )?,
+            visual_projection: Linear::new(
+                vb.pp("visual_projection"),
+                config.hidden_size,
+                config.projection_dim,
+                false,
+            )?,
+        })
+    }
+
+    pub fn device(&self) -> &Device {
+        self.embeddings.class_embedding.device()
+    }
+    pub fn dtype(&self) -> DType {
+        self.embeddings.class_embedding.dtype()
+    }
+
+    /// Runs the tower. `pixels` is [B, C, S, S] in the model's dtype and device.
+    pub fn forward_with(&self, pixels: &Tensor, opts: ForwardOptions) -> Result<VisionOutput> {
+        let diff = opts.differentiable;
+        let x = self.embeddings.forward(pixels, opts.keep)?;
+        let mut x = self.pre_layrnorm.forward(&x, diff)?;
+        let mut hidden_states = Vec::new();
+        let mut attentions = Vec::new();
+        if opts.hidden_states {
+            hidden_states.push(x.clone());
+        }
+        for (i, layer) in self.layers.iter().enumerate() {
+            let (y, probs) = layer.forward(&x, opts.attentions, diff)?;
+            x = y;
+            if let Some((k, hook)) = opts.hook {
+                if k == i {
+                    let add = hook(&x)?;
+                    x = x.broadcast_add(&add)?;
+                }
+            }
+            if let Some(p) = probs {
+                attentions.push(p);
+            }
+            if opts.hidden_states {
+                hidden_states.push(x.clone());
+            }
+        }
+        let cls = x.narrow(1, 0, 1)?.squeeze(1)?;
+        let pooled = self.post_layernorm.forward(&cls, diff)?;
+        let embeds = self.visual_projection.forward(&pooled)?;
+        Ok(VisionOutput {
+            pooled,
+            embeds,
+            hidden_states,
+            attentions,
+        })
+    }
+
+    /// Projected, unnormalised embeddings [B, P] (inference).
+    pub fn embed(&self, pixels: &Tensor) -> Result<Tensor> {
+        Ok(self.forward_with(pixels, ForwardOptions::default())?.embeds)
+    }
+}
+
+/// Turns per-sample boolean keep-masks over the patch grid into the [B, K] index tensor the
+/// forward pass takes. Every sample must keep the same number of patches.
+pub fn keep_indices(masks: &[Vec<bool>], device: &Device) -> Result<Tensor> {
+    let mut idx = Vec::new();
+    let mut k0 = None;
+    for m in masks {
+        let kept: Vec<u32> = m
+            .iter()
+            .enumerate()
+            .filter(|(_, &k)| k)
+            .map(|(i, _)| i as u32)
+            .collect();
+        match k0 {
+            None => k0 = Some(kept.len()),
+            Some(k) if k != kept.len() => {
+                candle_core::bail!(
+                    "keep-masks keep {k} and {} patches: counts must match",
+                    kept.len()
+                )
+            }
+            _ => {}
+        }
+        idx.extend(kept);
+    }
+    let k = k0.unwrap_or(0);
+    if k == 0 {
+        candle_core::bail!("a keep-mask must keep at least one patch");
+    }
+    Tensor::from_vec(idx, (masks.len(), k), device)
+}

@@ -1,0 +1,4 @@
+//! Training: data sets and the training loops.
+
+pub mod data;
+pub mod probe;

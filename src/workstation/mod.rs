@@ -1,0 +1,390 @@
+//! The service layer both shells call: open a base model, embed and scan images, train detectors.
+//! Long work reports progress through a [`ProgressSink`] and stops on a [`CancelFlag`].
+
+pub mod pipeline;
+
+use crate::detect::{
+    self, Checkpoint, Detector, DetectorMeta, FileRecord, TrainingSummary, Verdict,
+};
+use crate::device::{device_label, select_device, DeviceChoice};
+use crate::imageio::{ImageFacts, LoadLimits};
+use crate::jobs::{CancelFlag, Progress, ProgressSink};
+use crate::model::preprocess::{batch_tensor, CropMode};
+use crate::model::store::{self, BaseModel, BaseModelInfo};
+use crate::train::probe::{train_probe, ProbeSettings};
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device, Tensor};
+use pipeline::for_each_chunk;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Images prepared per chunk (decode overlaps with the forward pass of the previous chunk).
+pub const CHUNK: usize = 8;
+
+/// A loaded base model on a device.
+pub struct Engine {
+    pub base: BaseModel,
+    pub device: Device,
+    /// Set when the requested device was not available.
+    pub device_note: Option<String>,
+    pub limits: LoadLimits,
+}
+
+/// The result of scoring one image.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanRow {
+    pub path: PathBuf,
+    pub sha256: String,
+    /// Raw detector logit (mean over crops).
+    pub score: f32,
+    /// Calibrated probability that the image is generated.
+    pub probability: f32,
+    pub verdict: Verdict,
+    pub detector: String,
+    pub crops: usize,
+    pub warnings: Vec<String>,
+    #[serde(skip)]
+    pub facts: ImageFacts,
+}
+
+/// Per-input outcome: a value, or the loader's error naming the file.
+pub type Outcome<T> = std::result::Result<T, String>;
+
+impl Engine {
+    /// Opens a base model: a directory holding `config.json` + `model.safetensors`, or the name of an
+    /// installed model (the default model is fetched when missing).
+    pub fn open(model: &str, device: DeviceChoice, log: &mut dyn FnMut(&str)) -> Result<Self> {
+        let (device, device_note) = select_device(device);
+        let dtype = DType::F32;
+        let p = Path::new(model);
+        let base = if p.is_dir() {
+            open_model_dir(p, &device, dtype)?
+        } else {
+            if model == store::DEFAULT_MODEL {
+                store::ensure_model(model, log)?;
+            }
+            store::load_model(model, &device, dtype)?
+        };
+        Ok(Self {
+            base,
+            device,
+            device_note,
+            limits: LoadLimits::default(),
+        })
+    }
+
+    pub fn image_size(&self) -> u32 {
+        self.base.info.config.image_size as u32
+    }
+
+    pub fn device_label(&self) -> String {
+        device_label(&self.device)
+    }
+
+    fn pixels(&self, crops: &[&Vec<f32>]) -> Result<Tensor> {
+        let owned: Vec<Vec<f32>> = crops.iter().map(|c| (*c).clone()).collect();
+        Ok(batch_tensor(
+            &owned,
+            self.image_size() as usize,
+            &self.device,
+            self.base.vision.dtype(),
+        )?)
+    }
+
+    /// Projected, unnormalised embeddings (mean over crops) for each path.
+    pub fn embed_paths(
+        &self,
+        paths: &[PathBuf],
+        mode: CropMode,
+        progress: ProgressSink,
+        cancel: &CancelFlag,
+    ) -> Result<Vec<Outcome<(ImageFacts, Vec<f32>)>>> {
+        let mut out: Vec<Outcome<(ImageFacts, Vec<f32>)>> = Vec::with_capacity(paths.len());
+        let mut done = 0;
+        for_each_chunk(
+            paths,
+            self.image_size(),
+            mode,
+            self.limits,
+            CHUNK,
+            cancel,
+            |batch| {
+                let ok: Vec<&pipeline::Prepared> =
+                    batch.iter().filter_map(|(_, r)| r.as_ref().ok()).collect();
+                let crops: Vec<&Vec<f32>> = ok.iter().flat_map(|p| p.crops.iter()).collect();
+                let emb: Vec<Vec<f32>> = if crops.is_empty() {
+                    vec![]
+                } else {
+                    self.base
+                        .vision
+                        .embed(&self.pixels(&crops)?)?
+                        .to_dtype(DType::F32)?
+                        .to_vec2()?
+                };
+                let mut k = 0;
+                for (_, r) in batch {
+                    done += 1;
+                    match r {
+                        Ok(p) => {
+                            let n = p.crops.len();
+                            let mean = mean_rows(&emb[k..k + n]);
+                            k += n;
+                            progress(Progress::new(
+                                "embedding",
+                                done,
+                                paths.len(),
+                                p.path.display().to_string(),
+                            ));
+                            out.push(Ok((p.facts, mean)));
+                        }
+                        Err(e) => out.push(Err(e)),
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// Scores each path with a detector.
+    pub fn scan_paths(
+        &self,
+        det: &dyn Detector,
+        paths: &[PathBuf],
+        progress: ProgressSink,
+        cancel: &CancelFlag,
+    ) -> Result<Vec<Outcome<ScanRow>>> {
+        let meta = det.meta();
+        let mode = meta.crop;
+        let size = self.image_size();
+        let mut out = Vec::with_capacity(paths.len());
+        let mut done = 0;
+        for_each_chunk(paths, size, mode, self.limits, CHUNK, cancel, |batch| {
+            let ok: Vec<&pipeline::Prepared> =
+                batch.iter().filter_map(|(_, r)| r.as_ref().ok()).collect();
+            let crops: Vec<&Vec<f32>> = ok.iter().flat_map(|p| p.crops.iter()).collect();
+            let logits = if crops.is_empty() {
+                vec![]
+            } else {
+                det.logits(&self.pixels(&crops)?)?
+            };
+            let mut k = 0;
+            for (_, r) in batch {
+                done += 1;
+                match r {
+                    Ok(p) => {
+                        let n = p.crops.len();
+                        let score = logits[k..k + n].iter().sum::<f32>() / n as f32;
+                        k += n;
+                        let mut warnings: Vec<String> = det.warnings().to_vec();
+                        warnings.extend(input_warnings(&p.facts, size));
+                        progress(Progress::new(
+                            "scanning",
+                            done,
+                            paths.len(),
+                            p.path.display().to_string(),
+                        ));
+                        out.push(Ok(ScanRow {
+                            sha256: p.facts.sha256.clone(),
+                            path: p.path,
+                            score,
+                            probability: meta.calibration.probability(score),
+                            verdict: meta.calibration.verdict(score),
+                            detector: meta.name.clone(),
+                            crops: n,
+                            warnings,
+                            facts: p.facts,
+                        }));
+                    }
+                    Err(e) => out.push(Err(e)),
+                }
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Loads a detector by name or path onto this engine's base model.
+    pub fn detector(&self, spec: &str) -> Result<Box<dyn Detector>> {
+        let (_, ckpt) = detect::resolve(spec)?;
+        detect::build_detector(ckpt, &self.base)
+    }
+
+    /// Trains a linear probe on frozen embeddings and writes the checkpoint atomically.
+    pub fn train_probe(
+        &self,
+        req: &ProbeRequest,
+        progress: ProgressSink,
+        cancel: &CancelFlag,
+    ) -> Result<Checkpoint> {
+        let start = std::time::Instant::now();
+        let (paths, labels) = labelled_paths(&req.real, &req.fake)?;
+        let results = self.embed_paths(&paths, req.crop, progress, cancel)?;
+        if cancel.is_cancelled() {
+            bail!("training cancelled");
+        }
+        let (mut feats, mut labs, mut files, mut skipped) = (vec![], vec![], vec![], vec![]);
+        for (r, &l) in results.into_iter().zip(&labels) {
+            match r {
+                Ok((facts, e)) => {
+                    files.push(FileRecord {
+                        sha256: facts.sha256,
+                        fake: l,
+                    });
+                    feats.push(e);
+                    labs.push(l);
+                }
+                Err(e) => skipped.push(e),
+            }
+        }
+        let (nr, nf) = (
+            labs.iter().filter(|&&l| !l).count(),
+            labs.iter().filter(|&&l| l).count(),
+        );
+        if nr < 2 || nf < 2 {
+            bail!(
+                "need at least two readable images of each class (have {nr} real, {nf} generated)"
+            );
+        }
+        progress(Progress::new(
+            "fitting",
+            0,
+            1,
+            format!("{nr} real, {nf} generated"),
+        ));
+        let fit = train_probe(&feats, &labs, &req.settings);
+        let p = self.base.info.config.projection_dim;
+        let mut tensors = std::collections::HashMap::new();
+        tensors.insert(
+            detect::probe::WEIGHT.to_string(),
+            Tensor::from_vec(fit.weight.clone(), (1, p), &Device::Cpu)?,
+        );
+        tensors.insert(
+            detect::probe::BIAS.to_string(),
+            Tensor::from_vec(vec![fit.bias], 1, &Device::Cpu)?,
+        );
+        let mut metrics = fit.metrics.clone();
+        metrics["skipped_files"] = serde_json::json!(skipped);
+        let meta = DetectorMeta {
+            format: detect::checkpoint::FORMAT_VERSION,
+            name: req.name.clone(),
+            method: "probe".into(),
+            settings: serde_json::to_value(&req.settings)?,
+            crop: req.crop,
+            base_model: (&self.base.info).into(),
+            training: TrainingSummary {
+                real_count: nr,
+                fake_count: nf,
+                real_dirs: req.real.iter().map(|p| p.display().to_string()).collect(),
+                fake_dirs: req.fake.iter().map(|p| p.display().to_string()).collect(),
+                data_sha256: TrainingSummary::data_hash(&files),
+                files,
+                seconds: start.elapsed().as_secs_f64(),
+                device: self.device_label(),
+            },
+            calibration: fit.calibration,
+            metrics,
+            created: crate::fsutil::now_utc(),
+            tool_version: crate::VERSION.to_string(),
+        };
+        let ckpt = Checkpoint { meta, tensors };
+        ckpt.save(&req.out)?;
+        progress(Progress::new(
+            "fitting",
+            1,
+            1,
+            format!("saved {}", req.out.display()),
+        ));
+        Ok(ckpt)
+    }
+}
+
+/// What `train --method probe` needs.
+#[derive(Debug, Clone)]
+pub struct ProbeRequest {
+    pub real: Vec<PathBuf>,
+    pub fake: Vec<PathBuf>,
+    pub out: PathBuf,
+    pub name: String,
+    pub crop: CropMode,
+    pub settings: ProbeSettings,
+}
+
+/// Real and generated image paths with labels (true = generated).
+pub fn labelled_paths(real: &[PathBuf], fake: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<bool>)> {
+    let mut paths = Vec::new();
+    let mut labels = Vec::new();
+    for (dirs, label) in [(real, false), (fake, true)] {
+        for d in dirs {
+            let v = crate::train::data::list_images(d)
+                .with_context(|| format!("cannot list {}", d.display()))?;
+            if v.is_empty() {
+                bail!("{}: no images found", d.display());
+            }
+            labels.extend(std::iter::repeat_n(label, v.len()));
+            paths.extend(v);
+        }
+    }
+    Ok((paths, labels))
+}
+
+/// Opens a model directory (config.json + model.safetensors) without installing it.
+pub fn open_model_dir(dir: &Path, device: &Device, dtype: DType) -> Result<BaseModel> {
+    let cfg_path = dir.join("config.json");
+    let w = dir.join("model.safetensors");
+    let config = crate::model::ClipVisionConfig::from_file(&cfg_path)?;
+    let vision = store::load_vision_from_file(&w, &config, device, dtype)?;
+    let mut files = std::collections::BTreeMap::new();
+    files.insert(
+        "model.safetensors".to_string(),
+        crate::fsutil::sha256_file(&w)?,
+    );
+    files.insert(
+        "config.json".to_string(),
+        crate::fsutil::sha256_file(&cfg_path)?,
+    );
+    let name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("model")
+        .to_string();
+    let info = BaseModelInfo {
+        name,
+        arch: config.arch_name(),
+        config,
+        files,
+        source: format!("dir:{}", dir.display()),
+        source_sha256: None,
+        created: crate::fsutil::now_utc(),
+    };
+    Ok(BaseModel { info, vision })
+}
+
+fn mean_rows(rows: &[Vec<f32>]) -> Vec<f32> {
+    let n = rows.len().max(1) as f32;
+    let mut m = vec![0f32; rows.first().map(|r| r.len()).unwrap_or(0)];
+    for r in rows {
+        for (a, b) in m.iter_mut().zip(r) {
+            *a += b / n;
+        }
+    }
+    m
+}
+
+/// Warnings for inputs outside what the detectors were built for.
+pub fn input_warnings(f: &ImageFacts, size: u32) -> Vec<String> {
+    let mut w = Vec::new();
+    if f.width.min(f.height) < size {
+        w.push(format!(
+            "small image ({}x{}): upscaled to {size} px, detection is less reliable",
+            f.width, f.height
+        ));
+    }
+    if let Some(m) = &f.extension_mismatch {
+        w.push(m.clone());
+    }
+    if f.has_alpha {
+        w.push("image has an alpha channel (often a screenshot or an edited graphic): alpha was dropped".into());
+    }
+    w
+}
