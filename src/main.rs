@@ -1,6 +1,7 @@
 use clap::Parser;
 
 fn main() {
+    fauxscope::tune_allocator();
     let cli = fauxscope::cli::Cli::parse();
     match fauxscope::cli::run(cli) {
         Ok(code) => std::process::exit(code),

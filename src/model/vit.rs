@@ -169,6 +169,8 @@ pub struct Attention {
     pub out_proj: Linear,
     heads: usize,
     scale: f64,
+    /// Q, K and V weights stacked [3D, D] (and biases) for one GEMM at inference, built on first use.
+    fused_qkv: std::sync::Arc<std::sync::OnceLock<(Tensor, Tensor)>>,
 }
 
 impl Attention {
@@ -181,7 +183,49 @@ impl Attention {
             out_proj: Linear::new(vb.pp("out_proj"), d, d, true)?,
             heads: c.num_attention_heads,
             scale: (c.head_dim() as f64).powf(-0.5),
+            fused_qkv: Default::default(),
         })
+    }
+
+    /// True when q, k, v are plain (no adapter), so one stacked GEMM computes all three.
+    fn can_fuse(&self) -> bool {
+        [&self.q_proj, &self.k_proj, &self.v_proj]
+            .iter()
+            .all(|l| l.lora.is_none() && l.bias.is_some())
+    }
+
+    fn qkv_fused(&self, x: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+        let (w, b) = match self.fused_qkv.get() {
+            Some(wb) => wb,
+            None => {
+                let w = Tensor::cat(
+                    &[
+                        &self.q_proj.weight,
+                        &self.k_proj.weight,
+                        &self.v_proj.weight,
+                    ],
+                    0,
+                )?;
+                let bias = |l: &Linear| l.bias.clone().expect("checked by can_fuse");
+                let b = Tensor::cat(
+                    &[bias(&self.q_proj), bias(&self.k_proj), bias(&self.v_proj)],
+                    0,
+                )?;
+                let _ = self.fused_qkv.set((w, b));
+                self.fused_qkv.get().expect("just set")
+            }
+        };
+        let (bsz, n, d) = x.dims3()?;
+        let y = x
+            .reshape((bsz * n, d))?
+            .matmul(&w.t()?)?
+            .broadcast_add(b)?
+            .reshape((bsz, n, 3 * d))?;
+        Ok((
+            y.narrow(2, 0, d)?,
+            y.narrow(2, d, d)?,
+            y.narrow(2, 2 * d, d)?,
+        ))
     }
 
     /// Returns the output and, when asked, the attention probabilities [B, H, N, N].
@@ -198,9 +242,18 @@ impl Attention {
                 .transpose(1, 2)?
                 .contiguous()
         };
-        let q = split((self.q_proj.forward(x)? * self.scale)?)?;
-        let k = split(self.k_proj.forward(x)?)?;
-        let v = split(self.v_proj.forward(x)?)?;
+        let (q, k, v) = if !diff && self.can_fuse() {
+            self.qkv_fused(x)?
+        } else {
+            (
+                self.q_proj.forward(x)?,
+                self.k_proj.forward(x)?,
+                self.v_proj.forward(x)?,
+            )
+        };
+        let q = split((q * self.scale)?)?;
+        let k = split(k)?;
+        let v = split(v)?;
         let scores = q.matmul(&k.t()?)?;
         let probs = ops::softmax_last_dim(&scores, diff)?;
         let out = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, n, d))?;

@@ -29,6 +29,8 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     for p in inputs {
         if p.is_dir() {
             out.extend(list_images(p)?);
+        } else if !p.exists() {
+            bail!("{}: no such file or directory", p.display());
         } else {
             // Files are taken as given, whatever their extension: the loader reads the bytes.
             out.push(p.clone());

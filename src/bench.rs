@@ -1,0 +1,96 @@
+//! Benchmarks (`fauxscope bench`): decode + preprocess throughput and forward-pass latency and
+//! throughput per ViT size and batch, on the selected device. Figures go to docs/BENCHMARKS.md.
+
+use crate::imageio::LoadLimits;
+use crate::model::preprocess::CropMode;
+use crate::model::{ClipVision, ClipVisionConfig};
+use anyhow::Result;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ForwardResult {
+    pub arch: String,
+    pub weights: String,
+    pub dtype: String,
+    pub batch: usize,
+    pub iters: usize,
+    /// Median seconds per forward call.
+    pub seconds_per_batch: f64,
+    pub images_per_second: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DecodeResult {
+    pub images: usize,
+    pub seconds: f64,
+    pub images_per_second: f64,
+    pub threads: usize,
+}
+
+/// A model with random weights for a preset (same compute as the real one).
+pub fn random_model(cfg: &ClipVisionConfig, device: &Device, dtype: DType) -> Result<ClipVision> {
+    let vm = VarMap::new();
+    let vb = VarBuilder::from_varmap(&vm, dtype, device);
+    Ok(ClipVision::new(vb, cfg)?)
+}
+
+fn sync(t: &Tensor) -> Result<()> {
+    // Reading one value forces queued device work to finish.
+    let _ = t
+        .flatten_all()?
+        .narrow(0, 0, 1)?
+        .to_dtype(DType::F32)?
+        .to_vec1::<f32>()?;
+    Ok(())
+}
+
+/// Times `model.embed` at a batch size: one warm-up call, then `iters` timed calls (median).
+pub fn time_forward(
+    model: &ClipVision,
+    batch: usize,
+    iters: usize,
+    weights: &str,
+) -> Result<ForwardResult> {
+    let s = model.config.image_size;
+    let x = Tensor::randn(0f32, 1.0, (batch, 3, s, s), model.device())?.to_dtype(model.dtype())?;
+    sync(&model.embed(&x)?)?;
+    let mut times = Vec::with_capacity(iters);
+    for _ in 0..iters.max(1) {
+        let t = Instant::now();
+        sync(&model.embed(&x)?)?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    let med = times[times.len() / 2];
+    Ok(ForwardResult {
+        arch: model.config.arch_name(),
+        weights: weights.to_string(),
+        dtype: format!("{:?}", model.dtype()).to_lowercase(),
+        batch,
+        iters: times.len(),
+        seconds_per_batch: med,
+        images_per_second: batch as f64 / med,
+    })
+}
+
+/// Decode + preprocess throughput over image files (rayon pool, as the scan pipeline does).
+pub fn time_decode(paths: &[PathBuf], size: u32, mode: CropMode) -> Result<DecodeResult> {
+    use rayon::prelude::*;
+    let lim = LoadLimits::default();
+    let t = Instant::now();
+    let ok = paths
+        .par_iter()
+        .filter(|p| crate::workstation::pipeline::prepare(p, size, mode, &lim).is_ok())
+        .count();
+    let secs = t.elapsed().as_secs_f64();
+    Ok(DecodeResult {
+        images: ok,
+        seconds: secs,
+        images_per_second: ok as f64 / secs,
+        threads: rayon::current_num_threads(),
+    })
+}

@@ -1,0 +1,202 @@
+//! The `fauxscope` binary as a user runs it: train a probe on a tiny model, scan, exit codes, JSON.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fauxscope"));
+    c.env(
+        "FAUXSCOPE_CACHE_DIR",
+        std::env::temp_dir().join("fauxscope-cli-test-cache"),
+    );
+    c.env(
+        "FAUXSCOPE_DATA_DIR",
+        std::env::temp_dir().join("fauxscope-cli-test-data"),
+    );
+    c
+}
+
+fn tiny() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny")
+}
+
+/// Two visibly different classes of small images: smooth gradients ("real") and noisy checkers ("fake").
+fn make_data(dir: &Path) -> (PathBuf, PathBuf) {
+    let real = dir.join("real");
+    let fake = dir.join("fake/gen");
+    std::fs::create_dir_all(&real).unwrap();
+    std::fs::create_dir_all(&fake).unwrap();
+    for i in 0..12u32 {
+        let r = image::RgbImage::from_fn(40, 40, |x, y| {
+            image::Rgb([(x * 6 + i) as u8, (y * 6) as u8, 120])
+        });
+        r.save(real.join(format!("r{i}.png"))).unwrap();
+        let f = image::RgbImage::from_fn(40, 40, |x, y| {
+            let v = if (x / 2 + y / 2 + i) % 2 == 0 {
+                230
+            } else {
+                20
+            };
+            image::Rgb([v, 255 - v, (v / 2) as u8])
+        });
+        f.save(fake.join(format!("f{i}.png"))).unwrap();
+    }
+    (real, dir.join("fake"))
+}
+
+#[test]
+fn train_then_scan_with_bad_files_in_the_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, fake) = make_data(dir.path());
+    let ckpt = dir.path().join("tiny-probe.safetensors");
+    let out = bin()
+        .args(["train", "--method", "probe", "--model"])
+        .arg(tiny())
+        .arg("--real")
+        .arg(&real)
+        .arg("--fake")
+        .arg(&fake)
+        .arg("--out")
+        .arg(&ckpt)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta = fauxscope::detect::Checkpoint::load(&ckpt).unwrap().meta;
+    assert_eq!(
+        (meta.training.real_count, meta.training.fake_count),
+        (12, 12)
+    );
+    assert_eq!(meta.training.files.len(), 24);
+    assert_eq!(meta.method, "probe");
+    assert_eq!(meta.base_model.config.hidden_size, 32);
+
+    // A folder with one good image, a text file with an image extension, and a truncated PNG.
+    let scan_dir = dir.path().join("evidence");
+    std::fs::create_dir_all(&scan_dir).unwrap();
+    std::fs::copy(fake.join("gen/f1.png"), scan_dir.join("good.png")).unwrap();
+    std::fs::write(scan_dir.join("notes.jpg"), b"not an image").unwrap();
+    let png = std::fs::read(real.join("r1.png")).unwrap();
+    std::fs::write(scan_dir.join("cut.png"), &png[..png.len() / 2]).unwrap();
+    let out = bin()
+        .args(["scan", "--json", "--model"])
+        .arg(tiny())
+        .arg("--detector")
+        .arg(&ckpt)
+        .arg(&scan_dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    for k in [
+        "path",
+        "sha256",
+        "score",
+        "probability",
+        "verdict",
+        "detector",
+    ] {
+        assert!(r.get(k).is_some(), "missing {k}: {r}");
+    }
+    let p = r["probability"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&p));
+    assert_eq!(r["detector"], "tiny-probe");
+    assert_eq!(r["sha256"].as_str().unwrap().len(), 64);
+    assert!(
+        stderr.contains("notes.jpg") && stderr.contains("not a recognised image format"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("cut.png") && stderr.contains("truncated"),
+        "{stderr}"
+    );
+
+    // The trained probe separates the two classes it saw.
+    let out = bin()
+        .args(["scan", "--json", "--model"])
+        .arg(tiny())
+        .arg("--detector")
+        .arg(&ckpt)
+        .arg(&real)
+        .arg(&fake)
+        .output()
+        .unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 24);
+    let mean = |fake: bool| {
+        let v: Vec<f64> = rows
+            .iter()
+            .filter(|r| r["path"].as_str().unwrap().contains("/fake/") == fake)
+            .map(|r| r["score"].as_f64().unwrap())
+            .collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    assert!(
+        mean(true) > mean(false),
+        "fake mean {} <= real mean {}",
+        mean(true),
+        mean(false)
+    );
+
+    // Nothing scannable: non-zero exit.
+    let out = bin()
+        .args(["scan", "--model"])
+        .arg(tiny())
+        .arg("--detector")
+        .arg(&ckpt)
+        .arg(scan_dir.join("notes.jpg"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn usage_and_detector_errors() {
+    // A detector for another architecture (the shipped ViT-B/16 probe on the tiny model) is an error.
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("x.png");
+    image::RgbImage::new(40, 40).save(&img).unwrap();
+    let out = bin()
+        .args(["scan", "--model"])
+        .arg(tiny())
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("architectures differ"));
+
+    // A corrupt checkpoint names the file.
+    let bad = dir.path().join("bad.safetensors");
+    std::fs::write(&bad, b"garbage").unwrap();
+    let out = bin()
+        .args(["scan", "--model"])
+        .arg(tiny())
+        .arg("--detector")
+        .arg(&bad)
+        .arg(&img)
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        e.contains("bad.safetensors") && e.contains("not a detector checkpoint"),
+        "{e}"
+    );
+
+    // Usage errors exit non-zero too.
+    assert!(!bin().args(["scan"]).output().unwrap().status.success());
+    assert!(!bin()
+        .args(["scan", "/definitely/not/here"])
+        .output()
+        .unwrap()
+        .status
+        .success());
+}

@@ -1,0 +1,190 @@
+//! The image loader on awkward, broken and hostile inputs: clear errors naming the file, never a panic.
+
+use fauxscope::imageio::{load_image, ImageLoadError, LoadLimits};
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/formats")
+        .join(name)
+}
+
+fn encode(fmt: image::ImageFormat, w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([(x * 7) as u8, (y * 5) as u8, ((x ^ y) * 3) as u8])
+    });
+    let mut buf = Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut buf, fmt)
+        .unwrap();
+    buf.into_inner()
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+#[test]
+fn awkward_formats_decode_to_rgb() {
+    let lim = LoadLimits::default();
+    let cmyk = load_image(&fixture("cmyk.jpg"), &lim).unwrap();
+    assert_eq!((cmyk.rgb.width(), cmyk.rgb.height()), (64, 64));
+    // The CMYK scene has a blue-ish sky at the top: blue dominates red there.
+    let p = cmyk.rgb.get_pixel(32, 2).0;
+    assert!(p[2] > p[0], "CMYK converted wrongly: {p:?}");
+
+    let g = load_image(&fixture("grey16.png"), &lim).unwrap();
+    assert_eq!(g.facts.color_type, "L16");
+    assert_eq!((g.rgb.width(), g.rgb.height()), (48, 40));
+    let px = g.rgb.get_pixel(47, 0).0;
+    assert!(px[0] == px[1] && px[1] == px[2] && px[0] > 200, "{px:?}");
+
+    let a = load_image(&fixture("alpha.png"), &lim).unwrap();
+    assert!(a.facts.has_alpha);
+
+    let anim = load_image(&fixture("anim.gif"), &lim).unwrap();
+    assert_eq!((anim.rgb.width(), anim.rgb.height()), (32, 32));
+
+    // Stored 40x20 with EXIF orientation 6: shown upright as 20x40.
+    let r = load_image(&fixture("rotated.jpg"), &lim).unwrap();
+    assert_eq!(r.facts.orientation, 6);
+    assert_eq!((r.facts.stored_width, r.facts.stored_height), (40, 20));
+    assert_eq!((r.rgb.width(), r.rgb.height()), (20, 40));
+
+    // The format comes from the bytes; the misleading extension is reported.
+    let m = load_image(&fixture("png_named.jpg"), &lim).unwrap();
+    assert_eq!(m.facts.format, "PNG");
+    assert!(m
+        .facts
+        .extension_mismatch
+        .as_deref()
+        .unwrap()
+        .contains(".jpg"));
+}
+
+#[test]
+fn broken_files_give_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let lim = LoadLimits::default();
+    let jpg = encode(image::ImageFormat::Jpeg, 64, 48);
+    let png = encode(image::ImageFormat::Png, 64, 48);
+
+    let cases: Vec<(PathBuf, &str)> = vec![
+        (
+            write(dir.path(), "cut.jpg", &jpg[..jpg.len() / 2]),
+            "truncated",
+        ),
+        (
+            write(dir.path(), "cut.png", &png[..png.len() - 30]),
+            "truncated",
+        ),
+        (write(dir.path(), "empty.png", b""), "empty"),
+        (
+            write(
+                dir.path(),
+                "notes.jpg",
+                b"this is a text file, not an image",
+            ),
+            "not a recognised image format",
+        ),
+        (dir.path().join("missing.jpg"), "cannot read file"),
+    ];
+    for (path, want) in cases {
+        let e = load_image(&path, &lim).unwrap_err().to_string();
+        assert!(
+            e.contains(want),
+            "{}: got '{e}', wanted '{want}'",
+            path.display()
+        );
+        assert!(
+            e.contains(&path.display().to_string()),
+            "error must name the file: {e}"
+        );
+    }
+
+    // Corrupt compressed data inside a PNG.
+    let mut bad = png.clone();
+    for b in bad.iter_mut().skip(60).take(40) {
+        *b ^= 0x5a;
+    }
+    let p = write(dir.path(), "corrupt.png", &bad);
+    let e = load_image(&p, &lim).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ImageLoadError::Corrupt { .. } | ImageLoadError::Truncated { .. }
+        ),
+        "{e}"
+    );
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut c = 0xFFFF_FFFFu32;
+    for &b in data {
+        c ^= b as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
+
+#[test]
+fn decompression_bomb_is_refused_before_decoding() {
+    // A PNG header claiming 100000 x 100000 pixels.
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend(100_000u32.to_be_bytes());
+    ihdr.extend(100_000u32.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(13u32.to_be_bytes());
+    png.extend(&ihdr);
+    png.extend(crc32(&ihdr).to_be_bytes());
+    // A small compressed-data chunk and the end marker: a well-formed file that lies about its size.
+    for (kind, data) in [
+        (
+            &b"IDAT"[..],
+            &[0x78u8, 0x9c, 0x63, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01][..],
+        ),
+        (&b"IEND"[..], &[][..]),
+    ] {
+        let mut chunk = kind.to_vec();
+        chunk.extend_from_slice(data);
+        png.extend((data.len() as u32).to_be_bytes());
+        png.extend(&chunk);
+        png.extend(crc32(&chunk).to_be_bytes());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "bomb.png", &png);
+    let e = load_image(&p, &LoadLimits::default()).unwrap_err();
+    assert!(matches!(e, ImageLoadError::TooManyPixels { .. }), "{e}");
+    assert!(e.to_string().contains("decompression bomb"));
+
+    let small = LoadLimits {
+        max_file_bytes: 10,
+        ..Default::default()
+    };
+    let e = load_image(&fixture("alpha.png"), &small).unwrap_err();
+    assert!(matches!(e, ImageLoadError::FileTooLarge { .. }), "{e}");
+}
+
+#[test]
+fn evidence_is_not_modified() {
+    let p = fixture("rotated.jpg");
+    let before = std::fs::read(&p).unwrap();
+    let meta_before = std::fs::metadata(&p).unwrap().modified().unwrap();
+    let img = load_image(&p, &LoadLimits::default()).unwrap();
+    assert_eq!(img.facts.sha256, fauxscope::imageio::sha256_hex(&before));
+    assert_eq!(std::fs::read(&p).unwrap(), before);
+    assert_eq!(
+        std::fs::metadata(&p).unwrap().modified().unwrap(),
+        meta_before
+    );
+}
