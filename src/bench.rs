@@ -20,6 +20,8 @@ pub struct ForwardResult {
     pub iters: usize,
     /// Median seconds per forward call.
     pub seconds_per_batch: f64,
+    /// Fastest forward call (the host may be shared; the minimum is the least disturbed figure).
+    pub min_seconds_per_batch: f64,
     pub images_per_second: f64,
 }
 
@@ -73,6 +75,7 @@ pub fn time_forward(
         batch,
         iters: times.len(),
         seconds_per_batch: med,
+        min_seconds_per_batch: times[0],
         images_per_second: batch as f64 / med,
     })
 }
@@ -84,7 +87,7 @@ pub fn time_decode(paths: &[PathBuf], size: u32, mode: CropMode) -> Result<Decod
     let t = Instant::now();
     let ok = paths
         .par_iter()
-        .filter(|p| crate::workstation::pipeline::prepare(p, size, mode, &lim).is_ok())
+        .filter(|p| crate::workstation::pipeline::prepare(p, size, mode, &lim, None).is_ok())
         .count();
     let secs = t.elapsed().as_secs_f64();
     Ok(DecodeResult {

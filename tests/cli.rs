@@ -146,6 +146,65 @@ fn train_then_scan_with_bad_files_in_the_batch() {
         mean(false)
     );
 
+    // eval on the real/ + fake/<generator>/ layout, with a perturbation; the JSON has the agreed shape.
+    let json = dir.path().join("eval.json");
+    let out = bin()
+        .args(["eval", "--model"])
+        .arg(tiny())
+        .arg("--detector")
+        .arg(&ckpt)
+        .args(["--perturb", "jpeg:75,resize:0.5", "--json"])
+        .arg(&json)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("| gen | 12 |"), "{stdout}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    for k in [
+        "mean_balanced_accuracy",
+        "real_accuracy",
+        "mean_ap",
+        "ece",
+        "images",
+    ] {
+        let x = v["summary"][k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("summary.{k} missing: {v}"));
+        assert!(x >= 0.0 && (k == "images" || x <= 1.0), "{k} = {x}");
+    }
+    assert_eq!(v["summary"]["images"], 24);
+    for k in ["fake_accuracy", "balanced_accuracy", "ap", "auc", "images"] {
+        assert!(
+            v["generators"]["gen"][k].is_number(),
+            "generators.gen.{k} missing: {v}"
+        );
+    }
+    assert!(v["perturbations"]["jpeg:75"]["summary"]["mean_balanced_accuracy"].is_number());
+    assert!(v["perturbations"]["resize:0.5"]["generators"]["gen"]["auc"].is_number());
+    // The fakes are separable on the clean data the probe was trained on.
+    assert!(v["generators"]["gen"]["auc"].as_f64().unwrap() > 0.9, "{v}");
+    // A second run is served from the score cache and gives the same figures.
+    let json2 = dir.path().join("eval2.json");
+    let out = bin()
+        .args(["eval", "--model"])
+        .arg(tiny())
+        .arg("--detector")
+        .arg(&ckpt)
+        .arg("--json")
+        .arg(&json2)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v2: serde_json::Value = serde_json::from_slice(&std::fs::read(&json2).unwrap()).unwrap();
+    assert_eq!(v2["summary"], v["summary"]);
+
     // Nothing scannable: non-zero exit.
     let out = bin()
         .args(["scan", "--model"])

@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 /// How raw detector logits become calibrated probabilities and a decision.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Calibration {
-    /// p = sigmoid(logit / temperature).
+    /// p = sigmoid((logit - threshold) / temperature).
     pub temperature: f32,
-    /// Logits above this are called generated.
+    /// Logits above this are called generated (p > 0.5 exactly there).
     pub threshold: f32,
     /// The false-positive rate on real photos the threshold was chosen for.
     pub target_fpr: f32,
@@ -63,13 +63,13 @@ impl Verdict {
     }
 }
 
-/// Probability bands above the threshold: [threshold, 0.75) weak, [0.75, 0.95) moderate, >= 0.95 strong.
+/// Probability bands above the threshold: (0.5, 0.75) weak, [0.75, 0.95) moderate, >= 0.95 strong.
 pub const MODERATE_FROM: f32 = 0.75;
 pub const STRONG_FROM: f32 = 0.95;
 
 impl Calibration {
     pub fn probability(&self, logit: f32) -> f32 {
-        crate::model::ops::sigmoid_f32(logit / self.temperature.max(1e-6))
+        crate::model::ops::sigmoid_f32((logit - self.threshold) / self.temperature.max(1e-6))
     }
     pub fn verdict(&self, logit: f32) -> Verdict {
         if logit <= self.threshold {
@@ -85,10 +85,10 @@ impl Calibration {
         }
     }
 
-    /// Fits the temperature on held-out logits (labels: true = generated) by minimising the
-    /// negative log-likelihood, and picks the threshold for `target_fpr` on the held-out reals.
+    /// Picks the threshold for `target_fpr` on the held-out reals, then fits the temperature on the
+    /// held-out logits centred on it (labels: true = generated) by minimising the negative
+    /// log-likelihood. The probability is 0.5 exactly at the decision threshold.
     pub fn fit(logits: &[f32], labels: &[bool], target_fpr: f32) -> Self {
-        let temperature = fit_temperature(logits, labels);
         let mut reals: Vec<f32> = logits
             .iter()
             .zip(labels)
@@ -97,6 +97,8 @@ impl Calibration {
             .collect();
         reals.sort_by(|a, b| b.total_cmp(a));
         let threshold = threshold_for_fpr(&reals, target_fpr);
+        let centred: Vec<f32> = logits.iter().map(|s| s - threshold).collect();
+        let temperature = fit_temperature(&centred, labels);
         let fp = reals.iter().filter(|&&s| s > threshold).count();
         Self {
             temperature,

@@ -2,6 +2,7 @@
 //! and a forward pass with token keep-masks, a hidden-state hook and attention capture.
 
 pub mod config;
+pub mod cpu_linear;
 pub mod onnx;
 pub mod ops;
 pub mod preprocess;

@@ -52,6 +52,27 @@ impl Linear {
     }
 }
 
+impl Linear {
+    /// Forward; without gradients, plain biased layers take the fused CPU kernel.
+    pub fn forward_t(&self, x: &Tensor, diff: bool) -> Result<Tensor> {
+        if !diff && self.lora.is_none() {
+            if let Some(b) = &self.bias {
+                let dims = x.dims().to_vec();
+                let in_dim = *dims.last().expect("rank >= 1");
+                let rows: usize = dims[..dims.len() - 1].iter().product();
+                if let Some(y) =
+                    super::cpu_linear::fused_linear(&x.reshape((rows, in_dim))?, &self.weight, b)?
+                {
+                    let mut out = dims;
+                    *out.last_mut().expect("rank") = self.weight.dim(0)?;
+                    return y.reshape(out);
+                }
+            }
+        }
+        self.forward(x)
+    }
+}
+
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let dims = x.dims().to_vec();
@@ -246,9 +267,9 @@ impl Attention {
             self.qkv_fused(x)?
         } else {
             (
-                self.q_proj.forward(x)?,
-                self.k_proj.forward(x)?,
-                self.v_proj.forward(x)?,
+                self.q_proj.forward_t(x, diff)?,
+                self.k_proj.forward_t(x, diff)?,
+                self.v_proj.forward_t(x, diff)?,
             )
         };
         let q = split((q * self.scale)?)?;
@@ -257,7 +278,7 @@ impl Attention {
         let scores = q.matmul(&k.t()?)?;
         let probs = ops::softmax_last_dim(&scores, diff)?;
         let out = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, n, d))?;
-        let out = self.out_proj.forward(&out)?;
+        let out = self.out_proj.forward_t(&out, diff)?;
         Ok((out, want_probs.then_some(probs)))
     }
 }
@@ -278,13 +299,13 @@ impl Mlp {
         })
     }
     fn forward(&self, x: &Tensor, diff: bool) -> Result<Tensor> {
-        let h = self.fc1.forward(x)?;
+        let h = self.fc1.forward_t(x, diff)?;
         let h = if self.quick {
             ops::quick_gelu(&h, diff)?
         } else {
             h.gelu_erf()?
         };
-        self.fc2.forward(&h)
+        self.fc2.forward_t(&h, diff)
     }
 }
 

@@ -1,6 +1,7 @@
 //! The service layer both shells call: open a base model, embed and scan images, train detectors.
 //! Long work reports progress through a [`ProgressSink`] and stops on a [`CancelFlag`].
 
+pub mod evaluate;
 pub mod pipeline;
 
 use crate::detect::{
@@ -105,6 +106,7 @@ impl Engine {
             paths,
             self.image_size(),
             mode,
+            None,
             self.limits,
             CHUNK,
             cancel,
@@ -154,53 +156,74 @@ impl Engine {
         progress: ProgressSink,
         cancel: &CancelFlag,
     ) -> Result<Vec<Outcome<ScanRow>>> {
+        self.scan_paths_perturbed(det, paths, None, progress, cancel)
+    }
+
+    /// Scores each path after applying `perturb` to the decoded image (robustness sweeps).
+    pub fn scan_paths_perturbed(
+        &self,
+        det: &dyn Detector,
+        paths: &[PathBuf],
+        perturb: Option<crate::eval::perturb::Perturbation>,
+        progress: ProgressSink,
+        cancel: &CancelFlag,
+    ) -> Result<Vec<Outcome<ScanRow>>> {
         let meta = det.meta();
         let mode = meta.crop;
         let size = self.image_size();
         let mut out = Vec::with_capacity(paths.len());
         let mut done = 0;
-        for_each_chunk(paths, size, mode, self.limits, CHUNK, cancel, |batch| {
-            let ok: Vec<&pipeline::Prepared> =
-                batch.iter().filter_map(|(_, r)| r.as_ref().ok()).collect();
-            let crops: Vec<&Vec<f32>> = ok.iter().flat_map(|p| p.crops.iter()).collect();
-            let logits = if crops.is_empty() {
-                vec![]
-            } else {
-                det.logits(&self.pixels(&crops)?)?
-            };
-            let mut k = 0;
-            for (_, r) in batch {
-                done += 1;
-                match r {
-                    Ok(p) => {
-                        let n = p.crops.len();
-                        let score = logits[k..k + n].iter().sum::<f32>() / n as f32;
-                        k += n;
-                        let mut warnings: Vec<String> = det.warnings().to_vec();
-                        warnings.extend(input_warnings(&p.facts, size));
-                        progress(Progress::new(
-                            "scanning",
-                            done,
-                            paths.len(),
-                            p.path.display().to_string(),
-                        ));
-                        out.push(Ok(ScanRow {
-                            sha256: p.facts.sha256.clone(),
-                            path: p.path,
-                            score,
-                            probability: meta.calibration.probability(score),
-                            verdict: meta.calibration.verdict(score),
-                            detector: meta.name.clone(),
-                            crops: n,
-                            warnings,
-                            facts: p.facts,
-                        }));
+        for_each_chunk(
+            paths,
+            size,
+            mode,
+            perturb,
+            self.limits,
+            CHUNK,
+            cancel,
+            |batch| {
+                let ok: Vec<&pipeline::Prepared> =
+                    batch.iter().filter_map(|(_, r)| r.as_ref().ok()).collect();
+                let crops: Vec<&Vec<f32>> = ok.iter().flat_map(|p| p.crops.iter()).collect();
+                let logits = if crops.is_empty() {
+                    vec![]
+                } else {
+                    det.logits(&self.pixels(&crops)?)?
+                };
+                let mut k = 0;
+                for (_, r) in batch {
+                    done += 1;
+                    match r {
+                        Ok(p) => {
+                            let n = p.crops.len();
+                            let score = logits[k..k + n].iter().sum::<f32>() / n as f32;
+                            k += n;
+                            let mut warnings: Vec<String> = det.warnings().to_vec();
+                            warnings.extend(input_warnings(&p.facts, size));
+                            progress(Progress::new(
+                                "scanning",
+                                done,
+                                paths.len(),
+                                p.path.display().to_string(),
+                            ));
+                            out.push(Ok(ScanRow {
+                                sha256: p.facts.sha256.clone(),
+                                path: p.path,
+                                score,
+                                probability: meta.calibration.probability(score),
+                                verdict: meta.calibration.verdict(score),
+                                detector: meta.name.clone(),
+                                crops: n,
+                                warnings,
+                                facts: p.facts,
+                            }));
+                        }
+                        Err(e) => out.push(Err(e)),
                     }
-                    Err(e) => out.push(Err(e)),
                 }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
 

@@ -1,6 +1,7 @@
 //! Decode and preprocess on CPU threads while the model runs: a producer thread prepares chunks
 //! of images (in parallel with rayon) into a bounded channel; the caller consumes them in order.
 
+use crate::eval::perturb::Perturbation;
 use crate::imageio::{load_image, ImageFacts, LoadLimits};
 use crate::jobs::CancelFlag;
 use crate::model::preprocess::{preprocess, CropMode};
@@ -19,14 +20,19 @@ pub struct Prepared {
 /// An input that could not be prepared: the loader's message names the file and the reason.
 pub type PrepareError = String;
 
+/// Loads, optionally perturbs (as the robustness sweep does), and preprocesses one image.
 pub fn prepare(
     path: &PathBuf,
     size: u32,
     mode: CropMode,
     limits: &LoadLimits,
+    perturb: Option<Perturbation>,
 ) -> Result<Prepared, PrepareError> {
     let img = load_image(path, limits).map_err(|e| e.to_string())?;
-    let crops = preprocess(&img.rgb, size, mode);
+    let crops = match perturb {
+        Some(p) => preprocess(&p.apply(&img.rgb), size, mode),
+        None => preprocess(&img.rgb, size, mode),
+    };
     Ok(Prepared {
         path: path.clone(),
         facts: img.facts,
@@ -41,6 +47,7 @@ pub fn for_each_chunk<F>(
     paths: &[PathBuf],
     size: u32,
     mode: CropMode,
+    perturb: Option<Perturbation>,
     limits: LoadLimits,
     chunk: usize,
     cancel: &CancelFlag,
@@ -60,7 +67,7 @@ where
                 let out: Vec<_> = part
                     .par_iter()
                     .enumerate()
-                    .map(|(i, p)| (ci * chunk + i, prepare(p, size, mode, &limits)))
+                    .map(|(i, p)| (ci * chunk + i, prepare(p, size, mode, &limits, perturb)))
                     .collect();
                 if tx.send(out).is_err() {
                     break;

@@ -1,0 +1,126 @@
+//! Perturbations applied identically to real and generated images: JPEG re-encoding, Gaussian blur,
+//! down-scaling. Used by the robustness sweep and the verdict-stability check.
+
+use image::{imageops, RgbImage};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Perturbation {
+    /// Re-encode as JPEG at this quality (1-100).
+    Jpeg(u8),
+    /// Gaussian blur with this sigma (pixels).
+    Blur(f32),
+    /// Resize by this factor (bilinear), e.g. 0.5.
+    Resize(f32),
+}
+
+impl fmt::Display for Perturbation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Perturbation::Jpeg(q) => write!(f, "jpeg:{q}"),
+            Perturbation::Blur(s) => write!(f, "blur:{s:?}"),
+            Perturbation::Resize(r) => write!(f, "resize:{r:?}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Perturbation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (k, v) = s
+            .split_once(':')
+            .ok_or_else(|| format!("'{s}': expected KIND:VALUE (jpeg:75, blur:1.0, resize:0.5)"))?;
+        let bad = || format!("'{s}': bad value");
+        match k {
+            "jpeg" => v
+                .parse::<u8>()
+                .ok()
+                .filter(|q| (1..=100).contains(q))
+                .map(Perturbation::Jpeg)
+                .ok_or_else(bad),
+            "blur" => v
+                .parse::<f32>()
+                .ok()
+                .filter(|x| *x > 0.0 && *x <= 20.0)
+                .map(Perturbation::Blur)
+                .ok_or_else(bad),
+            "resize" => v
+                .parse::<f32>()
+                .ok()
+                .filter(|x| *x > 0.05 && *x <= 4.0)
+                .map(Perturbation::Resize)
+                .ok_or_else(bad),
+            _ => Err(format!(
+                "'{s}': unknown perturbation '{k}' (jpeg, blur, resize)"
+            )),
+        }
+    }
+}
+
+/// Parses a comma-separated list such as `jpeg:75,blur:1.0,resize:0.5`.
+pub fn parse_list(s: &str) -> Result<Vec<Perturbation>, String> {
+    s.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| p.trim().parse())
+        .collect()
+}
+
+impl Perturbation {
+    pub fn apply(&self, img: &RgbImage) -> RgbImage {
+        match *self {
+            Perturbation::Jpeg(q) => {
+                let mut buf = Vec::new();
+                let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, q);
+                if img.write_with_encoder(enc).is_err() {
+                    return img.clone();
+                }
+                image::load_from_memory_with_format(&buf, image::ImageFormat::Jpeg)
+                    .map(|d| d.into_rgb8())
+                    .unwrap_or_else(|_| img.clone())
+            }
+            Perturbation::Blur(s) => imageops::blur(img, s),
+            Perturbation::Resize(r) => {
+                let w = ((img.width() as f32 * r).round() as u32).max(1);
+                let h = ((img.height() as f32 * r).round() as u32).max(1);
+                imageops::resize(img, w, h, imageops::FilterType::Triangle)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_and_apply() {
+        let l = parse_list("jpeg:75,blur:1.0,resize:0.5").unwrap();
+        assert_eq!(
+            l,
+            vec![
+                Perturbation::Jpeg(75),
+                Perturbation::Blur(1.0),
+                Perturbation::Resize(0.5)
+            ]
+        );
+        assert!(parse_list("jpeg:0").is_err());
+        assert!(parse_list("sharpen:2").is_err());
+        let img = RgbImage::from_fn(40, 30, |x, y| {
+            image::Rgb([(x * 6) as u8, (y * 8) as u8, ((x + y) % 2 * 255) as u8])
+        });
+        assert_eq!(Perturbation::Resize(0.5).apply(&img).dimensions(), (20, 15));
+        let j = Perturbation::Jpeg(50).apply(&img);
+        assert_eq!(j.dimensions(), (40, 30));
+        assert_ne!(j, img);
+        let b = Perturbation::Blur(1.0).apply(&img);
+        // Blur removes the 1-pixel checker in the blue channel.
+        let var = |im: &RgbImage| {
+            im.pixels()
+                .map(|p| (p.0[2] as f64 - 127.5).powi(2))
+                .sum::<f64>()
+        };
+        assert!(var(&b) < var(&img) * 0.5);
+        assert_eq!(Perturbation::Jpeg(75).to_string(), "jpeg:75");
+    }
+}
