@@ -83,11 +83,11 @@ pub fn time_forward(
 /// Decode + preprocess throughput over image files (rayon pool, as the scan pipeline does).
 pub fn time_decode(paths: &[PathBuf], size: u32, mode: CropMode) -> Result<DecodeResult> {
     use rayon::prelude::*;
-    let lim = LoadLimits::default();
+    let spec = crate::workstation::pipeline::PrepSpec { size, mode, perturb: None, limits: LoadLimits::default() };
     let t = Instant::now();
     let ok = paths
         .par_iter()
-        .filter(|p| crate::workstation::pipeline::prepare(p, size, mode, &lim, None).is_ok())
+        .filter(|p| crate::workstation::pipeline::prepare(p, &spec).is_ok())
         .count();
     let secs = t.elapsed().as_secs_f64();
     Ok(DecodeResult {

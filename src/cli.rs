@@ -117,6 +117,29 @@ pub struct TrainArgs {
     /// Also install the detector under its name.
     #[arg(long)]
     pub install: bool,
+    /// MPFT: training epochs.
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    /// MPFT: peak learning rate (AdamW, warm-up + cosine).
+    #[arg(long, default_value_t = 3e-4)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// MPFT: fraction of patch tokens hidden during fine-tuning.
+    #[arg(long, default_value_t = 0.5)]
+    pub mask_ratio: f32,
+    #[arg(long, value_enum, default_value_t = crate::detect::tam::MaskMode::Texture)]
+    pub mask_mode: crate::detect::tam::MaskMode,
+    #[arg(long, value_enum, default_value_t = crate::detect::tam::TextureMeasure::Sobel)]
+    pub texture_measure: crate::detect::tam::TextureMeasure,
+    #[arg(long, default_value_t = 8)]
+    pub lora_rank: usize,
+    /// MPFT: fully tune the last N blocks instead of LoRA there (0 = LoRA everywhere).
+    #[arg(long, default_value_t = 0)]
+    pub full_blocks: usize,
+    /// MPFT: continue from a checkpoint written by an earlier run.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -144,6 +167,7 @@ pub struct BenchArgs {
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     Probe,
+    Mpft,
 }
 
 #[derive(Subcommand, Debug)]
@@ -333,8 +357,8 @@ fn scan(paths: &[PathBuf], detector: &str, json: bool, m: &ModelArgs) -> Result<
     } else {
         writeln!(
             out,
-            "{:<44} {:>7} {:>7}  {}",
-            "image", "score", "p(gen)", "verdict"
+            "{:<44} {:>7} {:>7}  verdict",
+            "image", "score", "p(gen)"
         )?;
         for r in rows.iter().filter_map(|r| r.as_ref().ok()) {
             ok += 1;
@@ -449,6 +473,11 @@ fn embed(images: &[PathBuf], crop: CropMode, m: &ModelArgs) -> Result<i32> {
     Ok(if ok == 0 { 1 } else { 0 })
 }
 
+/// Whether `--crop` was given explicitly (MPFT defaults to native centre crops, the probe to CLIP's).
+fn crop_given() -> bool {
+    std::env::args().any(|a| a == "--crop" || a.starts_with("--crop="))
+}
+
 fn train(t: TrainArgs) -> Result<i32> {
     let engine = open_engine(&t.model)?;
     let name = t.name.clone().unwrap_or_else(|| {
@@ -482,9 +511,49 @@ fn train(t: TrainArgs) -> Result<i32> {
         pb.set_position(p.done as u64);
     };
     let cancel = CancelFlag::new();
+    {
+        let c = cancel.clone();
+        // Ctrl-C stops after the current step; the best checkpoint so far is already on disk.
+        let _ = ctrlc::set_handler(move || c.cancel());
+    }
     let ckpt = match t.method {
         Method::Probe => engine.train_probe(&req, &sink, &cancel)?,
+        Method::Mpft => {
+            let crop = if t.crop == CropMode::Clip && !crop_given() { CropMode::Center } else { t.crop };
+            let m = crate::workstation::train::MpftRequest {
+                real: t.real.clone(),
+                fake: t.fake.clone(),
+                out: t.out.clone(),
+                name: name.clone(),
+                resume: t.resume.clone(),
+                settings: crate::train::mpft::MpftSettings {
+                    epochs: t.epochs,
+                    lr: t.lr,
+                    batch_size: t.batch_size,
+                    mask_ratio: t.mask_ratio,
+                    mask_mode: t.mask_mode,
+                    texture_measure: t.texture_measure,
+                    lora_rank: t.lora_rank,
+                    full_blocks: t.full_blocks,
+                    seed: t.seed,
+                    target_fpr: t.target_fpr,
+                    crop,
+                    ..Default::default()
+                },
+            };
+            match engine.train_mpft(&m, &sink, &cancel) {
+                Ok(c) => c,
+                Err(e) if cancel.is_cancelled() && t.out.exists() => {
+                    eprintln!("cancelled ({e}); the best checkpoint so far is in {}", t.out.display());
+                    return Ok(130);
+                }
+                Err(e) => return Err(e),
+            }
+        }
     };
+    if cancel.is_cancelled() {
+        eprintln!("cancelled; the best checkpoint so far is in {}", t.out.display());
+    }
     pb.lock().expect("progress bar").finish_and_clear();
     let m = &ckpt.meta;
     println!(

@@ -37,7 +37,7 @@ fn make_data(dir: &Path) -> (PathBuf, PathBuf) {
             } else {
                 20
             };
-            image::Rgb([v, 255 - v, (v / 2) as u8])
+            image::Rgb([v, 255 - v, v / 2])
         });
         f.save(fake.join(format!("f{i}.png"))).unwrap();
     }

@@ -3,7 +3,9 @@
 
 pub mod calibration;
 pub mod checkpoint;
+pub mod mpft;
 pub mod probe;
+pub mod tam;
 
 pub use calibration::{Calibration, Verdict};
 pub use checkpoint::{BaseModelRef, Checkpoint, DetectorMeta, FileRecord, TrainingSummary};
@@ -44,6 +46,7 @@ pub fn build_detector(ckpt: Checkpoint, base: &BaseModel) -> Result<Box<dyn Dete
     }
     match ckpt.meta.method.as_str() {
         "probe" => Ok(Box::new(probe::ProbeDetector::new(ckpt, base, warnings)?)),
+        "mpft" => Ok(Box::new(mpft::MpftDetector::new(ckpt, base, warnings)?)),
         m => bail!(
             "detector '{}' uses method '{m}', which this version cannot run",
             ckpt.meta.name

@@ -208,6 +208,11 @@ impl Attention {
         })
     }
 
+    /// Forgets the stacked Q/K/V weights (after the weights or adapters changed).
+    pub fn reset_fused(&mut self) {
+        self.fused_qkv = Default::default();
+    }
+
     /// True when q, k, v are plain (no adapter), so one stacked GEMM computes all three.
     fn can_fuse(&self) -> bool {
         [&self.q_proj, &self.k_proj, &self.v_proj]

@@ -1,4 +1,6 @@
 //! Training: data sets and the training loops.
 
+pub mod augment;
 pub mod data;
+pub mod mpft;
 pub mod probe;

@@ -3,6 +3,7 @@
 
 pub mod evaluate;
 pub mod pipeline;
+pub mod train;
 
 use crate::detect::{
     self, Checkpoint, Detector, DetectorMeta, FileRecord, TrainingSummary, Verdict,
@@ -48,6 +49,9 @@ pub struct ScanRow {
     pub facts: ImageFacts,
 }
 
+/// An image's facts and its embedding.
+pub type Embedded = (ImageFacts, Vec<f32>);
+
 /// Per-input outcome: a value, or the loader's error naming the file.
 pub type Outcome<T> = std::result::Result<T, String>;
 
@@ -78,6 +82,11 @@ impl Engine {
         self.base.info.config.image_size as u32
     }
 
+    /// How this engine prepares images.
+    pub fn spec(&self, mode: CropMode, perturb: Option<crate::eval::perturb::Perturbation>) -> pipeline::PrepSpec {
+        pipeline::PrepSpec { size: self.image_size(), mode, perturb, limits: self.limits }
+    }
+
     pub fn device_label(&self) -> String {
         device_label(&self.device)
     }
@@ -99,15 +108,12 @@ impl Engine {
         mode: CropMode,
         progress: ProgressSink,
         cancel: &CancelFlag,
-    ) -> Result<Vec<Outcome<(ImageFacts, Vec<f32>)>>> {
-        let mut out: Vec<Outcome<(ImageFacts, Vec<f32>)>> = Vec::with_capacity(paths.len());
+    ) -> Result<Vec<Outcome<Embedded>>> {
+        let mut out: Vec<Outcome<Embedded>> = Vec::with_capacity(paths.len());
         let mut done = 0;
         for_each_chunk(
             paths,
-            self.image_size(),
-            mode,
-            None,
-            self.limits,
+            self.spec(mode, None),
             CHUNK,
             cancel,
             |batch| {
@@ -175,10 +181,7 @@ impl Engine {
         let mut done = 0;
         for_each_chunk(
             paths,
-            size,
-            mode,
-            perturb,
-            self.limits,
+            self.spec(mode, perturb),
             CHUNK,
             cancel,
             |batch| {

@@ -6,7 +6,7 @@ use crate::imageio::{load_image, ImageFacts, LoadLimits};
 use crate::jobs::CancelFlag;
 use crate::model::preprocess::{preprocess, CropMode};
 use rayon::prelude::*;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// One image ready for the model.
 #[derive(Debug)]
@@ -20,21 +20,26 @@ pub struct Prepared {
 /// An input that could not be prepared: the loader's message names the file and the reason.
 pub type PrepareError = String;
 
-/// Loads, optionally perturbs (as the robustness sweep does), and preprocesses one image.
-pub fn prepare(
-    path: &PathBuf,
-    size: u32,
-    mode: CropMode,
-    limits: &LoadLimits,
-    perturb: Option<Perturbation>,
-) -> Result<Prepared, PrepareError> {
-    let img = load_image(path, limits).map_err(|e| e.to_string())?;
-    let crops = match perturb {
-        Some(p) => preprocess(&p.apply(&img.rgb), size, mode),
-        None => preprocess(&img.rgb, size, mode),
+/// How images are turned into model input.
+#[derive(Debug, Clone, Copy)]
+pub struct PrepSpec {
+    /// Model input size (pixels).
+    pub size: u32,
+    pub mode: CropMode,
+    /// Applied to the decoded image first (robustness sweeps).
+    pub perturb: Option<Perturbation>,
+    pub limits: LoadLimits,
+}
+
+/// Loads, optionally perturbs, and preprocesses one image.
+pub fn prepare(path: &Path, spec: &PrepSpec) -> Result<Prepared, PrepareError> {
+    let img = load_image(path, &spec.limits).map_err(|e| e.to_string())?;
+    let crops = match spec.perturb {
+        Some(p) => preprocess(&p.apply(&img.rgb), spec.size, spec.mode),
+        None => preprocess(&img.rgb, spec.size, spec.mode),
     };
     Ok(Prepared {
-        path: path.clone(),
+        path: path.to_path_buf(),
         facts: img.facts,
         crops,
     })
@@ -45,10 +50,7 @@ pub fn prepare(
 /// or `consume` fails.
 pub fn for_each_chunk<F>(
     paths: &[PathBuf],
-    size: u32,
-    mode: CropMode,
-    perturb: Option<Perturbation>,
-    limits: LoadLimits,
+    spec: PrepSpec,
     chunk: usize,
     cancel: &CancelFlag,
     mut consume: F,
@@ -67,7 +69,7 @@ where
                 let out: Vec<_> = part
                     .par_iter()
                     .enumerate()
-                    .map(|(i, p)| (ci * chunk + i, prepare(p, size, mode, &limits, perturb)))
+                    .map(|(i, p)| (ci * chunk + i, prepare(p, &spec)))
                     .collect();
                 if tx.send(out).is_err() {
                     break;

@@ -1,0 +1,148 @@
+//! MPFT detector: the CLIP tower with trained parameters applied (LoRA on q/k/v/out of every
+//! layer, every LayerNorm, optionally whole last blocks) and a binary head on the pooled class
+//! token. At inference the LoRA updates are merged into the weights, so the fast path applies.
+
+use super::{Checkpoint, Detector, DetectorMeta};
+use crate::model::{BaseModel, ClipVision};
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Tensor};
+use std::collections::HashMap;
+
+pub const HEAD_W: &str = "head.weight";
+pub const HEAD_B: &str = "head.bias";
+
+/// Names of the LayerNorm parameters of a tower.
+pub fn layer_norm_names(layers: usize) -> Vec<String> {
+    let mut v = Vec::new();
+    for ln in ["pre_layrnorm", "post_layernorm"] {
+        v.push(format!("vision_model.{ln}.weight"));
+        v.push(format!("vision_model.{ln}.bias"));
+    }
+    for i in 0..layers {
+        for ln in ["layer_norm1", "layer_norm2"] {
+            v.push(format!("vision_model.encoder.layers.{i}.{ln}.weight"));
+            v.push(format!("vision_model.encoder.layers.{i}.{ln}.bias"));
+        }
+    }
+    v
+}
+
+pub const PROJS: [&str; 4] = ["q_proj", "k_proj", "v_proj", "out_proj"];
+
+/// Mutable access to a named parameter of the tower (HF names), for applying trained tensors.
+pub fn param_mut<'a>(m: &'a mut ClipVision, name: &str) -> Option<&'a mut Tensor> {
+    let rest = name.strip_prefix("vision_model.")?;
+    match rest {
+        "pre_layrnorm.weight" => return Some(&mut m.pre_layrnorm.weight),
+        "pre_layrnorm.bias" => return Some(&mut m.pre_layrnorm.bias),
+        "post_layernorm.weight" => return Some(&mut m.post_layernorm.weight),
+        "post_layernorm.bias" => return Some(&mut m.post_layernorm.bias),
+        _ => {}
+    }
+    let rest = rest.strip_prefix("encoder.layers.")?;
+    let (i, p) = rest.split_once('.')?;
+    let l = m.layers.get_mut(i.parse::<usize>().ok()?)?;
+    let lin = |a: &'a mut crate::model::vit::Linear, field: &str| -> Option<&'a mut Tensor> {
+        match field {
+            "weight" => Some(&mut a.weight),
+            "bias" => a.bias.as_mut(),
+            _ => None,
+        }
+    };
+    let (module, field) = p.rsplit_once('.')?;
+    match module {
+        "layer_norm1" => Some(if field == "weight" { &mut l.layer_norm1.weight } else { &mut l.layer_norm1.bias }),
+        "layer_norm2" => Some(if field == "weight" { &mut l.layer_norm2.weight } else { &mut l.layer_norm2.bias }),
+        "self_attn.q_proj" => lin(&mut l.self_attn.q_proj, field),
+        "self_attn.k_proj" => lin(&mut l.self_attn.k_proj, field),
+        "self_attn.v_proj" => lin(&mut l.self_attn.v_proj, field),
+        "self_attn.out_proj" => lin(&mut l.self_attn.out_proj, field),
+        "mlp.fc1" => lin(&mut l.mlp.fc1, field),
+        "mlp.fc2" => lin(&mut l.mlp.fc2, field),
+        _ => None,
+    }
+}
+
+/// Applies trained tensors to a copy of the tower. LoRA pairs (`<linear>.lora_a/.lora_b`) are attached
+/// as adapters when `merge` is false (training) or merged into the weights when true (inference).
+pub fn apply_trained(m: &mut ClipVision, tensors: &HashMap<String, Tensor>, lora_scale: f64, merge: bool) -> Result<()> {
+    let dev = m.device().clone();
+    let dtype = m.dtype();
+    for (name, t) in tensors {
+        if name.starts_with("head.") || name.ends_with(".lora_a") || name.ends_with(".lora_b") {
+            continue;
+        }
+        let slot = param_mut(m, name).with_context(|| format!("checkpoint tensor {name} has no place in the model"))?;
+        if slot.dims() != t.dims() {
+            bail!("checkpoint tensor {name} has shape {:?}, the model {:?}", t.dims(), slot.dims());
+        }
+        *slot = t.to_device(&dev)?.to_dtype(dtype)?;
+    }
+    for i in 0..m.layers.len() {
+        for p in PROJS {
+            let base = format!("vision_model.encoder.layers.{i}.self_attn.{p}");
+            let (Some(a), Some(b)) = (tensors.get(&format!("{base}.lora_a")), tensors.get(&format!("{base}.lora_b"))) else {
+                continue;
+            };
+            let a = a.to_device(&dev)?.to_dtype(dtype)?;
+            let b = b.to_device(&dev)?.to_dtype(dtype)?;
+            let attn = &mut m.layers[i].self_attn;
+            let lin = match p {
+                "q_proj" => &mut attn.q_proj,
+                "k_proj" => &mut attn.k_proj,
+                "v_proj" => &mut attn.v_proj,
+                _ => &mut attn.out_proj,
+            };
+            if merge {
+                lin.weight = (&lin.weight + (b.matmul(&a)? * lora_scale)?)?;
+            } else {
+                lin.lora = Some(crate::model::vit::LoraDelta { a, b, scale: lora_scale });
+            }
+        }
+        m.layers[i].self_attn.reset_fused();
+    }
+    Ok(())
+}
+
+/// Head logits from pooled features.
+pub fn head_logits(pooled: &Tensor, w: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    pooled.matmul(&w.t()?)?.broadcast_add(b)?.squeeze(1)
+}
+
+pub struct MpftDetector {
+    meta: DetectorMeta,
+    vision: ClipVision,
+    head_w: Tensor,
+    head_b: Tensor,
+    warnings: Vec<String>,
+}
+
+impl MpftDetector {
+    pub fn new(ckpt: Checkpoint, base: &BaseModel, warnings: Vec<String>) -> Result<Self> {
+        let scale = ckpt.meta.settings.get("lora_alpha").and_then(|a| a.as_f64()).unwrap_or(16.0)
+            / ckpt.meta.settings.get("lora_rank").and_then(|r| r.as_f64()).unwrap_or(8.0).max(1.0);
+        let mut vision = base.vision.clone();
+        apply_trained(&mut vision, &ckpt.tensors, scale, true)?;
+        let dev = vision.device().clone();
+        let head_w = ckpt.tensor(HEAD_W)?.to_device(&dev)?;
+        let head_b = ckpt.tensor(HEAD_B)?.to_device(&dev)?;
+        if head_w.dims() != [1, base.info.config.hidden_size] {
+            bail!("detector '{}': head {:?} does not fit width {}", ckpt.meta.name, head_w.dims(), base.info.config.hidden_size);
+        }
+        Ok(Self { meta: ckpt.meta, vision, head_w, head_b, warnings })
+    }
+}
+
+impl Detector for MpftDetector {
+    fn meta(&self) -> &DetectorMeta {
+        &self.meta
+    }
+    fn logits(&self, pixels: &Tensor) -> Result<Vec<f32>> {
+        let out = self.vision.forward_with(pixels, Default::default())?;
+        let z = head_logits(&out.pooled.to_dtype(DType::F32)?, &self.head_w, &self.head_b)?;
+        Ok(z.to_vec1()?)
+    }
+    fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+}

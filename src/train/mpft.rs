@@ -1,0 +1,339 @@
+//! MPFT training: fine-tune the CLIP tower (LoRA on q/k/v/out of every layer + LayerNorms + a
+//! binary head, or full tuning of the last N blocks) while Texture-Aware Masking hides the most
+//! textured patches, so the model must learn how generated images deviate from real ones.
+
+use crate::detect::mpft::{apply_trained, head_logits, layer_norm_names, HEAD_B, HEAD_W, PROJS};
+use crate::detect::tam::{keep_mask, MaskMode, TextureMeasure};
+use crate::detect::Calibration;
+use crate::eval::metrics;
+use crate::jobs::{CancelFlag, Progress, ProgressSink};
+use crate::model::preprocess::{batch_tensor, preprocess, CropMode};
+use crate::model::vit::{keep_indices, LoraDelta};
+use crate::model::{ClipVision, ForwardOptions};
+use crate::rng::Rng;
+use crate::train::augment::{augment, AugmentSettings};
+use anyhow::{bail, Result};
+use candle_core::{DType, Tensor, Var};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarMap};
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MpftSettings {
+    pub lora_rank: usize,
+    pub lora_alpha: f64,
+    /// 0: parameter-efficient (LoRA + LayerNorms + head). N > 0: also tune the last N blocks fully.
+    pub full_blocks: usize,
+    pub mask_mode: MaskMode,
+    pub texture_measure: TextureMeasure,
+    /// Fraction of patch tokens hidden during fine-tuning.
+    pub mask_ratio: f32,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    /// Fraction of the steps spent warming the learning rate up (then cosine decay to zero).
+    pub warmup: f64,
+    /// Fraction of each class held out for validation, checkpoint selection and calibration.
+    pub holdout: f64,
+    pub target_fpr: f32,
+    pub seed: u64,
+    pub augment: AugmentSettings,
+    /// How images become model input at validation and inference time.
+    pub crop: CropMode,
+}
+
+impl Default for MpftSettings {
+    fn default() -> Self {
+        Self {
+            lora_rank: 8,
+            lora_alpha: 16.0,
+            full_blocks: 0,
+            mask_mode: MaskMode::Texture,
+            texture_measure: TextureMeasure::Sobel,
+            mask_ratio: 0.5,
+            epochs: 3,
+            batch_size: 16,
+            lr: 3e-4,
+            weight_decay: 0.01,
+            warmup: 0.1,
+            holdout: 0.2,
+            target_fpr: 0.05,
+            seed: 0,
+            augment: AugmentSettings::default(),
+            crop: CropMode::Center,
+        }
+    }
+}
+
+impl MpftSettings {
+    pub fn lora_scale(&self) -> f64 {
+        self.lora_alpha / self.lora_rank.max(1) as f64
+    }
+}
+
+/// Decoded training images with labels (true = generated).
+pub struct TrainData {
+    pub images: Vec<RgbImage>,
+    pub labels: Vec<bool>,
+}
+
+/// The trainable copy of the tower.
+pub struct Trainable {
+    pub varmap: VarMap,
+    pub model: ClipVision,
+    pub head_w: Tensor,
+    pub head_b: Tensor,
+}
+
+fn new_var(vm: &VarMap, name: &str, t: Tensor) -> Result<Tensor> {
+    let v = Var::from_tensor(&t.to_dtype(DType::F32)?)?;
+    let out = v.as_tensor().clone();
+    vm.data().lock().expect("varmap").insert(name.to_string(), v);
+    Ok(out)
+}
+
+/// Builds the trainable parameters on a copy of `base`, from `init` when resuming.
+pub fn build_trainable(base: &ClipVision, s: &MpftSettings, init: Option<&HashMap<String, Tensor>>) -> Result<Trainable> {
+    let vm = VarMap::new();
+    let mut m = base.clone();
+    let dev = m.device().clone();
+    let layers = m.layers.len();
+    let d = m.config.hidden_size;
+    let mut rng = Rng::new(s.seed ^ 0x10A);
+    let from = |name: &str| init.and_then(|i| i.get(name)).map(|t| t.to_device(&dev)).transpose();
+    // LayerNorms (and whole blocks when fully tuning them).
+    let mut names = layer_norm_names(layers);
+    for i in layers.saturating_sub(s.full_blocks)..layers {
+        for p in PROJS {
+            names.push(format!("vision_model.encoder.layers.{i}.self_attn.{p}.weight"));
+            names.push(format!("vision_model.encoder.layers.{i}.self_attn.{p}.bias"));
+        }
+        for f in ["fc1", "fc2"] {
+            names.push(format!("vision_model.encoder.layers.{i}.mlp.{f}.weight"));
+            names.push(format!("vision_model.encoder.layers.{i}.mlp.{f}.bias"));
+        }
+    }
+    for name in &names {
+        let slot = crate::detect::mpft::param_mut(&mut m, name).ok_or_else(|| anyhow::anyhow!("no parameter {name}"))?;
+        let t = match from(name)? { Some(t) => t, None => slot.clone() };
+        *slot = new_var(&vm, name, t)?;
+    }
+    // LoRA on the attention projections of the blocks that are not fully tuned.
+    for i in 0..layers.saturating_sub(s.full_blocks) {
+        for p in PROJS {
+            let base_name = format!("vision_model.encoder.layers.{i}.self_attn.{p}");
+            let (an, bn) = (format!("{base_name}.lora_a"), format!("{base_name}.lora_b"));
+            let a = match from(&an)? {
+                Some(t) => t,
+                None => {
+                    let v: Vec<f32> = (0..s.lora_rank * d).map(|_| (rng.normal() / (d as f64).sqrt()) as f32).collect();
+                    Tensor::from_vec(v, (s.lora_rank, d), &dev)?
+                }
+            };
+            let b = match from(&bn)? { Some(t) => t, None => Tensor::zeros((d, s.lora_rank), DType::F32, &dev)? };
+            let (a, b) = (new_var(&vm, &an, a)?, new_var(&vm, &bn, b)?);
+            let attn = &mut m.layers[i].self_attn;
+            let lin = match p {
+                "q_proj" => &mut attn.q_proj,
+                "k_proj" => &mut attn.k_proj,
+                "v_proj" => &mut attn.v_proj,
+                _ => &mut attn.out_proj,
+            };
+            lin.lora = Some(LoraDelta { a, b, scale: s.lora_scale() });
+        }
+        m.layers[i].self_attn.reset_fused();
+    }
+    let hw = match from(HEAD_W)? { Some(t) => t, None => Tensor::zeros((1, d), DType::F32, &dev)? };
+    let hb = match from(HEAD_B)? { Some(t) => t, None => Tensor::zeros(1, DType::F32, &dev)? };
+    let head_w = new_var(&vm, HEAD_W, hw)?;
+    let head_b = new_var(&vm, HEAD_B, hb)?;
+    Ok(Trainable { varmap: vm, model: m, head_w, head_b })
+}
+
+impl Trainable {
+    /// The trained tensors (CPU, f32) as a checkpoint holds them.
+    pub fn tensors(&self) -> Result<HashMap<String, Tensor>> {
+        let data = self.varmap.data().lock().expect("varmap");
+        data.iter()
+            .map(|(k, v)| Ok((k.clone(), v.as_tensor().detach().to_device(&candle_core::Device::Cpu)?)))
+            .collect()
+    }
+
+    /// Logits (no gradient) for preprocessed crops, in batches.
+    pub fn logits(&self, crops: &[Vec<f32>], batch: usize) -> Result<Vec<f32>> {
+        let size = self.model.config.image_size;
+        let mut out = Vec::with_capacity(crops.len());
+        for part in crops.chunks(batch.max(1)) {
+            let x = batch_tensor(part, size, self.model.device(), self.model.dtype())?;
+            let o = self.model.forward_with(&x, ForwardOptions::default())?;
+            out.extend(head_logits(&o.pooled.to_dtype(DType::F32)?, &self.head_w, &self.head_b)?.to_vec1::<f32>()?);
+        }
+        Ok(out)
+    }
+}
+
+/// Numerically stable mean binary cross-entropy with logits (differentiable ops only).
+pub fn bce_with_logits(z: &Tensor, y: &Tensor) -> candle_core::Result<Tensor> {
+    let soft = (z.abs()?.neg()?.exp()? + 1.0)?.log()?;
+    ((z.relu()? - (z * y)?)? + soft)?.mean_all()
+}
+
+/// Learning rate at a step: linear warm-up, then cosine decay to zero.
+pub fn lr_at(step: usize, total: usize, s: &MpftSettings) -> f64 {
+    let warm = ((total as f64) * s.warmup).ceil().max(1.0) as usize;
+    if step < warm {
+        return s.lr * (step + 1) as f64 / warm as f64;
+    }
+    let t = (step - warm) as f64 / (total - warm).max(1) as f64;
+    s.lr * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+}
+
+/// What one epoch's validation found.
+#[derive(Debug, Clone, Serialize)]
+pub struct EpochReport {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub heldout_auc: f64,
+    pub heldout_balanced_accuracy: f64,
+    pub calibration: Calibration,
+    pub seconds: f64,
+}
+
+/// Called after every epoch with the trained tensors so far; returns whether they were kept (best).
+pub type EpochSink<'a> = &'a mut dyn FnMut(&EpochReport, HashMap<String, Tensor>) -> Result<bool>;
+
+/// Runs the training. `train`/`heldout` index into `data`. `start_epoch` > 0 when resuming.
+#[allow(clippy::too_many_arguments)]
+pub fn train_loop(
+    t: &Trainable,
+    data: &TrainData,
+    train: &[usize],
+    heldout: &[usize],
+    s: &MpftSettings,
+    start_epoch: usize,
+    progress: ProgressSink,
+    cancel: &CancelFlag,
+    on_epoch: EpochSink,
+) -> Result<Vec<EpochReport>> {
+    use rayon::prelude::*;
+    let cfg = &t.model.config;
+    let (size, patch) = (cfg.image_size, cfg.patch_size);
+    let reals: Vec<usize> = train.iter().copied().filter(|&i| !data.labels[i]).collect();
+    let fakes: Vec<usize> = train.iter().copied().filter(|&i| data.labels[i]).collect();
+    if reals.is_empty() || fakes.is_empty() {
+        bail!("training needs both classes ({} real, {} generated)", reals.len(), fakes.len());
+    }
+    let bs = s.batch_size.max(2);
+    let steps_per_epoch = train.len().div_ceil(bs);
+    let total = steps_per_epoch * s.epochs;
+    let mut opt = AdamW::new(
+        t.varmap.all_vars(),
+        ParamsAdamW { lr: s.lr, weight_decay: s.weight_decay, ..Default::default() },
+    )?;
+    // Held-out crops are fixed (no augmentation), as at inference.
+    let ho_crops: Vec<Vec<f32>> = heldout.iter().map(|&i| preprocess(&data.images[i], size as u32, s.crop).swap_remove(0)).collect();
+    let ho_labels: Vec<bool> = heldout.iter().map(|&i| data.labels[i]).collect();
+    let mut reports = Vec::new();
+    for epoch in start_epoch..s.epochs {
+        let t0 = std::time::Instant::now();
+        let mut erng = Rng::new(s.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64));
+        let (mut r_ord, mut f_ord) = (reals.clone(), fakes.clone());
+        erng.shuffle(&mut r_ord);
+        erng.shuffle(&mut f_ord);
+        let (mut loss_sum, mut correct, mut seen) = (0f64, 0usize, 0usize);
+        for step in 0..steps_per_epoch {
+            if cancel.is_cancelled() {
+                return Ok(reports);
+            }
+            let g = epoch * steps_per_epoch + step;
+            opt.set_learning_rate(lr_at(g, total, s));
+            // Class-balanced batch: half real, half generated, cycling the smaller class.
+            let batch: Vec<(usize, bool)> = (0..bs)
+                .map(|j| {
+                    let k = step * bs / 2 + j / 2;
+                    if j % 2 == 0 { (r_ord[k % r_ord.len()], false) } else { (f_ord[k % f_ord.len()], true) }
+                })
+                .collect();
+            let prepared: Vec<(Vec<f32>, Option<Vec<bool>>)> = batch
+                .par_iter()
+                .enumerate()
+                .map(|(j, &(i, _))| {
+                    let mut rng = Rng::new(s.seed ^ ((g as u64) << 20) ^ ((j as u64) << 8) ^ 0xA5);
+                    let crop = augment(&data.images[i], size as u32, &s.augment, &mut rng);
+                    let mask = keep_mask(&crop, size, patch, s.mask_mode, s.texture_measure, s.mask_ratio, &mut rng);
+                    (crop, mask)
+                })
+                .collect();
+            let crops: Vec<Vec<f32>> = prepared.iter().map(|p| p.0.clone()).collect();
+            let x = batch_tensor(&crops, size, t.model.device(), t.model.dtype())?;
+            let masks: Option<Vec<Vec<bool>>> = prepared.iter().map(|p| p.1.clone()).collect();
+            let keep = masks.map(|m| keep_indices(&m, t.model.device())).transpose()?;
+            let y: Vec<f32> = batch.iter().map(|b| b.1 as u8 as f32).collect();
+            let y = Tensor::from_vec(y, bs, t.model.device())?;
+            let out = t.model.forward_with(&x, ForwardOptions { keep: keep.as_ref(), differentiable: true, ..Default::default() })?;
+            let z = head_logits(&out.pooled, &t.head_w, &t.head_b)?;
+            let loss = bce_with_logits(&z, &y)?;
+            opt.backward_step(&loss)?;
+            let lv = loss.to_scalar::<f32>()? as f64;
+            loss_sum += lv * bs as f64;
+            let zs: Vec<f32> = z.to_vec1()?;
+            correct += zs.iter().zip(&batch).filter(|(z, b)| (**z > 0.0) == b.1).count();
+            seen += bs;
+            progress(Progress::new(
+                &format!("epoch {}/{}", epoch + 1, s.epochs),
+                step + 1,
+                steps_per_epoch,
+                format!("loss {:.4} acc {:.3}", loss_sum / seen as f64, correct as f64 / seen as f64),
+            ));
+        }
+        progress(Progress::new("validating", 0, 1, format!("{} held-out images", heldout.len())));
+        let ho_logits = t.logits(&ho_crops, 16)?;
+        let calibration = Calibration::fit(&ho_logits, &ho_labels, s.target_fpr);
+        let rep = EpochReport {
+            epoch: epoch + 1,
+            train_loss: loss_sum / seen.max(1) as f64,
+            train_accuracy: correct as f64 / seen.max(1) as f64,
+            heldout_auc: metrics::auc(&ho_logits, &ho_labels),
+            heldout_balanced_accuracy: crate::train::probe::balanced(&ho_logits, &ho_labels, calibration.threshold),
+            calibration,
+            seconds: t0.elapsed().as_secs_f64(),
+        };
+        on_epoch(&rep, t.tensors()?)?;
+        reports.push(rep);
+    }
+    Ok(reports)
+}
+
+/// Applies trained tensors onto a tower for inference (merged LoRA).
+pub fn inference_model(base: &ClipVision, tensors: &HashMap<String, Tensor>, s: &MpftSettings) -> Result<ClipVision> {
+    let mut m = base.clone();
+    apply_trained(&mut m, tensors, s.lora_scale(), true)?;
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_warms_up_then_decays() {
+        let s = MpftSettings { lr: 1.0, warmup: 0.1, ..Default::default() };
+        assert!(lr_at(0, 100, &s) < 0.2);
+        assert!((lr_at(9, 100, &s) - 1.0).abs() < 1e-9);
+        assert!(lr_at(50, 100, &s) < 1.0 && lr_at(50, 100, &s) > 0.3);
+        assert!(lr_at(99, 100, &s) < 0.01);
+    }
+
+    #[test]
+    fn bce_matches_formula() {
+        let dev = candle_core::Device::Cpu;
+        let z = Tensor::new(&[2.0f32, -1.0, 0.0], &dev).unwrap();
+        let y = Tensor::new(&[1.0f32, 0.0, 1.0], &dev).unwrap();
+        let l = bce_with_logits(&z, &y).unwrap().to_scalar::<f32>().unwrap();
+        let want = ((1.0 + (-2.0f32).exp()).ln() + (1.0 + (-1.0f32).exp()).ln() + 2f32.ln()) / 3.0;
+        assert!((l - want).abs() < 1e-5);
+    }
+}

@@ -1,0 +1,116 @@
+//! Fine-tuning jobs behind the service layer (MPFT with TAM).
+
+use super::{labelled_paths, Engine};
+use crate::detect::{self, Checkpoint, DetectorMeta, FileRecord, TrainingSummary};
+use crate::jobs::{CancelFlag, Progress, ProgressSink};
+use crate::train::mpft::{build_trainable, train_loop, MpftSettings, TrainData};
+use anyhow::{bail, Result};
+use std::path::PathBuf;
+
+/// What `train --method mpft` needs.
+#[derive(Debug, Clone)]
+pub struct MpftRequest {
+    pub real: Vec<PathBuf>,
+    pub fake: Vec<PathBuf>,
+    pub out: PathBuf,
+    pub name: String,
+    pub settings: MpftSettings,
+    /// Continue from this checkpoint (its trained tensors and epoch count).
+    pub resume: Option<PathBuf>,
+}
+
+impl Engine {
+    /// Fine-tunes with MPFT + TAM. After every epoch whose held-out AUC is the best so far, the
+    /// checkpoint is written atomically, so a cancelled run keeps its best state.
+    pub fn train_mpft(&self, req: &MpftRequest, progress: ProgressSink, cancel: &CancelFlag) -> Result<Checkpoint> {
+        let start = std::time::Instant::now();
+        let s = &req.settings;
+        let (paths, labels) = labelled_paths(&req.real, &req.fake)?;
+        progress(Progress::new("loading", 0, paths.len(), "decoding training images"));
+        let loaded: Vec<_> = {
+            use rayon::prelude::*;
+            paths.par_iter().map(|p| crate::imageio::load_image(p, &self.limits)).collect()
+        };
+        let (mut images, mut labs, mut files, mut skipped) = (vec![], vec![], vec![], vec![]);
+        for (r, &l) in loaded.into_iter().zip(&labels) {
+            match r {
+                Ok(img) => {
+                    files.push(FileRecord { sha256: img.facts.sha256.clone(), fake: l });
+                    images.push(img.rgb);
+                    labs.push(l);
+                }
+                Err(e) => skipped.push(e.to_string()),
+            }
+        }
+        let (nr, nf) = (labs.iter().filter(|&&l| !l).count(), labs.iter().filter(|&&l| l).count());
+        if nr < 2 || nf < 2 {
+            bail!("need at least two readable images of each class (have {nr} real, {nf} generated)");
+        }
+        let data = TrainData { images, labels: labs };
+        let (train, heldout) = crate::train::probe::stratified_split(&data.labels, s.holdout, s.seed);
+        let (init, start_epoch) = match &req.resume {
+            Some(p) => {
+                let c = Checkpoint::load(p)?;
+                if c.meta.method != "mpft" {
+                    bail!("{}: cannot resume an MPFT run from a '{}' checkpoint", p.display(), c.meta.method);
+                }
+                let done = c.meta.metrics.get("epochs_done").and_then(|v| v.as_u64()).unwrap_or(0) as usize;
+                (Some(c.tensors), done)
+            }
+            None => (None, 0),
+        };
+        let t = build_trainable(&self.base.vision, s, init.as_ref())?;
+        let mut best: Option<(f64, Checkpoint)> = None;
+        let mut history: Vec<serde_json::Value> = Vec::new();
+        let device = self.device_label();
+        let mut on_epoch = |rep: &crate::train::mpft::EpochReport, tensors| -> Result<bool> {
+            history.push(serde_json::to_value(rep)?);
+            let score = rep.heldout_auc + 1e-3 * rep.heldout_balanced_accuracy;
+            if best.as_ref().is_some_and(|(b, _)| *b > score) {
+                return Ok(false);
+            }
+            let meta = DetectorMeta {
+                format: detect::checkpoint::FORMAT_VERSION,
+                name: req.name.clone(),
+                method: "mpft".into(),
+                settings: serde_json::to_value(s)?,
+                crop: s.crop,
+                base_model: (&self.base.info).into(),
+                training: TrainingSummary {
+                    real_count: nr,
+                    fake_count: nf,
+                    real_dirs: req.real.iter().map(|p| p.display().to_string()).collect(),
+                    fake_dirs: req.fake.iter().map(|p| p.display().to_string()).collect(),
+                    data_sha256: TrainingSummary::data_hash(&files),
+                    files: files.clone(),
+                    seconds: start.elapsed().as_secs_f64(),
+                    device: device.clone(),
+                },
+                calibration: rep.calibration,
+                metrics: serde_json::json!({
+                    "epochs_done": rep.epoch,
+                    "best_epoch": rep.epoch,
+                    "train_images": train.len(),
+                    "heldout_images": heldout.len(),
+                    "heldout_auc": rep.heldout_auc,
+                    "heldout_balanced_accuracy": rep.heldout_balanced_accuracy,
+                    "history": history,
+                    "skipped_files": skipped,
+                }),
+                created: crate::fsutil::now_utc(),
+                tool_version: crate::VERSION.to_string(),
+            };
+            let ckpt = Checkpoint { meta, tensors };
+            ckpt.save(&req.out)?;
+            progress(Progress::new("saved", rep.epoch, s.epochs, format!("epoch {} held-out AUC {:.4}", rep.epoch, rep.heldout_auc)));
+            best = Some((score, ckpt));
+            Ok(true)
+        };
+        train_loop(&t, &data, &train, &heldout, s, start_epoch, progress, cancel, &mut on_epoch)?;
+        match best {
+            Some((_, c)) => Ok(c),
+            None if cancel.is_cancelled() => bail!("training cancelled before the first epoch ended; nothing was saved"),
+            None => bail!("no epoch was run (resumed at epoch {start_epoch} of {})", s.epochs),
+        }
+    }
+}
