@@ -83,7 +83,12 @@ pub fn time_forward(
 /// Decode + preprocess throughput over image files (rayon pool, as the scan pipeline does).
 pub fn time_decode(paths: &[PathBuf], size: u32, mode: CropMode) -> Result<DecodeResult> {
     use rayon::prelude::*;
-    let spec = crate::workstation::pipeline::PrepSpec { size, mode, perturb: None, limits: LoadLimits::default() };
+    let spec = crate::workstation::pipeline::PrepSpec {
+        size,
+        mode,
+        perturb: None,
+        limits: LoadLimits::default(),
+    };
     let t = Instant::now();
     let ok = paths
         .par_iter()

@@ -507,6 +507,10 @@ fn train(t: TrainArgs) -> Result<i32> {
         if pb.length() != Some(p.total as u64) {
             *pb = progress_bar(p.total, false);
         }
+        if p.stage == "epoch-summary" {
+            pb.suspend(|| eprintln!("{}", p.message));
+            return;
+        }
         pb.set_message(p.stage.clone());
         pb.set_position(p.done as u64);
     };
@@ -519,7 +523,11 @@ fn train(t: TrainArgs) -> Result<i32> {
     let ckpt = match t.method {
         Method::Probe => engine.train_probe(&req, &sink, &cancel)?,
         Method::Mpft => {
-            let crop = if t.crop == CropMode::Clip && !crop_given() { CropMode::Center } else { t.crop };
+            let crop = if t.crop == CropMode::Clip && !crop_given() {
+                CropMode::Center
+            } else {
+                t.crop
+            };
             let m = crate::workstation::train::MpftRequest {
                 real: t.real.clone(),
                 fake: t.fake.clone(),
@@ -544,7 +552,10 @@ fn train(t: TrainArgs) -> Result<i32> {
             match engine.train_mpft(&m, &sink, &cancel) {
                 Ok(c) => c,
                 Err(e) if cancel.is_cancelled() && t.out.exists() => {
-                    eprintln!("cancelled ({e}); the best checkpoint so far is in {}", t.out.display());
+                    eprintln!(
+                        "cancelled ({e}); the best checkpoint so far is in {}",
+                        t.out.display()
+                    );
                     return Ok(130);
                 }
                 Err(e) => return Err(e),
@@ -552,7 +563,10 @@ fn train(t: TrainArgs) -> Result<i32> {
         }
     };
     if cancel.is_cancelled() {
-        eprintln!("cancelled; the best checkpoint so far is in {}", t.out.display());
+        eprintln!(
+            "cancelled; the best checkpoint so far is in {}",
+            t.out.display()
+        );
     }
     pb.lock().expect("progress bar").finish_and_clear();
     let m = &ckpt.meta;

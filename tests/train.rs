@@ -13,7 +13,12 @@ use std::path::{Path, PathBuf};
 fn tiny_engine() -> Engine {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny");
     let base = open_model_dir(&dir, &Device::Cpu, DType::F32).unwrap();
-    Engine { base, device: Device::Cpu, device_note: None, limits: Default::default() }
+    Engine {
+        base,
+        device: Device::Cpu,
+        device_note: None,
+        limits: Default::default(),
+    }
 }
 
 fn make_data(dir: &Path) -> (PathBuf, PathBuf) {
@@ -21,11 +26,17 @@ fn make_data(dir: &Path) -> (PathBuf, PathBuf) {
     std::fs::create_dir_all(&real).unwrap();
     std::fs::create_dir_all(&fake).unwrap();
     for i in 0..16u32 {
-        image::RgbImage::from_fn(48, 48, |x, y| image::Rgb([(x * 5 + i) as u8, (y * 5) as u8, 120]))
-            .save(real.join(format!("r{i}.png")))
-            .unwrap();
         image::RgbImage::from_fn(48, 48, |x, y| {
-            let v = if (x / 2 + y / 2 + i) % 2 == 0 { 220 } else { 30 };
+            image::Rgb([(x * 5 + i) as u8, (y * 5) as u8, 120])
+        })
+        .save(real.join(format!("r{i}.png")))
+        .unwrap();
+        image::RgbImage::from_fn(48, 48, |x, y| {
+            let v = if (x / 2 + y / 2 + i) % 2 == 0 {
+                220
+            } else {
+                30
+            };
             image::Rgb([v, v, v])
         })
         .save(fake.join(format!("f{i}.png")))
@@ -35,7 +46,13 @@ fn make_data(dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 fn settings() -> MpftSettings {
-    MpftSettings { epochs: 3, batch_size: 8, lr: 3e-3, mask_ratio: 0.25, ..Default::default() }
+    MpftSettings {
+        epochs: 3,
+        batch_size: 8,
+        lr: 3e-3,
+        mask_ratio: 0.25,
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -48,19 +65,41 @@ fn every_trainable_tensor_gets_a_gradient_under_tam() {
     assert_eq!(names.len(), 16 + 12 + 2, "{names:?}");
     // The head and LoRA B start at zero: step 0 trains the head, step 1 reaches B, step 2 reaches A.
     let x = Tensor::randn(0f32, 1.0, (4, 3, 32, 32), &Device::Cpu).unwrap();
-    let keep = fauxscope::model::vit::keep_indices(&vec![(0..16).map(|i| i % 4 != 0).collect::<Vec<bool>>(); 4], &Device::Cpu).unwrap();
+    let keep = fauxscope::model::vit::keep_indices(
+        &vec![(0..16).map(|i| i % 4 != 0).collect::<Vec<bool>>(); 4],
+        &Device::Cpu,
+    )
+    .unwrap();
     let y = Tensor::new(&[0f32, 1.0, 0.0, 1.0], &Device::Cpu).unwrap();
     let mut opt = candle_nn::AdamW::new(t.varmap.all_vars(), Default::default()).unwrap();
     use candle_nn::Optimizer;
     for step in 0..3 {
-        let out = t.model.forward_with(&x, ForwardOptions { keep: Some(&keep), differentiable: true, ..Default::default() }).unwrap();
+        let out = t
+            .model
+            .forward_with(
+                &x,
+                ForwardOptions {
+                    keep: Some(&keep),
+                    differentiable: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
         let z = fauxscope::detect::mpft::head_logits(&out.pooled, &t.head_w, &t.head_b).unwrap();
         let loss = bce_with_logits(&z, &y).unwrap();
         let grads = loss.backward().unwrap();
         if step == 2 {
             for (n, v) in t.varmap.data().lock().unwrap().iter() {
-                let g = grads.get(v.as_tensor()).unwrap_or_else(|| panic!("no gradient for {n}"));
-                let s = g.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+                let g = grads
+                    .get(v.as_tensor())
+                    .unwrap_or_else(|| panic!("no gradient for {n}"));
+                let s = g
+                    .abs()
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap();
                 assert!(s > 0.0, "zero gradient for {n}");
             }
         }
@@ -78,17 +117,37 @@ fn merged_inference_equals_adapter_forward() {
     // Give LoRA B non-zero values so the adapter matters.
     for (n, v) in t.varmap.data().lock().unwrap().iter() {
         if n.ends_with("lora_b") {
-            v.set(&Tensor::randn(0f32, 0.05, v.as_tensor().shape(), &Device::Cpu).unwrap()).unwrap();
+            v.set(&Tensor::randn(0f32, 0.05, v.as_tensor().shape(), &Device::Cpu).unwrap())
+                .unwrap();
         }
     }
     let x = Tensor::randn(0f32, 1.0, (2, 3, 32, 32), &Device::Cpu).unwrap();
     let a = t.model.forward_with(&x, Default::default()).unwrap().pooled;
     let merged: ClipVision = inference_model(&e.base.vision, &t.tensors().unwrap(), &s).unwrap();
     let b = merged.forward_with(&x, Default::default()).unwrap().pooled;
-    let base = e.base.vision.forward_with(&x, Default::default()).unwrap().pooled;
-    let d = (&a - &b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    let base = e
+        .base
+        .vision
+        .forward_with(&x, Default::default())
+        .unwrap()
+        .pooled;
+    let d = (&a - &b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
     assert!(d < 1e-4, "merged differs by {d}");
-    let d0 = (&a - &base).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    let d0 = (&a - &base)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
     assert!(d0 > 1e-3, "adapter had no effect");
 }
 
@@ -104,18 +163,39 @@ fn mpft_learns_saves_small_checkpoint_and_resumes() {
             fake: vec![fake.clone()],
             out: out.clone(),
             name: "tiny-mpft".into(),
-            settings: MpftSettings { mask_mode: mode, ..settings() },
+            settings: MpftSettings {
+                mask_mode: mode,
+                ..settings()
+            },
             resume: None,
         };
-        let c = e.train_mpft(&req, &no_progress, &CancelFlag::new()).unwrap();
+        let c = e
+            .train_mpft(&req, &no_progress, &CancelFlag::new())
+            .unwrap();
         assert_eq!(c.meta.method, "mpft");
-        assert!(c.meta.metrics["heldout_auc"].as_f64().unwrap() >= 0.9, "{mode:?}: {}", c.meta.metrics);
+        assert!(
+            c.meta.metrics["heldout_auc"].as_f64().unwrap() >= 0.9,
+            "{mode:?}: {}",
+            c.meta.metrics
+        );
         // Only trained tensors: no frozen weight is stored.
-        assert!(c.tensors.keys().all(|k| k.contains("lora_") || k.contains("norm") || k.contains("layrnorm") || k.starts_with("head.")));
+        assert!(c.tensors.keys().all(|k| k.contains("lora_")
+            || k.contains("norm")
+            || k.contains("layrnorm")
+            || k.starts_with("head.")));
         // Reloaded through the detector registry, the scores separate the classes.
-        let det = fauxscope::detect::build_detector(fauxscope::detect::Checkpoint::load(&out).unwrap(), &e.base).unwrap();
-        let paths: Vec<PathBuf> = (0..16).map(|i| real.join(format!("r{i}.png"))).chain((0..16).map(|i| fake.join(format!("f{i}.png")))).collect();
-        let rows = e.scan_paths(det.as_ref(), &paths, &no_progress, &CancelFlag::new()).unwrap();
+        let det = fauxscope::detect::build_detector(
+            fauxscope::detect::Checkpoint::load(&out).unwrap(),
+            &e.base,
+        )
+        .unwrap();
+        let paths: Vec<PathBuf> = (0..16)
+            .map(|i| real.join(format!("r{i}.png")))
+            .chain((0..16).map(|i| fake.join(format!("f{i}.png"))))
+            .collect();
+        let rows = e
+            .scan_paths(det.as_ref(), &paths, &no_progress, &CancelFlag::new())
+            .unwrap();
         let s: Vec<f32> = rows.iter().map(|r| r.as_ref().unwrap().score).collect();
         let auc = fauxscope::eval::metrics::auc(&s, &(0..32).map(|i| i >= 16).collect::<Vec<_>>());
         assert!(auc > 0.9, "{mode:?}: AUC {auc}");
@@ -127,10 +207,15 @@ fn mpft_learns_saves_small_checkpoint_and_resumes() {
         fake: vec![fake],
         out: dir.path().join("resumed.safetensors"),
         name: "tiny-mpft".into(),
-        settings: MpftSettings { epochs: 4, ..settings() },
+        settings: MpftSettings {
+            epochs: 4,
+            ..settings()
+        },
         resume: Some(out),
     };
-    let c = e.train_mpft(&req, &no_progress, &CancelFlag::new()).unwrap();
+    let c = e
+        .train_mpft(&req, &no_progress, &CancelFlag::new())
+        .unwrap();
     assert_eq!(c.meta.metrics["epochs_done"], 4);
     assert_eq!(c.meta.metrics["history"].as_array().unwrap().len(), 1);
 }
@@ -142,8 +227,18 @@ fn cancelled_run_saves_nothing_and_says_so() {
     let cancel = CancelFlag::new();
     cancel.cancel();
     let out = dir.path().join("x.safetensors");
-    let req = MpftRequest { real: vec![real], fake: vec![fake], out: out.clone(), name: "x".into(), settings: settings(), resume: None };
-    let e = tiny_engine().train_mpft(&req, &no_progress, &cancel).unwrap_err().to_string();
+    let req = MpftRequest {
+        real: vec![real],
+        fake: vec![fake],
+        out: out.clone(),
+        name: "x".into(),
+        settings: settings(),
+        resume: None,
+    };
+    let e = tiny_engine()
+        .train_mpft(&req, &no_progress, &cancel)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("cancelled"), "{e}");
     assert!(!out.exists());
 }

@@ -51,8 +51,16 @@ pub fn param_mut<'a>(m: &'a mut ClipVision, name: &str) -> Option<&'a mut Tensor
     };
     let (module, field) = p.rsplit_once('.')?;
     match module {
-        "layer_norm1" => Some(if field == "weight" { &mut l.layer_norm1.weight } else { &mut l.layer_norm1.bias }),
-        "layer_norm2" => Some(if field == "weight" { &mut l.layer_norm2.weight } else { &mut l.layer_norm2.bias }),
+        "layer_norm1" => Some(if field == "weight" {
+            &mut l.layer_norm1.weight
+        } else {
+            &mut l.layer_norm1.bias
+        }),
+        "layer_norm2" => Some(if field == "weight" {
+            &mut l.layer_norm2.weight
+        } else {
+            &mut l.layer_norm2.bias
+        }),
         "self_attn.q_proj" => lin(&mut l.self_attn.q_proj, field),
         "self_attn.k_proj" => lin(&mut l.self_attn.k_proj, field),
         "self_attn.v_proj" => lin(&mut l.self_attn.v_proj, field),
@@ -65,23 +73,36 @@ pub fn param_mut<'a>(m: &'a mut ClipVision, name: &str) -> Option<&'a mut Tensor
 
 /// Applies trained tensors to a copy of the tower. LoRA pairs (`<linear>.lora_a/.lora_b`) are attached
 /// as adapters when `merge` is false (training) or merged into the weights when true (inference).
-pub fn apply_trained(m: &mut ClipVision, tensors: &HashMap<String, Tensor>, lora_scale: f64, merge: bool) -> Result<()> {
+pub fn apply_trained(
+    m: &mut ClipVision,
+    tensors: &HashMap<String, Tensor>,
+    lora_scale: f64,
+    merge: bool,
+) -> Result<()> {
     let dev = m.device().clone();
     let dtype = m.dtype();
     for (name, t) in tensors {
         if name.starts_with("head.") || name.ends_with(".lora_a") || name.ends_with(".lora_b") {
             continue;
         }
-        let slot = param_mut(m, name).with_context(|| format!("checkpoint tensor {name} has no place in the model"))?;
+        let slot = param_mut(m, name)
+            .with_context(|| format!("checkpoint tensor {name} has no place in the model"))?;
         if slot.dims() != t.dims() {
-            bail!("checkpoint tensor {name} has shape {:?}, the model {:?}", t.dims(), slot.dims());
+            bail!(
+                "checkpoint tensor {name} has shape {:?}, the model {:?}",
+                t.dims(),
+                slot.dims()
+            );
         }
         *slot = t.to_device(&dev)?.to_dtype(dtype)?;
     }
     for i in 0..m.layers.len() {
         for p in PROJS {
             let base = format!("vision_model.encoder.layers.{i}.self_attn.{p}");
-            let (Some(a), Some(b)) = (tensors.get(&format!("{base}.lora_a")), tensors.get(&format!("{base}.lora_b"))) else {
+            let (Some(a), Some(b)) = (
+                tensors.get(&format!("{base}.lora_a")),
+                tensors.get(&format!("{base}.lora_b")),
+            ) else {
                 continue;
             };
             let a = a.to_device(&dev)?.to_dtype(dtype)?;
@@ -96,7 +117,11 @@ pub fn apply_trained(m: &mut ClipVision, tensors: &HashMap<String, Tensor>, lora
             if merge {
                 lin.weight = (&lin.weight + (b.matmul(&a)? * lora_scale)?)?;
             } else {
-                lin.lora = Some(crate::model::vit::LoraDelta { a, b, scale: lora_scale });
+                lin.lora = Some(crate::model::vit::LoraDelta {
+                    a,
+                    b,
+                    scale: lora_scale,
+                });
             }
         }
         m.layers[i].self_attn.reset_fused();
@@ -119,17 +144,39 @@ pub struct MpftDetector {
 
 impl MpftDetector {
     pub fn new(ckpt: Checkpoint, base: &BaseModel, warnings: Vec<String>) -> Result<Self> {
-        let scale = ckpt.meta.settings.get("lora_alpha").and_then(|a| a.as_f64()).unwrap_or(16.0)
-            / ckpt.meta.settings.get("lora_rank").and_then(|r| r.as_f64()).unwrap_or(8.0).max(1.0);
+        let scale = ckpt
+            .meta
+            .settings
+            .get("lora_alpha")
+            .and_then(|a| a.as_f64())
+            .unwrap_or(16.0)
+            / ckpt
+                .meta
+                .settings
+                .get("lora_rank")
+                .and_then(|r| r.as_f64())
+                .unwrap_or(8.0)
+                .max(1.0);
         let mut vision = base.vision.clone();
         apply_trained(&mut vision, &ckpt.tensors, scale, true)?;
         let dev = vision.device().clone();
         let head_w = ckpt.tensor(HEAD_W)?.to_device(&dev)?;
         let head_b = ckpt.tensor(HEAD_B)?.to_device(&dev)?;
         if head_w.dims() != [1, base.info.config.hidden_size] {
-            bail!("detector '{}': head {:?} does not fit width {}", ckpt.meta.name, head_w.dims(), base.info.config.hidden_size);
+            bail!(
+                "detector '{}': head {:?} does not fit width {}",
+                ckpt.meta.name,
+                head_w.dims(),
+                base.info.config.hidden_size
+            );
         }
-        Ok(Self { meta: ckpt.meta, vision, head_w, head_b, warnings })
+        Ok(Self {
+            meta: ckpt.meta,
+            vision,
+            head_w,
+            head_b,
+            warnings,
+        })
     }
 }
 
@@ -139,7 +186,11 @@ impl Detector for MpftDetector {
     }
     fn logits(&self, pixels: &Tensor) -> Result<Vec<f32>> {
         let out = self.vision.forward_with(pixels, Default::default())?;
-        let z = head_logits(&out.pooled.to_dtype(DType::F32)?, &self.head_w, &self.head_b)?;
+        let z = head_logits(
+            &out.pooled.to_dtype(DType::F32)?,
+            &self.head_w,
+            &self.head_b,
+        )?;
         Ok(z.to_vec1()?)
     }
     fn warnings(&self) -> &[String] {

@@ -37,7 +37,11 @@ pub fn luminance(chw: &[f32], size: usize) -> Vec<f32> {
     let n = size * size;
     let w = [0.299f32, 0.587, 0.114];
     (0..n)
-        .map(|i| (0..3).map(|c| w[c] * (chw[c * n + i] * CLIP_STD[c] + CLIP_MEAN[c])).sum())
+        .map(|i| {
+            (0..3)
+                .map(|c| w[c] * (chw[c * n + i] * CLIP_STD[c] + CLIP_MEAN[c]))
+                .sum()
+        })
         .collect()
 }
 
@@ -45,7 +49,12 @@ pub fn luminance(chw: &[f32], size: usize) -> Vec<f32> {
 pub fn texture_scores(chw: &[f32], size: usize, patch: usize, measure: TextureMeasure) -> Vec<f32> {
     let y = luminance(chw, size);
     let at = |r: usize, c: usize| y[r.min(size - 1) * size + c.min(size - 1)];
-    let at_s = |r: isize, c: isize| at(r.clamp(0, size as isize - 1) as usize, c.clamp(0, size as isize - 1) as usize);
+    let at_s = |r: isize, c: isize| {
+        at(
+            r.clamp(0, size as isize - 1) as usize,
+            c.clamp(0, size as isize - 1) as usize,
+        )
+    };
     // Per-pixel response.
     let resp: Vec<f32> = match measure {
         TextureMeasure::Variance => y.clone(),
@@ -53,16 +62,24 @@ pub fn texture_scores(chw: &[f32], size: usize, patch: usize, measure: TextureMe
             .map(|i| {
                 let (r, c) = ((i / size) as isize, (i % size) as isize);
                 let gx = at_s(r - 1, c + 1) + 2.0 * at_s(r, c + 1) + at_s(r + 1, c + 1)
-                    - at_s(r - 1, c - 1) - 2.0 * at_s(r, c - 1) - at_s(r + 1, c - 1);
+                    - at_s(r - 1, c - 1)
+                    - 2.0 * at_s(r, c - 1)
+                    - at_s(r + 1, c - 1);
                 let gy = at_s(r + 1, c - 1) + 2.0 * at_s(r + 1, c) + at_s(r + 1, c + 1)
-                    - at_s(r - 1, c - 1) - 2.0 * at_s(r - 1, c) - at_s(r - 1, c + 1);
+                    - at_s(r - 1, c - 1)
+                    - 2.0 * at_s(r - 1, c)
+                    - at_s(r - 1, c + 1);
                 gx * gx + gy * gy
             })
             .collect(),
         TextureMeasure::Laplacian => (0..size * size)
             .map(|i| {
                 let (r, c) = ((i / size) as isize, (i % size) as isize);
-                let l = 4.0 * at_s(r, c) - at_s(r - 1, c) - at_s(r + 1, c) - at_s(r, c - 1) - at_s(r, c + 1);
+                let l = 4.0 * at_s(r, c)
+                    - at_s(r - 1, c)
+                    - at_s(r + 1, c)
+                    - at_s(r, c - 1)
+                    - at_s(r, c + 1);
                 l * l
             })
             .collect(),
@@ -131,7 +148,10 @@ pub fn keep_mask(
     match mode {
         MaskMode::None => None,
         MaskMode::Random => Some(random_keep_mask(p, ratio, rng)),
-        MaskMode::Texture => Some(texture_keep_mask(&texture_scores(chw, size, patch, measure), ratio)),
+        MaskMode::Texture => Some(texture_keep_mask(
+            &texture_scores(chw, size, patch, measure),
+            ratio,
+        )),
     }
 }
 
@@ -140,10 +160,16 @@ mod tests {
     use super::*;
     use crate::model::preprocess::normalize_chw;
 
-    /// Left half flat grey, right half a fine checkerboard.
+    /// Left half flat grey, right half a 2-pixel checkerboard (Sobel cancels a 1-pixel one).
     fn half_textured(size: u32) -> Vec<f32> {
         let img = image::RgbImage::from_fn(size, size, |x, y| {
-            let v = if x < size / 2 { 128 } else if (x + y) % 2 == 0 { 230 } else { 20 };
+            let v = if x < size / 2 {
+                128
+            } else if (x / 2 + y / 2) % 2 == 0 {
+                230
+            } else {
+                20
+            };
             image::Rgb([v, v, v])
         });
         normalize_chw(&img)
@@ -152,7 +178,11 @@ mod tests {
     #[test]
     fn textured_patches_score_higher_and_are_masked_first() {
         let chw = half_textured(32);
-        for m in [TextureMeasure::Sobel, TextureMeasure::Variance, TextureMeasure::Laplacian] {
+        for m in [
+            TextureMeasure::Sobel,
+            TextureMeasure::Variance,
+            TextureMeasure::Laplacian,
+        ] {
             let s = texture_scores(&chw, 32, 8, m);
             assert_eq!(s.len(), 16);
             // Columns 2 and 3 of the 4x4 grid are textured.
@@ -160,8 +190,11 @@ mod tests {
             let tex: f32 = (0..16).filter(|i| i % 4 == 3).map(|i| s[i]).sum();
             assert!(tex > 10.0 * flat.max(1e-9), "{m:?}: {s:?}");
             let keep = texture_keep_mask(&s, 0.5);
-            assert_eq!(keep.iter().filter(|k| !**k).count(), 8);
-            assert!((0..16).filter(|i| i % 4 >= 2).all(|i| !keep[i]), "{m:?}: {keep:?}");
+            assert_eq!(keep.iter().filter(|k| !**k).count(), 8, "{m:?}: {s:?}");
+            assert!(
+                (0..16).filter(|i| i % 4 >= 2).all(|i| !keep[i]),
+                "{m:?}: {keep:?} {s:?}"
+            );
         }
     }
 

@@ -37,7 +37,13 @@ impl Default for AugmentSettings {
 impl AugmentSettings {
     /// No augmentation (evaluation).
     pub fn none() -> Self {
-        Self { resize_p: 0.0, flip_p: 0.0, blur_p: 0.0, jpeg_p: 0.0, ..Self::default() }
+        Self {
+            resize_p: 0.0,
+            flip_p: 0.0,
+            blur_p: 0.0,
+            jpeg_p: 0.0,
+            ..Self::default()
+        }
     }
 }
 
@@ -76,7 +82,9 @@ mod tests {
 
     #[test]
     fn deterministic_for_a_seed_and_model_sized() {
-        let img = RgbImage::from_fn(300, 260, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 9]));
+        let img = RgbImage::from_fn(300, 260, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, 9])
+        });
         let s = AugmentSettings::default();
         let a = augment(&img, 224, &s, &mut Rng::new(4));
         let b = augment(&img, 224, &s, &mut Rng::new(4));
@@ -85,6 +93,9 @@ mod tests {
         let c = augment(&img, 224, &s, &mut Rng::new(5));
         assert_ne!(a, c);
         let small = RgbImage::new(100, 90);
-        assert_eq!(augment(&small, 224, &s, &mut Rng::new(1)).len(), 3 * 224 * 224);
+        assert_eq!(
+            augment(&small, 224, &s, &mut Rng::new(1)).len(),
+            3 * 224 * 224
+        );
     }
 }

@@ -90,25 +90,40 @@ pub struct Trainable {
 fn new_var(vm: &VarMap, name: &str, t: Tensor) -> Result<Tensor> {
     let v = Var::from_tensor(&t.to_dtype(DType::F32)?)?;
     let out = v.as_tensor().clone();
-    vm.data().lock().expect("varmap").insert(name.to_string(), v);
+    vm.data()
+        .lock()
+        .expect("varmap")
+        .insert(name.to_string(), v);
     Ok(out)
 }
 
 /// Builds the trainable parameters on a copy of `base`, from `init` when resuming.
-pub fn build_trainable(base: &ClipVision, s: &MpftSettings, init: Option<&HashMap<String, Tensor>>) -> Result<Trainable> {
+pub fn build_trainable(
+    base: &ClipVision,
+    s: &MpftSettings,
+    init: Option<&HashMap<String, Tensor>>,
+) -> Result<Trainable> {
     let vm = VarMap::new();
     let mut m = base.clone();
     let dev = m.device().clone();
     let layers = m.layers.len();
     let d = m.config.hidden_size;
     let mut rng = Rng::new(s.seed ^ 0x10A);
-    let from = |name: &str| init.and_then(|i| i.get(name)).map(|t| t.to_device(&dev)).transpose();
+    let from = |name: &str| {
+        init.and_then(|i| i.get(name))
+            .map(|t| t.to_device(&dev))
+            .transpose()
+    };
     // LayerNorms (and whole blocks when fully tuning them).
     let mut names = layer_norm_names(layers);
     for i in layers.saturating_sub(s.full_blocks)..layers {
         for p in PROJS {
-            names.push(format!("vision_model.encoder.layers.{i}.self_attn.{p}.weight"));
-            names.push(format!("vision_model.encoder.layers.{i}.self_attn.{p}.bias"));
+            names.push(format!(
+                "vision_model.encoder.layers.{i}.self_attn.{p}.weight"
+            ));
+            names.push(format!(
+                "vision_model.encoder.layers.{i}.self_attn.{p}.bias"
+            ));
         }
         for f in ["fc1", "fc2"] {
             names.push(format!("vision_model.encoder.layers.{i}.mlp.{f}.weight"));
@@ -116,8 +131,12 @@ pub fn build_trainable(base: &ClipVision, s: &MpftSettings, init: Option<&HashMa
         }
     }
     for name in &names {
-        let slot = crate::detect::mpft::param_mut(&mut m, name).ok_or_else(|| anyhow::anyhow!("no parameter {name}"))?;
-        let t = match from(name)? { Some(t) => t, None => slot.clone() };
+        let slot = crate::detect::mpft::param_mut(&mut m, name)
+            .ok_or_else(|| anyhow::anyhow!("no parameter {name}"))?;
+        let t = match from(name)? {
+            Some(t) => t,
+            None => slot.clone(),
+        };
         *slot = new_var(&vm, name, t)?;
     }
     // LoRA on the attention projections of the blocks that are not fully tuned.
@@ -128,11 +147,16 @@ pub fn build_trainable(base: &ClipVision, s: &MpftSettings, init: Option<&HashMa
             let a = match from(&an)? {
                 Some(t) => t,
                 None => {
-                    let v: Vec<f32> = (0..s.lora_rank * d).map(|_| (rng.normal() / (d as f64).sqrt()) as f32).collect();
+                    let v: Vec<f32> = (0..s.lora_rank * d)
+                        .map(|_| (rng.normal() / (d as f64).sqrt()) as f32)
+                        .collect();
                     Tensor::from_vec(v, (s.lora_rank, d), &dev)?
                 }
             };
-            let b = match from(&bn)? { Some(t) => t, None => Tensor::zeros((d, s.lora_rank), DType::F32, &dev)? };
+            let b = match from(&bn)? {
+                Some(t) => t,
+                None => Tensor::zeros((d, s.lora_rank), DType::F32, &dev)?,
+            };
             let (a, b) = (new_var(&vm, &an, a)?, new_var(&vm, &bn, b)?);
             let attn = &mut m.layers[i].self_attn;
             let lin = match p {
@@ -141,15 +165,30 @@ pub fn build_trainable(base: &ClipVision, s: &MpftSettings, init: Option<&HashMa
                 "v_proj" => &mut attn.v_proj,
                 _ => &mut attn.out_proj,
             };
-            lin.lora = Some(LoraDelta { a, b, scale: s.lora_scale() });
+            lin.lora = Some(LoraDelta {
+                a,
+                b,
+                scale: s.lora_scale(),
+            });
         }
         m.layers[i].self_attn.reset_fused();
     }
-    let hw = match from(HEAD_W)? { Some(t) => t, None => Tensor::zeros((1, d), DType::F32, &dev)? };
-    let hb = match from(HEAD_B)? { Some(t) => t, None => Tensor::zeros(1, DType::F32, &dev)? };
+    let hw = match from(HEAD_W)? {
+        Some(t) => t,
+        None => Tensor::zeros((1, d), DType::F32, &dev)?,
+    };
+    let hb = match from(HEAD_B)? {
+        Some(t) => t,
+        None => Tensor::zeros(1, DType::F32, &dev)?,
+    };
     let head_w = new_var(&vm, HEAD_W, hw)?;
     let head_b = new_var(&vm, HEAD_B, hb)?;
-    Ok(Trainable { varmap: vm, model: m, head_w, head_b })
+    Ok(Trainable {
+        varmap: vm,
+        model: m,
+        head_w,
+        head_b,
+    })
 }
 
 impl Trainable {
@@ -157,7 +196,14 @@ impl Trainable {
     pub fn tensors(&self) -> Result<HashMap<String, Tensor>> {
         let data = self.varmap.data().lock().expect("varmap");
         data.iter()
-            .map(|(k, v)| Ok((k.clone(), v.as_tensor().detach().to_device(&candle_core::Device::Cpu)?)))
+            .map(|(k, v)| {
+                Ok((
+                    k.clone(),
+                    v.as_tensor()
+                        .detach()
+                        .to_device(&candle_core::Device::Cpu)?,
+                ))
+            })
             .collect()
     }
 
@@ -168,7 +214,10 @@ impl Trainable {
         for part in crops.chunks(batch.max(1)) {
             let x = batch_tensor(part, size, self.model.device(), self.model.dtype())?;
             let o = self.model.forward_with(&x, ForwardOptions::default())?;
-            out.extend(head_logits(&o.pooled.to_dtype(DType::F32)?, &self.head_w, &self.head_b)?.to_vec1::<f32>()?);
+            out.extend(
+                head_logits(&o.pooled.to_dtype(DType::F32)?, &self.head_w, &self.head_b)?
+                    .to_vec1::<f32>()?,
+            );
         }
         Ok(out)
     }
@@ -224,17 +273,28 @@ pub fn train_loop(
     let reals: Vec<usize> = train.iter().copied().filter(|&i| !data.labels[i]).collect();
     let fakes: Vec<usize> = train.iter().copied().filter(|&i| data.labels[i]).collect();
     if reals.is_empty() || fakes.is_empty() {
-        bail!("training needs both classes ({} real, {} generated)", reals.len(), fakes.len());
+        bail!(
+            "training needs both classes ({} real, {} generated)",
+            reals.len(),
+            fakes.len()
+        );
     }
     let bs = s.batch_size.max(2);
     let steps_per_epoch = train.len().div_ceil(bs);
     let total = steps_per_epoch * s.epochs;
     let mut opt = AdamW::new(
         t.varmap.all_vars(),
-        ParamsAdamW { lr: s.lr, weight_decay: s.weight_decay, ..Default::default() },
+        ParamsAdamW {
+            lr: s.lr,
+            weight_decay: s.weight_decay,
+            ..Default::default()
+        },
     )?;
     // Held-out crops are fixed (no augmentation), as at inference.
-    let ho_crops: Vec<Vec<f32>> = heldout.iter().map(|&i| preprocess(&data.images[i], size as u32, s.crop).swap_remove(0)).collect();
+    let ho_crops: Vec<Vec<f32>> = heldout
+        .iter()
+        .map(|&i| preprocess(&data.images[i], size as u32, s.crop).swap_remove(0))
+        .collect();
     let ho_labels: Vec<bool> = heldout.iter().map(|&i| data.labels[i]).collect();
     let mut reports = Vec::new();
     for epoch in start_epoch..s.epochs {
@@ -254,7 +314,11 @@ pub fn train_loop(
             let batch: Vec<(usize, bool)> = (0..bs)
                 .map(|j| {
                     let k = step * bs / 2 + j / 2;
-                    if j % 2 == 0 { (r_ord[k % r_ord.len()], false) } else { (f_ord[k % f_ord.len()], true) }
+                    if j % 2 == 0 {
+                        (r_ord[k % r_ord.len()], false)
+                    } else {
+                        (f_ord[k % f_ord.len()], true)
+                    }
                 })
                 .collect();
             let prepared: Vec<(Vec<f32>, Option<Vec<bool>>)> = batch
@@ -263,33 +327,63 @@ pub fn train_loop(
                 .map(|(j, &(i, _))| {
                     let mut rng = Rng::new(s.seed ^ ((g as u64) << 20) ^ ((j as u64) << 8) ^ 0xA5);
                     let crop = augment(&data.images[i], size as u32, &s.augment, &mut rng);
-                    let mask = keep_mask(&crop, size, patch, s.mask_mode, s.texture_measure, s.mask_ratio, &mut rng);
+                    let mask = keep_mask(
+                        &crop,
+                        size,
+                        patch,
+                        s.mask_mode,
+                        s.texture_measure,
+                        s.mask_ratio,
+                        &mut rng,
+                    );
                     (crop, mask)
                 })
                 .collect();
             let crops: Vec<Vec<f32>> = prepared.iter().map(|p| p.0.clone()).collect();
             let x = batch_tensor(&crops, size, t.model.device(), t.model.dtype())?;
             let masks: Option<Vec<Vec<bool>>> = prepared.iter().map(|p| p.1.clone()).collect();
-            let keep = masks.map(|m| keep_indices(&m, t.model.device())).transpose()?;
+            let keep = masks
+                .map(|m| keep_indices(&m, t.model.device()))
+                .transpose()?;
             let y: Vec<f32> = batch.iter().map(|b| b.1 as u8 as f32).collect();
             let y = Tensor::from_vec(y, bs, t.model.device())?;
-            let out = t.model.forward_with(&x, ForwardOptions { keep: keep.as_ref(), differentiable: true, ..Default::default() })?;
+            let out = t.model.forward_with(
+                &x,
+                ForwardOptions {
+                    keep: keep.as_ref(),
+                    differentiable: true,
+                    ..Default::default()
+                },
+            )?;
             let z = head_logits(&out.pooled, &t.head_w, &t.head_b)?;
             let loss = bce_with_logits(&z, &y)?;
             opt.backward_step(&loss)?;
             let lv = loss.to_scalar::<f32>()? as f64;
             loss_sum += lv * bs as f64;
             let zs: Vec<f32> = z.to_vec1()?;
-            correct += zs.iter().zip(&batch).filter(|(z, b)| (**z > 0.0) == b.1).count();
+            correct += zs
+                .iter()
+                .zip(&batch)
+                .filter(|(z, b)| (**z > 0.0) == b.1)
+                .count();
             seen += bs;
             progress(Progress::new(
                 &format!("epoch {}/{}", epoch + 1, s.epochs),
                 step + 1,
                 steps_per_epoch,
-                format!("loss {:.4} acc {:.3}", loss_sum / seen as f64, correct as f64 / seen as f64),
+                format!(
+                    "loss {:.4} acc {:.3}",
+                    loss_sum / seen as f64,
+                    correct as f64 / seen as f64
+                ),
             ));
         }
-        progress(Progress::new("validating", 0, 1, format!("{} held-out images", heldout.len())));
+        progress(Progress::new(
+            "validating",
+            0,
+            1,
+            format!("{} held-out images", heldout.len()),
+        ));
         let ho_logits = t.logits(&ho_crops, 16)?;
         let calibration = Calibration::fit(&ho_logits, &ho_labels, s.target_fpr);
         let rep = EpochReport {
@@ -297,10 +391,23 @@ pub fn train_loop(
             train_loss: loss_sum / seen.max(1) as f64,
             train_accuracy: correct as f64 / seen.max(1) as f64,
             heldout_auc: metrics::auc(&ho_logits, &ho_labels),
-            heldout_balanced_accuracy: crate::train::probe::balanced(&ho_logits, &ho_labels, calibration.threshold),
+            heldout_balanced_accuracy: crate::train::probe::balanced(
+                &ho_logits,
+                &ho_labels,
+                calibration.threshold,
+            ),
             calibration,
             seconds: t0.elapsed().as_secs_f64(),
         };
+        progress(Progress::new(
+            "epoch-summary",
+            epoch + 1,
+            s.epochs,
+            format!(
+                "epoch {}: train loss {:.4} acc {:.3}; held-out AUC {:.4}, balanced acc {:.3} ({:.0} s)",
+                rep.epoch, rep.train_loss, rep.train_accuracy, rep.heldout_auc, rep.heldout_balanced_accuracy, rep.seconds
+            ),
+        ));
         on_epoch(&rep, t.tensors()?)?;
         reports.push(rep);
     }
@@ -308,7 +415,11 @@ pub fn train_loop(
 }
 
 /// Applies trained tensors onto a tower for inference (merged LoRA).
-pub fn inference_model(base: &ClipVision, tensors: &HashMap<String, Tensor>, s: &MpftSettings) -> Result<ClipVision> {
+pub fn inference_model(
+    base: &ClipVision,
+    tensors: &HashMap<String, Tensor>,
+    s: &MpftSettings,
+) -> Result<ClipVision> {
     let mut m = base.clone();
     apply_trained(&mut m, tensors, s.lora_scale(), true)?;
     Ok(m)
@@ -320,7 +431,11 @@ mod tests {
 
     #[test]
     fn schedule_warms_up_then_decays() {
-        let s = MpftSettings { lr: 1.0, warmup: 0.1, ..Default::default() };
+        let s = MpftSettings {
+            lr: 1.0,
+            warmup: 0.1,
+            ..Default::default()
+        };
         assert!(lr_at(0, 100, &s) < 0.2);
         assert!((lr_at(9, 100, &s) - 1.0).abs() < 1e-9);
         assert!(lr_at(50, 100, &s) < 1.0 && lr_at(50, 100, &s) > 0.3);

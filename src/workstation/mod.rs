@@ -83,8 +83,17 @@ impl Engine {
     }
 
     /// How this engine prepares images.
-    pub fn spec(&self, mode: CropMode, perturb: Option<crate::eval::perturb::Perturbation>) -> pipeline::PrepSpec {
-        pipeline::PrepSpec { size: self.image_size(), mode, perturb, limits: self.limits }
+    pub fn spec(
+        &self,
+        mode: CropMode,
+        perturb: Option<crate::eval::perturb::Perturbation>,
+    ) -> pipeline::PrepSpec {
+        pipeline::PrepSpec {
+            size: self.image_size(),
+            mode,
+            perturb,
+            limits: self.limits,
+        }
     }
 
     pub fn device_label(&self) -> String {
@@ -111,46 +120,40 @@ impl Engine {
     ) -> Result<Vec<Outcome<Embedded>>> {
         let mut out: Vec<Outcome<Embedded>> = Vec::with_capacity(paths.len());
         let mut done = 0;
-        for_each_chunk(
-            paths,
-            self.spec(mode, None),
-            CHUNK,
-            cancel,
-            |batch| {
-                let ok: Vec<&pipeline::Prepared> =
-                    batch.iter().filter_map(|(_, r)| r.as_ref().ok()).collect();
-                let crops: Vec<&Vec<f32>> = ok.iter().flat_map(|p| p.crops.iter()).collect();
-                let emb: Vec<Vec<f32>> = if crops.is_empty() {
-                    vec![]
-                } else {
-                    self.base
-                        .vision
-                        .embed(&self.pixels(&crops)?)?
-                        .to_dtype(DType::F32)?
-                        .to_vec2()?
-                };
-                let mut k = 0;
-                for (_, r) in batch {
-                    done += 1;
-                    match r {
-                        Ok(p) => {
-                            let n = p.crops.len();
-                            let mean = mean_rows(&emb[k..k + n]);
-                            k += n;
-                            progress(Progress::new(
-                                "embedding",
-                                done,
-                                paths.len(),
-                                p.path.display().to_string(),
-                            ));
-                            out.push(Ok((p.facts, mean)));
-                        }
-                        Err(e) => out.push(Err(e)),
+        for_each_chunk(paths, self.spec(mode, None), CHUNK, cancel, |batch| {
+            let ok: Vec<&pipeline::Prepared> =
+                batch.iter().filter_map(|(_, r)| r.as_ref().ok()).collect();
+            let crops: Vec<&Vec<f32>> = ok.iter().flat_map(|p| p.crops.iter()).collect();
+            let emb: Vec<Vec<f32>> = if crops.is_empty() {
+                vec![]
+            } else {
+                self.base
+                    .vision
+                    .embed(&self.pixels(&crops)?)?
+                    .to_dtype(DType::F32)?
+                    .to_vec2()?
+            };
+            let mut k = 0;
+            for (_, r) in batch {
+                done += 1;
+                match r {
+                    Ok(p) => {
+                        let n = p.crops.len();
+                        let mean = mean_rows(&emb[k..k + n]);
+                        k += n;
+                        progress(Progress::new(
+                            "embedding",
+                            done,
+                            paths.len(),
+                            p.path.display().to_string(),
+                        ));
+                        out.push(Ok((p.facts, mean)));
                     }
+                    Err(e) => out.push(Err(e)),
                 }
-                Ok(())
-            },
-        )?;
+            }
+            Ok(())
+        })?;
         Ok(out)
     }
 
@@ -179,54 +182,48 @@ impl Engine {
         let size = self.image_size();
         let mut out = Vec::with_capacity(paths.len());
         let mut done = 0;
-        for_each_chunk(
-            paths,
-            self.spec(mode, perturb),
-            CHUNK,
-            cancel,
-            |batch| {
-                let ok: Vec<&pipeline::Prepared> =
-                    batch.iter().filter_map(|(_, r)| r.as_ref().ok()).collect();
-                let crops: Vec<&Vec<f32>> = ok.iter().flat_map(|p| p.crops.iter()).collect();
-                let logits = if crops.is_empty() {
-                    vec![]
-                } else {
-                    det.logits(&self.pixels(&crops)?)?
-                };
-                let mut k = 0;
-                for (_, r) in batch {
-                    done += 1;
-                    match r {
-                        Ok(p) => {
-                            let n = p.crops.len();
-                            let score = logits[k..k + n].iter().sum::<f32>() / n as f32;
-                            k += n;
-                            let mut warnings: Vec<String> = det.warnings().to_vec();
-                            warnings.extend(input_warnings(&p.facts, size));
-                            progress(Progress::new(
-                                "scanning",
-                                done,
-                                paths.len(),
-                                p.path.display().to_string(),
-                            ));
-                            out.push(Ok(ScanRow {
-                                sha256: p.facts.sha256.clone(),
-                                path: p.path,
-                                score,
-                                probability: meta.calibration.probability(score),
-                                verdict: meta.calibration.verdict(score),
-                                detector: meta.name.clone(),
-                                crops: n,
-                                warnings,
-                                facts: p.facts,
-                            }));
-                        }
-                        Err(e) => out.push(Err(e)),
+        for_each_chunk(paths, self.spec(mode, perturb), CHUNK, cancel, |batch| {
+            let ok: Vec<&pipeline::Prepared> =
+                batch.iter().filter_map(|(_, r)| r.as_ref().ok()).collect();
+            let crops: Vec<&Vec<f32>> = ok.iter().flat_map(|p| p.crops.iter()).collect();
+            let logits = if crops.is_empty() {
+                vec![]
+            } else {
+                det.logits(&self.pixels(&crops)?)?
+            };
+            let mut k = 0;
+            for (_, r) in batch {
+                done += 1;
+                match r {
+                    Ok(p) => {
+                        let n = p.crops.len();
+                        let score = logits[k..k + n].iter().sum::<f32>() / n as f32;
+                        k += n;
+                        let mut warnings: Vec<String> = det.warnings().to_vec();
+                        warnings.extend(input_warnings(&p.facts, size));
+                        progress(Progress::new(
+                            "scanning",
+                            done,
+                            paths.len(),
+                            p.path.display().to_string(),
+                        ));
+                        out.push(Ok(ScanRow {
+                            sha256: p.facts.sha256.clone(),
+                            path: p.path,
+                            score,
+                            probability: meta.calibration.probability(score),
+                            verdict: meta.calibration.verdict(score),
+                            detector: meta.name.clone(),
+                            crops: n,
+                            warnings,
+                            facts: p.facts,
+                        }));
                     }
+                    Err(e) => out.push(Err(e)),
                 }
-                Ok(())
-            },
-        )?;
+            }
+            Ok(())
+        })?;
         Ok(out)
     }
 

@@ -22,39 +22,73 @@ pub struct MpftRequest {
 impl Engine {
     /// Fine-tunes with MPFT + TAM. After every epoch whose held-out AUC is the best so far, the
     /// checkpoint is written atomically, so a cancelled run keeps its best state.
-    pub fn train_mpft(&self, req: &MpftRequest, progress: ProgressSink, cancel: &CancelFlag) -> Result<Checkpoint> {
+    pub fn train_mpft(
+        &self,
+        req: &MpftRequest,
+        progress: ProgressSink,
+        cancel: &CancelFlag,
+    ) -> Result<Checkpoint> {
         let start = std::time::Instant::now();
         let s = &req.settings;
         let (paths, labels) = labelled_paths(&req.real, &req.fake)?;
-        progress(Progress::new("loading", 0, paths.len(), "decoding training images"));
+        progress(Progress::new(
+            "loading",
+            0,
+            paths.len(),
+            "decoding training images",
+        ));
         let loaded: Vec<_> = {
             use rayon::prelude::*;
-            paths.par_iter().map(|p| crate::imageio::load_image(p, &self.limits)).collect()
+            paths
+                .par_iter()
+                .map(|p| crate::imageio::load_image(p, &self.limits))
+                .collect()
         };
         let (mut images, mut labs, mut files, mut skipped) = (vec![], vec![], vec![], vec![]);
         for (r, &l) in loaded.into_iter().zip(&labels) {
             match r {
                 Ok(img) => {
-                    files.push(FileRecord { sha256: img.facts.sha256.clone(), fake: l });
+                    files.push(FileRecord {
+                        sha256: img.facts.sha256.clone(),
+                        fake: l,
+                    });
                     images.push(img.rgb);
                     labs.push(l);
                 }
                 Err(e) => skipped.push(e.to_string()),
             }
         }
-        let (nr, nf) = (labs.iter().filter(|&&l| !l).count(), labs.iter().filter(|&&l| l).count());
+        let (nr, nf) = (
+            labs.iter().filter(|&&l| !l).count(),
+            labs.iter().filter(|&&l| l).count(),
+        );
         if nr < 2 || nf < 2 {
-            bail!("need at least two readable images of each class (have {nr} real, {nf} generated)");
+            bail!(
+                "need at least two readable images of each class (have {nr} real, {nf} generated)"
+            );
         }
-        let data = TrainData { images, labels: labs };
-        let (train, heldout) = crate::train::probe::stratified_split(&data.labels, s.holdout, s.seed);
+        let data = TrainData {
+            images,
+            labels: labs,
+        };
+        let (train, heldout) =
+            crate::train::probe::stratified_split(&data.labels, s.holdout, s.seed);
         let (init, start_epoch) = match &req.resume {
             Some(p) => {
                 let c = Checkpoint::load(p)?;
                 if c.meta.method != "mpft" {
-                    bail!("{}: cannot resume an MPFT run from a '{}' checkpoint", p.display(), c.meta.method);
+                    bail!(
+                        "{}: cannot resume an MPFT run from a '{}' checkpoint",
+                        p.display(),
+                        c.meta.method
+                    );
                 }
-                let done = c.meta.metrics.get("epochs_done").and_then(|v| v.as_u64()).unwrap_or(0) as usize;
+                let done = c
+                    .meta
+                    .metrics
+                    .get("epochs_done")
+                    .and_then(|v| v.as_u64())
+                    .unwrap_or(0) as usize;
                 (Some(c.tensors), done)
             }
             None => (None, 0),
@@ -88,6 +122,7 @@ impl Engine {
                 },
                 calibration: rep.calibration,
                 metrics: serde_json::json!({
+                    // The epoch these tensors come from: `--resume` continues after it.
                     "epochs_done": rep.epoch,
                     "best_epoch": rep.epoch,
                     "train_images": train.len(),
@@ -102,15 +137,41 @@ impl Engine {
             };
             let ckpt = Checkpoint { meta, tensors };
             ckpt.save(&req.out)?;
-            progress(Progress::new("saved", rep.epoch, s.epochs, format!("epoch {} held-out AUC {:.4}", rep.epoch, rep.heldout_auc)));
+            progress(Progress::new(
+                "saved",
+                rep.epoch,
+                s.epochs,
+                format!("epoch {} held-out AUC {:.4}", rep.epoch, rep.heldout_auc),
+            ));
             best = Some((score, ckpt));
             Ok(true)
         };
-        train_loop(&t, &data, &train, &heldout, s, start_epoch, progress, cancel, &mut on_epoch)?;
+        let reports = train_loop(
+            &t,
+            &data,
+            &train,
+            &heldout,
+            s,
+            start_epoch,
+            progress,
+            cancel,
+            &mut on_epoch,
+        )?;
         match best {
-            Some((_, c)) => Ok(c),
-            None if cancel.is_cancelled() => bail!("training cancelled before the first epoch ended; nothing was saved"),
-            None => bail!("no epoch was run (resumed at epoch {start_epoch} of {})", s.epochs),
+            Some((_, mut c)) => {
+                // The kept checkpoint records every epoch of the run, not only those before it.
+                c.meta.metrics["history"] = serde_json::to_value(&reports)?;
+                c.meta.metrics["epochs_run"] = serde_json::json!(start_epoch + reports.len());
+                c.save(&req.out)?;
+                Ok(c)
+            }
+            None if cancel.is_cancelled() => {
+                bail!("training cancelled before the first epoch ended; nothing was saved")
+            }
+            None => bail!(
+                "no epoch was run (resumed at epoch {start_epoch} of {})",
+                s.epochs
+            ),
         }
     }
 }
