@@ -56,6 +56,27 @@ pub struct TrainingSummary {
 }
 
 impl TrainingSummary {
+    /// Summary of a training set; counts come from the file records.
+    pub fn new(
+        real: &[std::path::PathBuf],
+        fake: &[std::path::PathBuf],
+        files: Vec<FileRecord>,
+        seconds: f64,
+        device: String,
+    ) -> Self {
+        let show = |v: &[std::path::PathBuf]| v.iter().map(|p| p.display().to_string()).collect();
+        Self {
+            real_count: files.iter().filter(|f| !f.fake).count(),
+            fake_count: files.iter().filter(|f| f.fake).count(),
+            real_dirs: show(real),
+            fake_dirs: show(fake),
+            data_sha256: Self::data_hash(&files),
+            files,
+            seconds,
+            device,
+        }
+    }
+
     pub fn data_hash(files: &[FileRecord]) -> String {
         let mut lines: Vec<String> = files
             .iter()
@@ -83,6 +104,32 @@ pub struct DetectorMeta {
     pub metrics: serde_json::Value,
     pub created: String,
     pub tool_version: String,
+}
+
+impl DetectorMeta {
+    /// Metadata for a freshly trained detector; calibration and metrics are filled by the caller.
+    pub fn new(
+        name: &str,
+        method: &str,
+        settings: serde_json::Value,
+        crop: CropMode,
+        base: &BaseModelInfo,
+        training: TrainingSummary,
+    ) -> Self {
+        Self {
+            format: FORMAT_VERSION,
+            name: name.to_string(),
+            method: method.to_string(),
+            settings,
+            crop,
+            base_model: base.into(),
+            training,
+            calibration: Calibration::default(),
+            metrics: serde_json::Value::Null,
+            created: crate::fsutil::now_utc(),
+            tool_version: crate::VERSION.to_string(),
+        }
+    }
 }
 
 /// Trained tensors (f32, CPU) plus metadata.

@@ -61,8 +61,14 @@ fn short(h: &str) -> &str {
 /// Detectors compiled into the binary: (name, checkpoint bytes).
 pub fn shipped() -> &'static [(&'static str, &'static [u8])] {
     &[
-        ("mpft", include_bytes!("../../assets/detectors/mpft.safetensors")),
-        ("probe", include_bytes!("../../assets/detectors/probe.safetensors")),
+        (
+            "mpft",
+            include_bytes!("../../assets/detectors/mpft.safetensors"),
+        ),
+        (
+            "probe",
+            include_bytes!("../../assets/detectors/probe.safetensors"),
+        ),
     ]
 }
 

@@ -288,28 +288,23 @@ impl Engine {
         );
         let mut metrics = fit.metrics.clone();
         metrics["skipped_files"] = serde_json::json!(skipped);
-        let meta = DetectorMeta {
-            format: detect::checkpoint::FORMAT_VERSION,
-            name: req.name.clone(),
-            method: "probe".into(),
-            settings: serde_json::to_value(&req.settings)?,
-            crop: req.crop,
-            base_model: (&self.base.info).into(),
-            training: TrainingSummary {
-                real_count: nr,
-                fake_count: nf,
-                real_dirs: req.real.iter().map(|p| p.display().to_string()).collect(),
-                fake_dirs: req.fake.iter().map(|p| p.display().to_string()).collect(),
-                data_sha256: TrainingSummary::data_hash(&files),
-                files,
-                seconds: start.elapsed().as_secs_f64(),
-                device: self.device_label(),
-            },
-            calibration: fit.calibration,
-            metrics,
-            created: crate::fsutil::now_utc(),
-            tool_version: crate::VERSION.to_string(),
-        };
+        let training = TrainingSummary::new(
+            &req.real,
+            &req.fake,
+            files,
+            start.elapsed().as_secs_f64(),
+            self.device_label(),
+        );
+        let mut meta = DetectorMeta::new(
+            &req.name,
+            "probe",
+            serde_json::to_value(&req.settings)?,
+            req.crop,
+            &self.base.info,
+            training,
+        );
+        meta.calibration = fit.calibration;
+        meta.metrics = metrics;
         let ckpt = Checkpoint { meta, tensors };
         ckpt.save(&req.out)?;
         progress(Progress::new(

@@ -1,7 +1,7 @@
 //! Fine-tuning jobs behind the service layer (MPFT with TAM).
 
 use super::{labelled_paths, Engine};
-use crate::detect::{self, Checkpoint, DetectorMeta, FileRecord, TrainingSummary};
+use crate::detect::{Checkpoint, DetectorMeta, FileRecord, TrainingSummary};
 use crate::jobs::{CancelFlag, Progress, ProgressSink};
 use crate::train::mpft::{build_trainable, train_loop, MpftSettings, TrainData};
 use anyhow::{bail, Result};
@@ -103,38 +103,33 @@ impl Engine {
             if best.as_ref().is_some_and(|(b, _)| *b > score) {
                 return Ok(false);
             }
-            let meta = DetectorMeta {
-                format: detect::checkpoint::FORMAT_VERSION,
-                name: req.name.clone(),
-                method: "mpft".into(),
-                settings: serde_json::to_value(s)?,
-                crop: s.crop,
-                base_model: (&self.base.info).into(),
-                training: TrainingSummary {
-                    real_count: nr,
-                    fake_count: nf,
-                    real_dirs: req.real.iter().map(|p| p.display().to_string()).collect(),
-                    fake_dirs: req.fake.iter().map(|p| p.display().to_string()).collect(),
-                    data_sha256: TrainingSummary::data_hash(&files),
-                    files: files.clone(),
-                    seconds: start.elapsed().as_secs_f64(),
-                    device: device.clone(),
-                },
-                calibration: rep.calibration,
-                metrics: serde_json::json!({
-                    // The epoch these tensors come from: `--resume` continues after it.
-                    "epochs_done": rep.epoch,
-                    "best_epoch": rep.epoch,
-                    "train_images": train.len(),
-                    "heldout_images": heldout.len(),
-                    "heldout_auc": rep.heldout_auc,
-                    "heldout_balanced_accuracy": rep.heldout_balanced_accuracy,
-                    "history": history,
-                    "skipped_files": skipped,
-                }),
-                created: crate::fsutil::now_utc(),
-                tool_version: crate::VERSION.to_string(),
-            };
+            let training = TrainingSummary::new(
+                &req.real,
+                &req.fake,
+                files.clone(),
+                start.elapsed().as_secs_f64(),
+                device.clone(),
+            );
+            let mut meta = DetectorMeta::new(
+                &req.name,
+                "mpft",
+                serde_json::to_value(s)?,
+                s.crop,
+                &self.base.info,
+                training,
+            );
+            meta.calibration = rep.calibration;
+            meta.metrics = serde_json::json!({
+                // The epoch these tensors come from: `--resume` continues after it.
+                "epochs_done": rep.epoch,
+                "best_epoch": rep.epoch,
+                "train_images": train.len(),
+                "heldout_images": heldout.len(),
+                "heldout_auc": rep.heldout_auc,
+                "heldout_balanced_accuracy": rep.heldout_balanced_accuracy,
+                "history": history,
+                "skipped_files": skipped,
+            });
             let ckpt = Checkpoint { meta, tensors };
             ckpt.save(&req.out)?;
             progress(Progress::new(
