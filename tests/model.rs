@@ -1,5 +1,7 @@
 //! The vision tower: parity with the independent numpy reference, gradients, keep-masks, hooks.
 
+mod common;
+
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{VarBuilder, VarMap};
 use fauxscope::jobs::{no_progress, CancelFlag};
@@ -175,14 +177,7 @@ fn differentiable_and_fused_paths_agree() {
         )
         .unwrap()
         .embeds;
-    let d = (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let d = common::max_diff(&a, &b);
     assert!(d < 1e-4, "max diff {d}");
 }
 
@@ -224,14 +219,7 @@ fn keep_mask_hidden_states_attentions_and_hook() {
             },
         )
         .unwrap();
-    let d = (&kept.embeds - &full.embeds)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let d = common::max_diff(&kept.embeds, &full.embeds);
     assert!(d < 1e-5);
 
     // Dropping patches shortens the sequence and changes the embedding.
@@ -248,14 +236,7 @@ fn keep_mask_hidden_states_attentions_and_hook() {
         )
         .unwrap();
     assert_eq!(masked.hidden_states[0].dims(), &[2, 9, 32]);
-    let d = (&masked.embeds - &full.embeds)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let d = common::max_diff(&masked.embeds, &full.embeds);
     assert!(d > 1e-4);
 
     // Unequal keep counts are a clear error, not a panic.
@@ -273,14 +254,7 @@ fn keep_mask_hidden_states_attentions_and_hook() {
             },
         )
         .unwrap();
-    let d = (&z.embeds - &full.embeds)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let d = common::max_diff(&z.embeds, &full.embeds);
     assert!(d < 1e-6);
     let shift = |h: &Tensor| h.ones_like();
     let s = m

@@ -1,6 +1,8 @@
 //! MPFT + TAM on the tiny model: what is trained, that it learns, that the checkpoint is small and
 //! reloads to the same scores, and that resume continues a run.
 
+mod common;
+
 use candle_core::{DType, Device, Tensor};
 use fauxscope::detect::tam::MaskMode;
 use fauxscope::jobs::{no_progress, CancelFlag};
@@ -131,23 +133,9 @@ fn merged_inference_equals_adapter_forward() {
         .forward_with(&x, Default::default())
         .unwrap()
         .pooled;
-    let d = (&a - &b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let d = common::max_diff(&a, &b);
     assert!(d < 1e-4, "merged differs by {d}");
-    let d0 = (&a - &base)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let d0 = common::max_diff(&a, &base);
     assert!(d0 > 1e-3, "adapter had no effect");
 }
 
