@@ -107,13 +107,10 @@ pub fn apply_trained(
             };
             let a = a.to_device(&dev)?.to_dtype(dtype)?;
             let b = b.to_device(&dev)?.to_dtype(dtype)?;
-            let attn = &mut m.layers[i].self_attn;
-            let lin = match p {
-                "q_proj" => &mut attn.q_proj,
-                "k_proj" => &mut attn.k_proj,
-                "v_proj" => &mut attn.v_proj,
-                _ => &mut attn.out_proj,
-            };
+            let lin = m.layers[i]
+                .self_attn
+                .proj_mut(p)
+                .expect("PROJS names the projections");
             if merge {
                 lin.weight = (&lin.weight + (b.matmul(&a)? * lora_scale)?)?;
             } else {

@@ -1,17 +1,10 @@
-//! A fused CPU kernel for inference: y = x W^T + b in one GEMM per thread. The output columns are
-//! split across the rayon threads and each part runs single-threaded, with the bias pre-filled in
-//! the destination (`read_dst`), so there is no separate bias pass and no fine-grained
-//! synchronisation inside the GEMM. It has no backward pass: the differentiable path never uses it.
+//! A fused CPU kernel for inference: y = x W^T + b in one GEMM call, with the bias pre-filled in
+//! the destination (`read_dst`), so there is no separate bias pass over the output. It has no
+//! backward pass: the differentiable path never uses it.
 
 use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape, Tensor};
 
 struct FusedLinear;
-
-#[derive(Clone, Copy)]
-struct SendPtr<T>(*mut T);
-// SAFETY: each thread writes a disjoint column block of the output; reads are shared and immutable.
-unsafe impl<T> Send for SendPtr<T> {}
-unsafe impl<T> Sync for SendPtr<T> {}
 
 fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
     let (a, b) = l
@@ -53,51 +46,35 @@ impl CustomOp3 for FusedLinear {
             y.extend_from_slice(b);
         }
         let threads = rayon::current_num_threads().max(1);
-        let block = n;
-        let yp = SendPtr(y.as_mut_ptr());
-        let (xp, wp) = (
-            SendPtr(x.as_ptr() as *mut f32),
-            SendPtr(w.as_ptr() as *mut f32),
-        );
-        let run = |n0: usize| {
-            let nb = block.min(n - n0);
-            let (yp, xp, wp) = (yp, xp, wp);
-            // SAFETY: pointers and strides describe valid, in-bounds row-major matrices; each call
-            // writes only columns n0..n0+nb of y.
-            unsafe {
-                gemm::gemm(
-                    m,
-                    nb,
-                    k,
-                    yp.0.add(n0),
-                    1,
-                    n as isize,
-                    true,
-                    xp.0 as *const f32,
-                    1,
-                    k as isize,
-                    (wp.0 as *const f32).add(n0 * k),
-                    k as isize,
-                    1,
-                    1.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    if threads > 1 {
-                        gemm::Parallelism::Rayon(threads)
-                    } else {
-                        gemm::Parallelism::None
-                    },
-                );
-            }
-        };
-        let starts: Vec<usize> = (0..n).step_by(block.max(1)).collect();
-        if starts.len() <= 1 {
-            starts.into_iter().for_each(run);
+        let par = if threads > 1 {
+            gemm::Parallelism::Rayon(threads)
         } else {
-            use rayon::prelude::*;
-            starts.into_par_iter().for_each(run);
+            gemm::Parallelism::None
+        };
+        // SAFETY: the pointers and strides describe valid, in-bounds row-major matrices:
+        // y [m, n] (row stride n), x [m, k] (row stride k), and W^T read from w [n, k].
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                y.as_mut_ptr(),
+                1,
+                n as isize,
+                true,
+                x.as_ptr(),
+                1,
+                k as isize,
+                w.as_ptr(),
+                k as isize,
+                1,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                par,
+            );
         }
         Ok((CpuStorage::F32(y), Shape::from_dims(&[m, n])))
     }

@@ -208,6 +208,17 @@ impl Attention {
         })
     }
 
+    /// The projection named `q_proj`, `k_proj`, `v_proj` or `out_proj`.
+    pub fn proj_mut(&mut self, name: &str) -> Option<&mut Linear> {
+        match name {
+            "q_proj" => Some(&mut self.q_proj),
+            "k_proj" => Some(&mut self.k_proj),
+            "v_proj" => Some(&mut self.v_proj),
+            "out_proj" => Some(&mut self.out_proj),
+            _ => None,
+        }
+    }
+
     /// Forgets the stacked Q/K/V weights (after the weights or adapters changed).
     pub fn reset_fused(&mut self) {
         self.fused_qkv = Default::default();

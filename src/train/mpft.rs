@@ -158,13 +158,10 @@ pub fn build_trainable(
                 None => Tensor::zeros((d, s.lora_rank), DType::F32, &dev)?,
             };
             let (a, b) = (new_var(&vm, &an, a)?, new_var(&vm, &bn, b)?);
-            let attn = &mut m.layers[i].self_attn;
-            let lin = match p {
-                "q_proj" => &mut attn.q_proj,
-                "k_proj" => &mut attn.k_proj,
-                "v_proj" => &mut attn.v_proj,
-                _ => &mut attn.out_proj,
-            };
+            let lin = m.layers[i]
+                .self_attn
+                .proj_mut(p)
+                .expect("PROJS names the projections");
             lin.lora = Some(LoraDelta {
                 a,
                 b,
