@@ -13,6 +13,9 @@ pub struct Progress {
     pub total: usize,
     /// Free text (current file, loss, accuracy).
     pub message: String,
+    /// Named figures for charts (e.g. `loss`, `accuracy`, `heldout_auc`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<(String, f64)>,
 }
 
 impl Progress {
@@ -22,7 +25,19 @@ impl Progress {
             done,
             total,
             message: message.into(),
+            values: Vec::new(),
         }
+    }
+
+    /// Adds a named figure.
+    pub fn with(mut self, name: &str, value: f64) -> Self {
+        self.values.push((name.into(), value));
+        self
+    }
+
+    /// A named figure, if present.
+    pub fn value(&self, name: &str) -> Option<f64> {
+        self.values.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
     }
 }
 

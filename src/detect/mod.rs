@@ -10,7 +10,8 @@ pub mod tam;
 pub use calibration::{Calibration, Verdict};
 pub use checkpoint::{BaseModelRef, Checkpoint, DetectorMeta, FileRecord, TrainingSummary};
 
-use crate::model::BaseModel;
+use crate::model::vit::{ForwardOptions, VisionOutput};
+use crate::model::{BaseModel, ClipVision};
 use anyhow::{bail, Result};
 use candle_core::Tensor;
 use std::path::{Path, PathBuf};
@@ -18,8 +19,29 @@ use std::path::{Path, PathBuf};
 /// A trained detector ready to score preprocessed crops.
 pub trait Detector: Send + Sync {
     fn meta(&self) -> &DetectorMeta;
-    /// Raw logits (positive = generated), one per crop in `pixels` [B, 3, S, S].
-    fn logits(&self, pixels: &Tensor) -> Result<Vec<f32>>;
+    /// The image tower this detector runs (with its trained parameters applied).
+    fn vision(&self) -> &ClipVision;
+    /// Raw logits (positive = generated) from a forward pass of [`Detector::vision`].
+    fn head(&self, out: &VisionOutput) -> Result<Vec<f32>>;
+    /// Raw logits, one per crop in `pixels` [B, 3, S, S].
+    fn logits(&self, pixels: &Tensor) -> Result<Vec<f32>> {
+        self.head(
+            &self
+                .vision()
+                .forward_with(pixels, ForwardOptions::default())?,
+        )
+    }
+    /// Raw logits plus every layer's attention probabilities (for explanation maps), in one pass.
+    fn logits_with_attentions(&self, pixels: &Tensor) -> Result<(Vec<f32>, Vec<Tensor>)> {
+        let out = self.vision().forward_with(
+            pixels,
+            ForwardOptions {
+                attentions: true,
+                ..Default::default()
+            },
+        )?;
+        Ok((self.head(&out)?, out.attentions))
+    }
     /// Warnings about this pairing of detector and base model (e.g. a different weights hash).
     fn warnings(&self) -> &[String];
 }

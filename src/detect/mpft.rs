@@ -3,6 +3,7 @@
 //! token. At inference the LoRA updates are merged into the weights, so the fast path applies.
 
 use super::{Checkpoint, Detector, DetectorMeta};
+use crate::model::vit::VisionOutput;
 use crate::model::{BaseModel, ClipVision};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Tensor};
@@ -181,8 +182,10 @@ impl Detector for MpftDetector {
     fn meta(&self) -> &DetectorMeta {
         &self.meta
     }
-    fn logits(&self, pixels: &Tensor) -> Result<Vec<f32>> {
-        let out = self.vision.forward_with(pixels, Default::default())?;
+    fn vision(&self) -> &ClipVision {
+        &self.vision
+    }
+    fn head(&self, out: &VisionOutput) -> Result<Vec<f32>> {
         let z = head_logits(
             &out.pooled.to_dtype(DType::F32)?,
             &self.head_w,

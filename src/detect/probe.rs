@@ -2,6 +2,7 @@
 //! projected embedding.
 
 use super::{Checkpoint, Detector, DetectorMeta};
+use crate::model::vit::VisionOutput;
 use crate::model::{BaseModel, ClipVision};
 use anyhow::{bail, Result};
 use candle_core::{DType, Tensor, D};
@@ -55,8 +56,11 @@ impl Detector for ProbeDetector {
     fn meta(&self) -> &DetectorMeta {
         &self.meta
     }
-    fn logits(&self, pixels: &Tensor) -> Result<Vec<f32>> {
-        let e = self.vision.embed(pixels)?.to_dtype(DType::F32)?;
+    fn vision(&self) -> &ClipVision {
+        &self.vision
+    }
+    fn head(&self, out: &VisionOutput) -> Result<Vec<f32>> {
+        let e = out.embeds.to_dtype(DType::F32)?;
         let f = l2_normalize(&e)?;
         let z = f.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)?;
         Ok(z.flatten_all()?.to_vec1()?)

@@ -67,17 +67,37 @@ pub fn clip_resize_crop(img: &RgbImage, size: u32) -> RgbImage {
     imageops::crop_imm(&resized, left, top, size, size).to_image()
 }
 
-/// The crops (each `size` x `size`) that `mode` takes from `img`. Images smaller than `size` in a
+/// Where a crop comes from in the (upright) image, in image pixels. A CLIP crop covers a square
+/// that is then resized to the model size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CropRect {
+    pub x: u32,
+    pub y: u32,
+    pub w: u32,
+    pub h: u32,
+}
+
+/// The regions `mode` analyses in a `w` x `h` image. Images smaller than `size` in a
 /// no-resampling mode fall back to the CLIP resize.
-pub fn crops(img: &RgbImage, size: u32, mode: CropMode) -> Vec<RgbImage> {
-    let (w, h) = img.dimensions();
+pub fn crop_rects(w: u32, h: u32, size: u32, mode: CropMode) -> Vec<CropRect> {
     if mode == CropMode::Clip || w < size || h < size {
-        return vec![clip_resize_crop(img, size)];
+        // The shortest side is resized to `size`; the centre square is kept.
+        let s = w.min(h);
+        return vec![CropRect {
+            x: (w - s) / 2,
+            y: (h - s) / 2,
+            w: s,
+            h: s,
+        }];
     }
+    let at = |x: u32, y: u32| CropRect {
+        x,
+        y,
+        w: size,
+        h: size,
+    };
     match mode {
-        CropMode::Center | CropMode::Clip => {
-            vec![imageops::crop_imm(img, (w - size) / 2, (h - size) / 2, size, size).to_image()]
-        }
+        CropMode::Center | CropMode::Clip => vec![at((w - size) / 2, (h - size) / 2)],
         CropMode::Tiles(n) => {
             // Enough overlapping tiles to cover the whole image.
             let nx = w.div_ceil(size);
@@ -107,11 +127,21 @@ pub fn crops(img: &RgbImage, size: u32, mode: CropMode) -> Vec<RgbImage> {
                     (0..n).map(|k| pos[k * (pos.len() - 1) / (n - 1)]).collect()
                 };
             }
-            pos.into_iter()
-                .map(|(x, y)| imageops::crop_imm(img, x, y, size, size).to_image())
-                .collect()
+            pos.into_iter().map(|(x, y)| at(x, y)).collect()
         }
     }
+}
+
+/// The crops (each `size` x `size`) that `mode` takes from `img`, in [`crop_rects`] order.
+pub fn crops(img: &RgbImage, size: u32, mode: CropMode) -> Vec<RgbImage> {
+    let (w, h) = img.dimensions();
+    if mode == CropMode::Clip || w < size || h < size {
+        return vec![clip_resize_crop(img, size)];
+    }
+    crop_rects(w, h, size, mode)
+        .into_iter()
+        .map(|r| imageops::crop_imm(img, r.x, r.y, r.w, r.h).to_image())
+        .collect()
 }
 
 /// Normalised CHW floats of a model-sized RGB crop.

@@ -364,16 +364,24 @@ pub fn train_loop(
                 .filter(|(z, b)| (**z > 0.0) == b.1)
                 .count();
             seen += bs;
-            progress(Progress::new(
-                &format!("epoch {}/{}", epoch + 1, s.epochs),
-                step + 1,
-                steps_per_epoch,
-                format!(
-                    "loss {:.4} acc {:.3}",
-                    loss_sum / seen as f64,
-                    correct as f64 / seen as f64
+            progress(
+                Progress::new(
+                    &format!("epoch {}/{}", epoch + 1, s.epochs),
+                    step + 1,
+                    steps_per_epoch,
+                    format!(
+                        "loss {:.4} acc {:.3}",
+                        loss_sum / seen as f64,
+                        correct as f64 / seen as f64
+                    ),
+                )
+                .with("loss", lv)
+                .with("accuracy", correct as f64 / seen as f64)
+                .with(
+                    "epoch",
+                    epoch as f64 + (step + 1) as f64 / steps_per_epoch as f64,
                 ),
-            ));
+            );
         }
         progress(Progress::new(
             "validating",
@@ -404,7 +412,9 @@ pub fn train_loop(
                 "epoch {}: train loss {:.4} acc {:.3}; held-out AUC {:.4}, balanced acc {:.3} ({:.0} s)",
                 rep.epoch, rep.train_loss, rep.train_accuracy, rep.heldout_auc, rep.heldout_balanced_accuracy, rep.seconds
             ),
-        ));
+        )
+        .with("heldout_auc", rep.heldout_auc)
+        .with("heldout_balanced_accuracy", rep.heldout_balanced_accuracy));
         on_epoch(&rep, t.tensors()?)?;
         reports.push(rep);
     }

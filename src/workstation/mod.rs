@@ -1,8 +1,10 @@
 //! The service layer both shells call: open a base model, embed and scan images, train detectors.
 //! Long work reports progress through a [`ProgressSink`] and stops on a [`CancelFlag`].
 
+pub mod analyze;
 pub mod evaluate;
 pub mod pipeline;
+pub mod settings;
 pub mod train;
 
 use crate::detect::{
@@ -100,7 +102,7 @@ impl Engine {
         device_label(&self.device)
     }
 
-    fn pixels(&self, crops: &[&Vec<f32>]) -> Result<Tensor> {
+    pub fn pixels(&self, crops: &[&Vec<f32>]) -> Result<Tensor> {
         let owned: Vec<Vec<f32>> = crops.iter().map(|c| (*c).clone()).collect();
         Ok(batch_tensor(
             &owned,
