@@ -102,3 +102,59 @@ pub fn time_decode(paths: &[PathBuf], size: u32, mode: CropMode) -> Result<Decod
         threads: rayon::current_num_threads(),
     })
 }
+
+/// Times opening one image as the window does, `iters` times after a warm-up: (stage, median s,
+/// min s) for loading, the first verdict with both maps (what the window waits for), the second
+/// detector, and the stability check.
+pub fn time_open(
+    engine: &crate::workstation::Engine,
+    path: &std::path::Path,
+    iters: usize,
+) -> Result<Vec<(String, f64, f64)>> {
+    use crate::workstation::analyze::default_stability;
+    let primary = engine.detector(crate::detect::DEFAULT_DETECTOR)?;
+    let second = engine.detector("probe")?;
+    let mut rows: Vec<(String, Vec<f64>)> = [
+        "load (read, hash, decode)",
+        "primary verdict + TAM + rollout",
+        "first verdict with both maps (total)",
+        "second detector",
+        "stability (3 re-encodings)",
+    ]
+    .iter()
+    .map(|s| (s.to_string(), vec![]))
+    .collect();
+    for i in 0..=iters {
+        let t = Instant::now();
+        let img = engine.load_evidence(path)?;
+        let t_load = t.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        let mut a = engine.analyze_primary(&img, primary.as_ref())?;
+        let t_primary = t1.elapsed().as_secs_f64();
+        let t_first = t.elapsed().as_secs_f64();
+        let t2 = Instant::now();
+        engine.add_detector(&mut a, &img, second.as_ref())?;
+        let t_second = t2.elapsed().as_secs_f64();
+        let t3 = Instant::now();
+        engine.add_stability(&mut a, &img, primary.as_ref(), &default_stability())?;
+        let t_stab = t3.elapsed().as_secs_f64();
+        if i == 0 {
+            continue; // warm-up
+        }
+        for (row, v) in rows
+            .iter_mut()
+            .zip([t_load, t_primary, t_first, t_second, t_stab])
+        {
+            row.1.push(v);
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .map(|(s, mut v)| {
+            v.sort_by(f64::total_cmp);
+            let med = v.get(v.len() / 2).copied().unwrap_or(f64::NAN);
+            let min = v.first().copied().unwrap_or(f64::NAN);
+            (s, med, min)
+        })
+        .collect())
+}

@@ -81,6 +81,20 @@ pub enum Command {
     },
     /// Measure decode + preprocess throughput and forward speed per ViT size and batch.
     Bench(BenchArgs),
+    /// Open the workstation window (also what `fauxscope` with no arguments does).
+    Gui {
+        /// Images or folders to load.
+        images: Vec<PathBuf>,
+        /// Base model (default: the one in the saved settings).
+        #[arg(long)]
+        model: Option<String>,
+        /// Pre-fill the fine-tune panel's real-photo folders.
+        #[arg(long)]
+        real: Vec<PathBuf>,
+        /// Pre-fill the fine-tune panel's generated-image folders.
+        #[arg(long)]
+        fake: Vec<PathBuf>,
+    },
     /// Base models and detectors.
     Model {
         #[command(subcommand)]
@@ -162,6 +176,10 @@ pub struct BenchArgs {
     pub json: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
+    /// Instead: time opening this image as the window does (load, the primary detector's verdict
+    /// with the TAM and attention maps, the second detector, the stability check).
+    #[arg(long)]
+    pub open: Option<PathBuf>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,10 +232,7 @@ fn progress_bar(total: usize, quiet: bool) -> indicatif::ProgressBar {
 /// Runs a parsed command; returns the process exit code.
 pub fn run(cli: Cli) -> Result<i32> {
     let Some(cmd) = cli.command else {
-        use clap::CommandFactory;
-        Cli::command().print_help()?;
-        println!();
-        return Ok(0);
+        return gui(Default::default());
     };
     match cmd {
         Command::Scan {
@@ -248,11 +263,65 @@ pub fn run(cli: Cli) -> Result<i32> {
         ),
         Command::Model { cmd } => model_cmd(cmd),
         Command::Bench(b) => bench(b),
+        Command::Gui {
+            images,
+            model,
+            real,
+            fake,
+        } => gui(GuiArgs {
+            images,
+            model,
+            real,
+            fake,
+        }),
     }
+}
+
+/// What `fauxscope gui` was given.
+#[derive(Debug, Default)]
+pub struct GuiArgs {
+    pub images: Vec<PathBuf>,
+    pub model: Option<String>,
+    pub real: Vec<PathBuf>,
+    pub fake: Vec<PathBuf>,
+}
+
+#[cfg(feature = "gui")]
+fn gui(a: GuiArgs) -> Result<i32> {
+    crate::gui::run(a)?;
+    Ok(0)
+}
+
+#[cfg(not(feature = "gui"))]
+fn gui(_: GuiArgs) -> Result<i32> {
+    use clap::CommandFactory;
+    Cli::command().print_help()?;
+    println!();
+    eprintln!("this build has no window (built without the `gui` feature)");
+    Ok(2)
 }
 
 fn bench(b: BenchArgs) -> Result<i32> {
     use crate::bench;
+    if let Some(img) = &b.open {
+        let engine = Engine::open(DEFAULT_MODEL, b.device, &mut log_stderr)?;
+        let r = bench::time_open(&engine, img, b.iters)?;
+        for (stage, med, min) in &r {
+            println!(
+                "{stage:<40} median {:>8.1} ms   min {:>8.1} ms",
+                med * 1e3,
+                min * 1e3
+            );
+        }
+        if let Some(j) = &b.json {
+            let v: Vec<_> = r
+                .iter()
+                .map(|(s, m, n)| serde_json::json!({"stage": s, "median_s": m, "min_s": n}))
+                .collect();
+            crate::fsutil::write_atomic(j, &serde_json::to_vec_pretty(&v)?)?;
+        }
+        return Ok(0);
+    }
     let (device, note) = crate::device::select_device(b.device);
     if let Some(n) = note {
         eprintln!("note: {n}");

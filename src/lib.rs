@@ -4,11 +4,15 @@
 //! checkpoints), `workstation` (the service layer both shells call), and the shells `cli` and `gui`.
 
 pub mod bench;
+pub mod charts;
 pub mod cli;
 pub mod detect;
 pub mod device;
 pub mod eval;
+pub mod forensics;
 pub mod fsutil;
+#[cfg(feature = "gui")]
+pub mod gui;
 pub mod imageio;
 pub mod jobs;
 pub mod model;

@@ -1,0 +1,855 @@
+//! Application state and the window layout: evidence list (left), viewer (centre), inspector
+//! (right); the fine-tune panel and the detector library are views of their own.
+
+use super::inspector;
+use super::train_panel::TrainPanel;
+use super::viewer::{self, ViewState};
+use super::worker::{self, Cmd, DetectorInfo, Event, Loaded};
+use crate::device::DeviceChoice;
+use crate::forensics::metadata::Metadata;
+use crate::imageio::is_image_extension;
+use crate::workstation::analyze::Analysis;
+use crate::workstation::settings::{Bookmarks, OverlayKind, Settings};
+use egui::{Color32, ColorImage, RichText, TextureHandle, TextureOptions};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Where the window keeps its files.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub settings: PathBuf,
+    pub bookmarks: PathBuf,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Self {
+            settings: Settings::default_path(),
+            bookmarks: Bookmarks::default_path(),
+        }
+    }
+}
+
+/// One piece of evidence in the list.
+pub struct Evidence {
+    pub path: PathBuf,
+    pub thumb: Option<TextureHandle>,
+    pub image: Option<TextureHandle>,
+    pub size: [u32; 2],
+    pub metadata: Option<Metadata>,
+    pub analysis: Option<Analysis>,
+    pub complete: bool,
+    pub error: Option<String>,
+    /// Seconds from the request to the first verdict with both maps.
+    pub first_verdict_s: Option<f64>,
+    /// Overlay textures for (kind, layer) of the current settings.
+    overlay_key: Option<(OverlayKind, Option<usize>, usize)>,
+    pub overlays: Vec<TextureHandle>,
+}
+
+impl Evidence {
+    fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            thumb: None,
+            image: None,
+            size: [0, 0],
+            metadata: None,
+            analysis: None,
+            complete: false,
+            error: None,
+            first_verdict_s: None,
+            overlay_key: None,
+            overlays: vec![],
+        }
+    }
+    pub fn name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.path.display().to_string())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Evidence,
+    FineTune,
+    Library,
+}
+
+/// Engine status as the window knows it.
+#[derive(Debug, Clone, Default)]
+pub struct EngineStatus {
+    pub ready: bool,
+    pub device: String,
+    pub note: Option<String>,
+    pub loaded: Vec<String>,
+    pub failed: Vec<(String, String)>,
+    pub error: Option<String>,
+}
+
+pub struct App {
+    pub settings: Settings,
+    pub bookmarks: Bookmarks,
+    pub paths: Paths,
+    pub evidence: Vec<Evidence>,
+    pub selected: Option<usize>,
+    pub view: View,
+    pub engine: EngineStatus,
+    pub status: String,
+    pub train: TrainPanel,
+    pub library: Vec<DetectorInfo>,
+    pub view_state: ViewState,
+    /// Slowest recent frames (ms), for the status bar and the frame-time check.
+    pub frame_ms: Vec<f32>,
+    /// Whole-frame CPU times (ms) while a training run went on: the frame-time check.
+    pub training_frames: Vec<f32>,
+    /// A message shown until dismissed (errors from dialogs, saving).
+    pub notice: Option<String>,
+    pub(crate) tx: Sender<Cmd>,
+    rx: Receiver<Event>,
+    pub(crate) picked: (Sender<Picked>, Receiver<Picked>),
+    pending_configure: bool,
+}
+
+/// A file dialog's result.
+pub type Picked = (PickTarget, Vec<PathBuf>);
+
+/// What a file dialog result is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PickTarget {
+    Evidence,
+    Real,
+    Fake,
+}
+
+impl App {
+    /// `ctx` (when given) is woken by background events. `model` overrides the saved base model.
+    pub fn new(paths: Paths, ctx: Option<egui::Context>, model: Option<String>) -> Self {
+        let mut notice = None;
+        let mut settings = Settings::load(&paths.settings).unwrap_or_else(|e| {
+            notice = Some(format!("{e:#}; using default settings"));
+            Settings::default()
+        });
+        if let Some(m) = model {
+            settings.model = m;
+        }
+        let bookmarks = Bookmarks::load(&paths.bookmarks).unwrap_or_else(|e| {
+            notice = Some(format!("{e:#}; bookmarks start empty"));
+            Bookmarks::default()
+        });
+        let wake: worker::Waker = match ctx {
+            Some(c) => Arc::new(move || c.request_repaint()),
+            None => Arc::new(|| {}),
+        };
+        let (tx, rx) = worker::spawn(wake);
+        let mut app = Self {
+            settings,
+            bookmarks,
+            paths,
+            evidence: vec![],
+            selected: None,
+            view: View::Evidence,
+            engine: EngineStatus::default(),
+            status: "starting".into(),
+            train: TrainPanel::default(),
+            library: worker::library(),
+            view_state: ViewState::default(),
+            frame_ms: vec![],
+            training_frames: vec![],
+            notice,
+            tx,
+            rx,
+            picked: std::sync::mpsc::channel(),
+            pending_configure: true,
+        };
+        app.configure();
+        app
+    }
+
+    /// Asks the service to (re)load the model and the chosen detectors.
+    pub fn configure(&mut self) {
+        let mut dets = vec![self.settings.detector.clone()];
+        for c in &self.settings.compare {
+            if !dets.contains(c) {
+                dets.push(c.clone());
+            }
+        }
+        self.engine.ready = false;
+        self.pending_configure = true;
+        let _ = self.tx.send(Cmd::Configure {
+            model: self.settings.model.clone(),
+            device: self.settings.device,
+            detectors: dets,
+        });
+    }
+
+    pub fn save_settings(&mut self) {
+        if let Err(e) = self.settings.save(&self.paths.settings) {
+            self.notice = Some(format!("{e:#}"));
+        }
+    }
+
+    /// Adds a file, or every image under a folder, and queues the analysis.
+    pub fn add_path(&mut self, p: &Path) {
+        if p.is_dir() {
+            let mut files: Vec<PathBuf> = walkdir::WalkDir::new(p)
+                .follow_links(false)
+                .into_iter()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_file() && is_image_extension(e.path()))
+                .map(|e| e.into_path())
+                .collect();
+            files.sort();
+            for f in files {
+                self.add_file(f);
+            }
+        } else {
+            self.add_file(p.to_path_buf());
+        }
+        self.settings.add_recent(p);
+        self.save_settings();
+    }
+
+    fn add_file(&mut self, p: PathBuf) {
+        if let Some(i) = self.evidence.iter().position(|e| e.path == p) {
+            self.selected = Some(i);
+            return;
+        }
+        self.evidence.push(Evidence::new(p.clone()));
+        if self.selected.is_none() {
+            self.selected = Some(self.evidence.len() - 1);
+        }
+        let _ = self.tx.send(Cmd::Analyze(p));
+    }
+
+    /// After the detectors changed: re-runs the analyses made with other detectors and those
+    /// that failed. Evidence still waiting was queued after the change and needs nothing.
+    fn reanalyze_stale(&mut self) {
+        let loaded = self.engine.loaded.clone();
+        for e in &mut self.evidence {
+            let stale = match &e.analysis {
+                Some(a) => a.results.iter().map(|r| &r.detector).ne(loaded.iter()),
+                None => e.error.is_some(),
+            };
+            if !stale {
+                continue;
+            }
+            e.analysis = None;
+            e.complete = false;
+            e.error = None;
+            e.overlay_key = None;
+            let _ = self.tx.send(Cmd::Analyze(e.path.clone()));
+        }
+    }
+
+    pub fn selected(&self) -> Option<&Evidence> {
+        self.selected.and_then(|i| self.evidence.get(i))
+    }
+
+    /// Applies background events; returns whether anything changed.
+    pub fn poll(&mut self, ctx: &egui::Context) -> bool {
+        let mut any = false;
+        while let Ok(ev) = self.rx.try_recv() {
+            any = true;
+            self.apply(ctx, ev);
+        }
+        while let Ok((target, paths)) = self.picked.1.try_recv() {
+            any = true;
+            match target {
+                PickTarget::Evidence => {
+                    for p in paths {
+                        self.add_path(&p);
+                    }
+                }
+                PickTarget::Real => self.train.real.extend(paths),
+                PickTarget::Fake => self.train.fake.extend(paths),
+            }
+        }
+        any
+    }
+
+    fn find(&mut self, p: &Path) -> Option<&mut Evidence> {
+        self.evidence.iter_mut().find(|e| e.path == p)
+    }
+
+    fn apply(&mut self, ctx: &egui::Context, ev: Event) {
+        match ev {
+            Event::Status(s) => self.status = s,
+            Event::EngineReady {
+                device,
+                note,
+                loaded,
+                failed,
+            } => {
+                self.status = format!("ready on {device}");
+                self.engine = EngineStatus {
+                    ready: true,
+                    device,
+                    note,
+                    loaded,
+                    failed,
+                    error: None,
+                };
+                if self.pending_configure {
+                    self.pending_configure = false;
+                    self.reanalyze_stale();
+                }
+            }
+            Event::EngineFailed(e) => {
+                self.status = "base model failed to load".into();
+                self.engine.error = Some(e);
+                self.pending_configure = false;
+            }
+            Event::Loaded(p, l) => {
+                let Loaded {
+                    display,
+                    thumb,
+                    size,
+                    metadata,
+                } = *l;
+                let name = p.display().to_string();
+                if let Some(e) = self.find(&p) {
+                    e.image = Some(ctx.load_texture(
+                        format!("img:{name}"),
+                        to_color_image(&display),
+                        TextureOptions::LINEAR,
+                    ));
+                    e.thumb = Some(ctx.load_texture(
+                        format!("thumb:{name}"),
+                        to_color_image(&thumb),
+                        TextureOptions::LINEAR,
+                    ));
+                    e.size = size;
+                    e.metadata = metadata;
+                }
+            }
+            Event::Metadata(p, m) => {
+                if let Some(e) = self.find(&p) {
+                    e.metadata = Some(*m);
+                }
+            }
+            Event::Stage {
+                path,
+                analysis,
+                complete,
+                seconds,
+            } => {
+                if let Some(e) = self.find(&path) {
+                    if e.first_verdict_s.is_none() {
+                        e.first_verdict_s = Some(seconds);
+                        log::info(&format!(
+                            "{}: verdict and both maps in {:.0} ms",
+                            path.display(),
+                            seconds * 1000.0
+                        ));
+                    }
+                    e.analysis = Some(*analysis);
+                    e.complete = complete;
+                    e.overlay_key = None;
+                }
+            }
+            Event::Failed(p, err) => {
+                if let Some(e) = self.find(&p) {
+                    e.error = Some(err);
+                    e.complete = true;
+                }
+            }
+            Event::TrainProgress(p) => self.train.on_progress(p),
+            Event::TrainDone { result, cancelled } => {
+                let mut f = std::mem::take(&mut self.training_frames);
+                if !f.is_empty() {
+                    f.sort_by(f32::total_cmp);
+                    log::info(&format!(
+                        "frames during training: {} frames, median {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                        f.len(),
+                        f[f.len() / 2],
+                        f[(f.len() * 99 / 100).min(f.len() - 1)],
+                        f[f.len() - 1]
+                    ));
+                }
+                self.train.on_done(result, cancelled);
+                self.library = worker::library();
+            }
+        }
+    }
+
+    /// Makes sure the selected evidence has overlay textures for the current settings.
+    fn refresh_overlays(&mut self, ctx: &egui::Context) {
+        let o = self.settings.overlay.clone();
+        let Some(e) = self.selected.and_then(|i| self.evidence.get_mut(i)) else {
+            return;
+        };
+        let Some(a) = &e.analysis else { return };
+        let key = (o.kind, o.layer, a.results.len() + a.stability.len());
+        if e.overlay_key == Some(key) {
+            return;
+        }
+        let name = e.path.display().to_string();
+        e.overlays = viewer::selected_maps(a, &o)
+            .into_iter()
+            .enumerate()
+            .map(|(i, m)| viewer::upload(ctx, &format!("ov:{name}:{i}"), m))
+            .collect();
+        e.overlay_key = Some(key);
+    }
+
+    /// Draws the whole window into `ui` (eframe calls this every frame; tests call it directly).
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        let t0 = Instant::now();
+        let ctx = ui.ctx().clone();
+        self.poll(&ctx);
+        self.handle_drops(&ctx);
+        self.refresh_overlays(&ctx);
+        egui::Panel::top("top").show(ui, |ui| self.top_bar(ui));
+        egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
+        match self.view {
+            View::Evidence => {
+                egui::Panel::left("evidence")
+                    .resizable(true)
+                    .default_size(250.0)
+                    .show(ui, |ui| self.evidence_list(ui));
+                egui::Panel::right("inspector")
+                    .resizable(true)
+                    .default_size(380.0)
+                    .show(ui, |ui| inspector::show(self, ui));
+                egui::CentralPanel::default_margins().show(ui, |ui| self.central(ui));
+            }
+            View::FineTune => {
+                egui::CentralPanel::default_margins().show(ui, |ui| {
+                    let tx = self.tx.clone();
+                    let picked = self.picked.0.clone();
+                    let ready = self.engine.ready;
+                    if let Some(spec) = self.train.show(ui, &tx, &picked, ready) {
+                        self.use_detector(&spec);
+                    }
+                });
+            }
+            View::Library => {
+                egui::CentralPanel::default_margins().show(ui, |ui| self.library_view(ui));
+            }
+        }
+        if self.train.running() {
+            // Keep the ETA ticking.
+            ctx.request_repaint_after(std::time::Duration::from_millis(250));
+        }
+        let ms = t0.elapsed().as_secs_f32() * 1000.0;
+        self.frame_ms.push(ms);
+        if self.frame_ms.len() > 240 {
+            self.frame_ms.remove(0);
+        }
+    }
+
+    /// Records one whole frame's CPU time (the eframe shell reports it).
+    pub fn record_frame(&mut self, ms: f32) {
+        if self.train.running() {
+            self.training_frames.push(ms);
+        }
+    }
+
+    /// Makes `spec` the primary detector and re-analyses.
+    pub fn use_detector(&mut self, spec: &str) {
+        self.settings.detector = spec.to_string();
+        self.settings.compare.retain(|c| c != spec);
+        self.save_settings();
+        self.configure();
+        self.view = View::Evidence;
+    }
+
+    fn handle_drops(&mut self, ctx: &egui::Context) {
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .collect()
+        });
+        if dropped.is_empty() {
+            return;
+        }
+        match self.view {
+            View::FineTune => {
+                self.notice = Some(
+                    "drop evidence on the Evidence view; use the Add buttons for training folders"
+                        .into(),
+                )
+            }
+            _ => {
+                for p in dropped {
+                    self.add_path(&p);
+                }
+                self.view = View::Evidence;
+            }
+        }
+    }
+
+    fn top_bar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.heading("Fauxscope");
+            ui.separator();
+            ui.selectable_value(&mut self.view, View::Evidence, "Evidence");
+            ui.selectable_value(&mut self.view, View::FineTune, "Fine-tune");
+            ui.selectable_value(&mut self.view, View::Library, "Detectors");
+            ui.separator();
+            let before = self.settings.device;
+            egui::ComboBox::from_label("Device")
+                .selected_text(format!("{:?}", self.settings.device))
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut self.settings.device, DeviceChoice::Auto, "Auto");
+                    ui.selectable_value(&mut self.settings.device, DeviceChoice::Cpu, "CPU");
+                    ui.selectable_value(&mut self.settings.device, DeviceChoice::Cuda, "CUDA");
+                });
+            if self.settings.device != before {
+                self.save_settings();
+                self.configure();
+            }
+            if let Some(n) = &self.engine.note {
+                ui.label(RichText::new(format!("⚠ {n}")).color(Color32::YELLOW));
+            }
+        });
+        if let Some(n) = self.notice.clone() {
+            ui.horizontal(|ui| {
+                ui.label(RichText::new(n).color(Color32::from_rgb(255, 140, 100)));
+                if ui.small_button("dismiss").clicked() {
+                    self.notice = None;
+                }
+            });
+        }
+        if let Some(e) = &self.engine.error {
+            ui.label(RichText::new(format!("Base model: {e}")).color(Color32::RED));
+        }
+        for (d, e) in &self.engine.failed {
+            ui.label(
+                RichText::new(format!("Detector {d}: {e}")).color(Color32::from_rgb(255, 140, 100)),
+            );
+        }
+    }
+
+    fn status_bar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.label(&self.status);
+            ui.separator();
+            ui.label(format!(
+                "detectors: {}",
+                if self.engine.loaded.is_empty() {
+                    "—".to_string()
+                } else {
+                    self.engine.loaded.join(", ")
+                }
+            ));
+            let pending = self.evidence.iter().filter(|e| !e.complete).count();
+            if pending > 0 {
+                ui.separator();
+                ui.spinner();
+                ui.label(format!("{pending} analysing"));
+            }
+            if let Some(max) = self.frame_ms.iter().cloned().reduce(f32::max) {
+                ui.separator();
+                ui.label(format!("frame ≤ {max:.1} ms"));
+            }
+        });
+    }
+
+    fn evidence_list(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            if ui.button("Add files…").clicked() {
+                let tx = self.picked.0.clone();
+                std::thread::spawn(move || {
+                    if let Some(f) = rfd::FileDialog::new()
+                        .add_filter(
+                            "images",
+                            &["jpg", "jpeg", "png", "webp", "gif", "tif", "tiff", "bmp"],
+                        )
+                        .pick_files()
+                    {
+                        let _ = tx.send((PickTarget::Evidence, f));
+                    }
+                });
+            }
+            if ui.button("Add folder…").clicked() {
+                let tx = self.picked.0.clone();
+                std::thread::spawn(move || {
+                    if let Some(f) = rfd::FileDialog::new().pick_folders() {
+                        let _ = tx.send((PickTarget::Evidence, f));
+                    }
+                });
+            }
+        });
+        ui.label(
+            RichText::new("or drop files and folders here")
+                .small()
+                .weak(),
+        );
+        ui.separator();
+        let mut clicked = None;
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            for (i, e) in self.evidence.iter().enumerate() {
+                let sel = self.selected == Some(i);
+                let r = ui
+                    .horizontal(|ui| {
+                        match &e.thumb {
+                            Some(t) => {
+                                let s = t.size_vec2();
+                                let k = 48.0 / s.x.max(s.y).max(1.0);
+                                ui.add(egui::Image::new((t.id(), s * k)));
+                            }
+                            None if e.error.is_some() => {
+                                ui.add_sized([48.0, 48.0], egui::Label::new("⚠"));
+                            }
+                            None => {
+                                ui.add_sized([48.0, 48.0], egui::Spinner::new());
+                            }
+                        }
+                        ui.vertical(|ui| {
+                            let name = ui.selectable_label(sel, e.name());
+                            badge(ui, e);
+                            name
+                        })
+                        .inner
+                    })
+                    .inner;
+                if r.clicked() {
+                    clicked = Some(i);
+                }
+            }
+        });
+        if let Some(i) = clicked {
+            self.selected = Some(i);
+            self.view_state = ViewState::default();
+        }
+        if !self.settings.recent.is_empty() {
+            ui.separator();
+            ui.collapsing("Recent", |ui| {
+                let mut open = None;
+                for r in &self.settings.recent {
+                    if ui.small_button(r.display().to_string()).clicked() {
+                        open = Some(r.clone());
+                    }
+                }
+                if let Some(r) = open {
+                    self.add_path(&r);
+                }
+            });
+        }
+    }
+
+    fn central(&mut self, ui: &mut egui::Ui) {
+        let o = &mut self.settings.overlay;
+        let before = o.clone();
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Overlay:");
+            ui.selectable_value(&mut o.kind, OverlayKind::None, "Original");
+            ui.selectable_value(&mut o.kind, OverlayKind::Tam, "TAM texture");
+            ui.selectable_value(&mut o.kind, OverlayKind::Attention, "Attention");
+            ui.add(egui::Slider::new(&mut o.opacity, 0.0..=1.0).text("opacity"));
+            ui.checkbox(&mut o.show_masked, "masked patches");
+            ui.separator();
+            if ui.button("Fit").clicked() {
+                self.view_state = ViewState::default();
+            }
+            if ui.button("100%").clicked() {
+                self.view_state.zoom = Some(1.0);
+                self.view_state.pan = egui::Vec2::ZERO;
+            }
+        });
+        let layers = self
+            .selected()
+            .and_then(|e| e.analysis.as_ref())
+            .map(|a| a.rollout.len())
+            .unwrap_or(0);
+        let o = &mut self.settings.overlay;
+        if o.kind == OverlayKind::Attention && layers > 0 {
+            ui.horizontal(|ui| {
+                let mut l = o.layer.unwrap_or(layers - 1).min(layers - 1);
+                ui.add(egui::Slider::new(&mut l, 0..=layers - 1).text("rollout through layer"));
+                o.layer = if l + 1 == layers { None } else { Some(l) };
+                viewer::legend(ui, "low attention", "high");
+            });
+        } else if o.kind == OverlayKind::Tam {
+            let (ratio, measure) = self
+                .selected()
+                .and_then(|e| e.analysis.as_ref())
+                .map(|a| (a.tam_ratio, format!("{:?}", a.tam_measure).to_lowercase()))
+                .unwrap_or((0.5, "sobel".into()));
+            ui.horizontal(|ui| {
+                viewer::legend(ui, "smooth", "textured");
+                ui.label(
+                    RichText::new(format!(
+                        "{measure} score per patch; outlined: the {:.0}% TAM masks",
+                        ratio * 100.0
+                    ))
+                    .small(),
+                );
+            });
+        }
+        if self.settings.overlay != before {
+            self.save_settings();
+        }
+        let Some(e) = self.selected.and_then(|i| self.evidence.get(i)) else {
+            ui.centered_and_justified(|ui| {
+                ui.label("Add an image (button, drag and drop, or `fauxscope gui IMAGE`)");
+            });
+            return;
+        };
+        if let Some(err) = &e.error {
+            ui.label(RichText::new(err).color(Color32::RED));
+        }
+        let Some(tex) = &e.image else {
+            if e.error.is_none() {
+                ui.centered_and_justified(|ui| ui.spinner());
+            }
+            return;
+        };
+        let input = viewer::ViewInput {
+            image: tex,
+            size: e.size,
+            analysis: e.analysis.as_ref(),
+            overlays: &e.overlays,
+            settings: &self.settings.overlay,
+        };
+        viewer::show(ui, &mut self.view_state, &input);
+    }
+
+    fn library_view(&mut self, ui: &mut egui::Ui) {
+        ui.heading("Detector library");
+        ui.label("The primary detector gives the verdict, the maps and the stability check; checked detectors run beside it.");
+        if ui.button("Refresh").clicked() {
+            self.library = worker::library();
+        }
+        let mut make_primary = None;
+        let mut toggled = None;
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            egui::Grid::new("lib")
+                .striped(true)
+                .num_columns(7)
+                .show(ui, |ui| {
+                    for h in [
+                        "primary",
+                        "compare",
+                        "name",
+                        "method",
+                        "source",
+                        "trained on",
+                        "held-out",
+                    ] {
+                        ui.strong(h);
+                    }
+                    ui.end_row();
+                    for d in &self.library {
+                        let primary = self.settings.detector == d.spec;
+                        if ui.radio(primary, "").clicked() && !primary {
+                            make_primary = Some(d.spec.clone());
+                        }
+                        let mut cmp = self.settings.compare.contains(&d.spec);
+                        if ui
+                            .add_enabled(!primary, egui::Checkbox::without_text(&mut cmp))
+                            .changed()
+                        {
+                            toggled = Some((d.spec.clone(), cmp));
+                        }
+                        ui.label(&d.spec);
+                        match &d.meta {
+                            Ok(m) => {
+                                ui.label(&m.method);
+                                ui.label(&d.source);
+                                ui.label(format!(
+                                    "{} real + {} generated, {} ({})",
+                                    m.training.real_count,
+                                    m.training.fake_count,
+                                    m.base_model.name,
+                                    m.created
+                                ));
+                                ui.label(metrics_line(&m.metrics));
+                            }
+                            Err(e) => {
+                                ui.label(RichText::new(e).color(Color32::RED));
+                                ui.label(&d.source);
+                                ui.label("");
+                                ui.label("");
+                            }
+                        }
+                        ui.end_row();
+                    }
+                });
+        });
+        if let Some(s) = make_primary {
+            self.use_detector(&s);
+        }
+        if let Some((s, on)) = toggled {
+            if on {
+                self.settings.compare.push(s);
+            } else {
+                self.settings.compare.retain(|c| *c != s);
+            }
+            self.save_settings();
+            self.configure();
+        }
+    }
+}
+
+/// A short line of held-out figures from a checkpoint's metrics.
+pub fn metrics_line(m: &serde_json::Value) -> String {
+    let mut parts = vec![];
+    for (k, label) in [
+        ("heldout_auc", "AUC"),
+        ("auc", "AUC"),
+        ("heldout_balanced_accuracy", "bal. acc"),
+        ("balanced_accuracy", "bal. acc"),
+    ] {
+        if let Some(v) = m.get(k).and_then(|v| v.as_f64()) {
+            if !parts.iter().any(|p: &String| p.starts_with(label)) {
+                parts.push(format!("{label} {v:.3}"));
+            }
+        }
+    }
+    parts.join(", ")
+}
+
+fn badge(ui: &mut egui::Ui, e: &Evidence) {
+    if e.error.is_some() {
+        ui.label(RichText::new("error").small().color(Color32::RED));
+        return;
+    }
+    match e
+        .analysis
+        .as_ref()
+        .and_then(|a| a.primary().map(|r| (a, r)))
+    {
+        Some((a, r)) => {
+            let mut text = format!("{} · p={:.2}", r.verdict.label(), r.probability);
+            if a.unsure() == Some(true) {
+                text.push_str(" · unsure");
+            }
+            ui.label(RichText::new(text).small().color(verdict_color(r.verdict)));
+        }
+        None => {
+            ui.label(RichText::new("analysing…").small().weak());
+        }
+    }
+}
+
+pub fn verdict_color(v: crate::detect::Verdict) -> Color32 {
+    use crate::detect::Verdict::*;
+    match v {
+        NoEvidence => Color32::from_rgb(110, 170, 230),
+        Weak => Color32::from_rgb(230, 200, 90),
+        Moderate => Color32::from_rgb(240, 140, 60),
+        Strong => Color32::from_rgb(235, 70, 60),
+    }
+}
+
+fn to_color_image(img: &image::RgbImage) -> ColorImage {
+    ColorImage::from_rgb([img.width() as usize, img.height() as usize], img.as_raw())
+}
+
+mod log {
+    /// Timing lines on stderr (the benchmark reads them from a real window).
+    pub fn info(s: &str) {
+        if std::env::var_os("FAUXSCOPE_GUI_LOG").is_some() {
+            eprintln!("{s}");
+        }
+    }
+}

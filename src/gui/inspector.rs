@@ -1,0 +1,219 @@
+//! The inspector: verdict card (calibrated probability, verbal scale, every detector and whether
+//! they agree, stability under re-encodings, warnings), file facts, metadata, and the examiner's
+//! bookmark for the image.
+
+use super::app::{verdict_color, App};
+use crate::workstation::analyze::Agreement;
+use crate::workstation::settings::BookmarkStatus;
+use egui::{Color32, RichText};
+
+pub fn show(app: &mut App, ui: &mut egui::Ui) {
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        let Some(i) = app.selected else {
+            ui.label("No image selected.");
+            return;
+        };
+        verdict_card(app, i, ui);
+        ui.separator();
+        facts(app, i, ui);
+        ui.separator();
+        bookmark(app, i, ui);
+    });
+}
+
+fn verdict_card(app: &App, i: usize, ui: &mut egui::Ui) {
+    let e = &app.evidence[i];
+    ui.heading("Verdict");
+    if let Some(err) = &e.error {
+        ui.label(RichText::new(err).color(Color32::RED));
+        return;
+    }
+    let Some(a) = &e.analysis else {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label("analysing…");
+        });
+        return;
+    };
+    let Some(p) = a.primary() else { return };
+    let unsure = a.unsure() == Some(true);
+    ui.label(
+        RichText::new(if unsure {
+            format!("{} (unsure)", p.verdict.label().to_uppercase())
+        } else {
+            p.verdict.label().to_uppercase()
+        })
+        .size(22.0)
+        .strong()
+        .color(verdict_color(p.verdict)),
+    );
+    ui.label(format!(
+        "Calibrated probability that the image was generated: {:.1}% ({})",
+        p.probability * 100.0,
+        p.detector
+    ));
+    ui.label(RichText::new(p.verdict.sentence()).italics());
+    if unsure {
+        ui.label(
+            RichText::new(
+                "Unsure: the decision changes under a re-encoding (see below); do not rely on it.",
+            )
+            .color(Color32::YELLOW),
+        );
+    }
+    ui.add_space(4.0);
+    egui::Grid::new("detectors")
+        .striped(true)
+        .num_columns(4)
+        .show(ui, |ui| {
+            for h in ["detector", "score", "probability", "verdict"] {
+                ui.strong(h);
+            }
+            ui.end_row();
+            for r in &a.results {
+                ui.label(format!("{} ({})", r.detector, r.method));
+                ui.label(format!("{:+.2} (thr {:+.2})", r.score, r.threshold));
+                ui.label(format!("{:.1}%", r.probability * 100.0));
+                ui.label(RichText::new(r.verdict.label()).color(verdict_color(r.verdict)));
+                ui.end_row();
+            }
+        });
+    let agree_color = match a.agreement {
+        Agreement::Disagree => Color32::YELLOW,
+        _ => ui.visuals().text_color(),
+    };
+    ui.label(RichText::new(a.agreement.label()).color(agree_color));
+    ui.add_space(4.0);
+    ui.strong("Stability under re-encoding");
+    if a.stability.is_empty() {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label("checking JPEG 90 / JPEG 75 / resize 0.5…");
+        });
+    } else {
+        egui::Grid::new("stability").num_columns(3).show(ui, |ui| {
+            for s in &a.stability {
+                ui.label(&s.perturbation);
+                ui.label(format!("{:.1}%", s.probability * 100.0));
+                if s.flips {
+                    ui.label(RichText::new("decision flips").color(Color32::YELLOW));
+                } else {
+                    ui.label("same decision");
+                }
+                ui.end_row();
+            }
+        });
+    }
+    if !a.warnings.is_empty() {
+        ui.add_space(4.0);
+        ui.strong("Warnings");
+        for w in &a.warnings {
+            ui.label(RichText::new(format!("⚠ {w}")).color(Color32::from_rgb(255, 180, 90)));
+        }
+    }
+    if let Some(s) = e.first_verdict_s {
+        ui.label(
+            RichText::new(format!("first verdict in {:.0} ms", s * 1000.0))
+                .small()
+                .weak(),
+        );
+    }
+}
+
+fn facts(app: &App, i: usize, ui: &mut egui::Ui) {
+    let e = &app.evidence[i];
+    ui.collapsing("File", |ui| {
+        egui::Grid::new("facts").num_columns(2).show(ui, |ui| {
+            ui.label("path");
+            ui.label(e.path.display().to_string());
+            ui.end_row();
+            if let Some(a) = &e.analysis {
+                let f = &a.facts;
+                let rows = [
+                    ("size", format!("{} bytes", f.file_size)),
+                    ("type (from bytes)", f.format.clone()),
+                    ("dimensions", format!("{} × {}", f.width, f.height)),
+                    ("colour", f.color_type.clone()),
+                    ("SHA-256", f.sha256.clone()),
+                ];
+                for (k, v) in rows {
+                    ui.label(k);
+                    ui.add(egui::Label::new(RichText::new(v).monospace()).wrap());
+                    ui.end_row();
+                }
+                if let Some(m) = &f.extension_mismatch {
+                    ui.label("extension");
+                    ui.label(RichText::new(m).color(Color32::YELLOW));
+                    ui.end_row();
+                }
+            }
+        });
+    });
+    if let Some(m) = &e.metadata {
+        ui.collapsing(format!("Metadata ({} fields)", m.fields.len()), |ui| {
+            if let Some(d) = &m.digital_source_type {
+                ui.label(RichText::new(format!("IPTC DigitalSourceType: {d}")).strong());
+            }
+            for (k, v) in &m.generator_text {
+                ui.label(
+                    RichText::new(format!("Generator text '{k}': {v}"))
+                        .color(Color32::from_rgb(255, 160, 80)),
+                );
+            }
+            if m.fields.is_empty() {
+                ui.label("No EXIF, XMP or text metadata.");
+            }
+            egui::Grid::new("meta")
+                .striped(true)
+                .num_columns(3)
+                .show(ui, |ui| {
+                    for f in m.fields.iter().take(200) {
+                        ui.label(&f.source);
+                        ui.label(&f.name);
+                        ui.add(egui::Label::new(&f.value).truncate());
+                        ui.end_row();
+                    }
+                });
+        });
+    }
+}
+
+fn bookmark(app: &mut App, i: usize, ui: &mut egui::Ui) {
+    let Some(sha) = app.evidence[i]
+        .analysis
+        .as_ref()
+        .map(|a| a.facts.sha256.clone())
+    else {
+        return;
+    };
+    ui.strong("Examiner bookmark");
+    let mut b = app.bookmarks.get(&sha).cloned().unwrap_or_default();
+    let before = b.clone();
+    ui.horizontal(|ui| {
+        for s in BookmarkStatus::ALL {
+            ui.radio_value(&mut b.status, s, s.label());
+        }
+    });
+    let note = ui.add(
+        egui::TextEdit::multiline(&mut b.note)
+            .hint_text("notes for the report")
+            .desired_rows(3),
+    );
+    if b.note != before.note {
+        // Kept in memory while typing; written when the field loses focus.
+        app.bookmarks.0.insert(sha.clone(), b.clone());
+    }
+    if b.status != before.status || note.lost_focus() {
+        app.bookmarks.set(&sha, b.status, &b.note);
+        if let Err(e) = app.bookmarks.save(&app.paths.bookmarks) {
+            app.notice = Some(format!("{e:#}"));
+        }
+    }
+    if !before.updated.is_empty() {
+        ui.label(
+            RichText::new(format!("updated {}", before.updated))
+                .small()
+                .weak(),
+        );
+    }
+}

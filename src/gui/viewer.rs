@@ -1,0 +1,233 @@
+//! The central viewer: the image with fit / zoom / pan, and an explanation map (TAM texture or
+//! attention rollout) drawn over the analysed region, smoothly upsampled, with a legend.
+
+use crate::workstation::analyze::{Analysis, PatchMap};
+use crate::workstation::settings::{OverlayKind, OverlaySettings};
+use egui::{Color32, ColorImage, Pos2, Rect, Sense, Stroke, TextureHandle, TextureOptions, Vec2};
+
+/// Viridis-like colour map (dark blue, teal, green, yellow), written from its well-known ends and
+/// midpoints; `t` in [0, 1].
+pub fn colormap(t: f32) -> [u8; 3] {
+    const STOPS: [(f32, [f32; 3]); 5] = [
+        (0.0, [68.0, 1.0, 84.0]),
+        (0.25, [59.0, 82.0, 139.0]),
+        (0.5, [33.0, 145.0, 140.0]),
+        (0.75, [94.0, 201.0, 98.0]),
+        (1.0, [253.0, 231.0, 37.0]),
+    ];
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    for w in STOPS.windows(2) {
+        let (t0, c0) = w[0];
+        let (t1, c1) = w[1];
+        if t <= t1 {
+            let f = (t - t0) / (t1 - t0);
+            return [0, 1, 2].map(|i| (c0[i] + f * (c1[i] - c0[i])).round() as u8);
+        }
+    }
+    [253, 231, 37]
+}
+
+/// A patch map upsampled bilinearly (between patch centres) to `scale` pixels per patch and
+/// coloured; alpha is opaque (opacity is applied when drawing).
+pub fn overlay_image(map: &PatchMap, scale: usize) -> ColorImage {
+    let g = map.grid.max(1);
+    let n = g * scale;
+    let mut px = Vec::with_capacity(n * n);
+    let at = |x: usize, y: usize| map.values.get(y * g + x).copied().unwrap_or(0.0);
+    for y in 0..n {
+        let fy = ((y as f32 + 0.5) / scale as f32 - 0.5).clamp(0.0, (g - 1) as f32);
+        let y0 = fy.floor() as usize;
+        let y1 = (y0 + 1).min(g - 1);
+        let wy = fy - y0 as f32;
+        for x in 0..n {
+            let fx = ((x as f32 + 0.5) / scale as f32 - 0.5).clamp(0.0, (g - 1) as f32);
+            let x0 = fx.floor() as usize;
+            let x1 = (x0 + 1).min(g - 1);
+            let wx = fx - x0 as f32;
+            let v = (1.0 - wy) * ((1.0 - wx) * at(x0, y0) + wx * at(x1, y0))
+                + wy * ((1.0 - wx) * at(x0, y1) + wx * at(x1, y1));
+            let [r, gg, b] = colormap(v);
+            px.push(Color32::from_rgb(r, gg, b));
+        }
+    }
+    ColorImage::new([n, n], px)
+}
+
+/// The maps an overlay setting selects from an analysis.
+pub fn selected_maps<'a>(a: &'a Analysis, o: &OverlaySettings) -> Vec<&'a PatchMap> {
+    match o.kind {
+        OverlayKind::None => vec![],
+        OverlayKind::Tam => a.tam.iter().map(|t| &t.scores).collect(),
+        OverlayKind::Attention => {
+            let last = a.rollout.len().saturating_sub(1);
+            let l = o.layer.unwrap_or(last).min(last);
+            a.rollout
+                .get(l)
+                .map(|v| v.iter().collect())
+                .unwrap_or_default()
+        }
+    }
+}
+
+/// Viewer state (zoom and pan); None zoom = fit.
+#[derive(Default)]
+pub struct ViewState {
+    pub zoom: Option<f32>,
+    pub pan: Vec2,
+}
+
+/// What the viewer draws.
+pub struct ViewInput<'a> {
+    pub image: &'a TextureHandle,
+    /// Full image size (analysis coordinates).
+    pub size: [u32; 2],
+    pub analysis: Option<&'a Analysis>,
+    pub overlays: &'a [TextureHandle],
+    pub settings: &'a OverlaySettings,
+}
+
+/// Draws the image and overlay; handles scroll-zoom and drag-pan.
+pub fn show(ui: &mut egui::Ui, st: &mut ViewState, v: &ViewInput) {
+    let avail = ui.available_rect_before_wrap();
+    let resp = ui.allocate_rect(avail, Sense::click_and_drag());
+    let [w, h] = [v.size[0].max(1) as f32, v.size[1].max(1) as f32];
+    let fit = (avail.width() / w).min(avail.height() / h);
+    let mut zoom = st.zoom.unwrap_or(fit);
+    if resp.hovered() {
+        let scroll = ui.input(|i| i.smooth_scroll_delta.y);
+        if scroll != 0.0 {
+            let factor = (scroll / 200.0).exp();
+            let new = (zoom * factor).clamp(fit.min(0.05), 32.0);
+            // Keep the point under the cursor fixed.
+            if let Some(p) = resp.hover_pos() {
+                let c = avail.center() + st.pan;
+                let d = p - c;
+                st.pan += d - d * (new / zoom);
+            }
+            zoom = new;
+            st.zoom = Some(zoom);
+        }
+    }
+    if resp.dragged() {
+        st.pan += resp.drag_delta();
+    }
+    if resp.double_clicked() {
+        *st = ViewState::default();
+        zoom = fit;
+    }
+    let img_rect = Rect::from_center_size(avail.center() + st.pan, Vec2::new(w, h) * zoom);
+    let painter = ui.painter_at(avail);
+    painter.rect_filled(avail, 0.0, Color32::from_gray(24));
+    let uv = Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0));
+    painter.image(v.image.id(), img_rect, uv, Color32::WHITE);
+    let Some(a) = v.analysis else {
+        return;
+    };
+    let to_screen = |x: f32, y: f32| img_rect.min + Vec2::new(x, y) * zoom;
+    let maps = selected_maps(a, v.settings);
+    let alpha = (v.settings.opacity.clamp(0.0, 1.0) * 255.0) as u8;
+    for (m, tex) in maps.iter().zip(v.overlays) {
+        let r = m.rect;
+        let rect = Rect::from_min_max(
+            to_screen(r.x as f32, r.y as f32),
+            to_screen((r.x + r.w) as f32, (r.y + r.h) as f32),
+        );
+        painter.image(tex.id(), rect, uv, Color32::from_white_alpha(alpha));
+    }
+    // The analysed region(s), and the patches TAM would mask.
+    for t in &a.tam {
+        let r = t.scores.rect;
+        let rect = Rect::from_min_max(
+            to_screen(r.x as f32, r.y as f32),
+            to_screen((r.x + r.w) as f32, (r.y + r.h) as f32),
+        );
+        painter.rect_stroke(
+            rect,
+            0.0,
+            Stroke::new(1.5, Color32::from_rgb(255, 200, 0)),
+            egui::StrokeKind::Outside,
+        );
+        if v.settings.show_masked && v.settings.kind != OverlayKind::None {
+            let g = t.scores.grid.max(1);
+            let cell = rect.width() / g as f32;
+            for (i, masked) in t.masked.iter().enumerate() {
+                if *masked {
+                    let (x, y) = ((i % g) as f32, (i / g) as f32);
+                    let c = Rect::from_min_size(
+                        rect.min + Vec2::new(x * cell, y * cell),
+                        Vec2::splat(cell),
+                    )
+                    .shrink(1.0);
+                    painter.rect_stroke(
+                        c,
+                        0.0,
+                        Stroke::new(1.0, Color32::from_rgb(255, 80, 80)),
+                        egui::StrokeKind::Inside,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A horizontal colour bar with end labels.
+pub fn legend(ui: &mut egui::Ui, low: &str, high: &str) {
+    ui.horizontal(|ui| {
+        ui.label(low);
+        let (rect, _) = ui.allocate_exact_size(Vec2::new(160.0, 12.0), Sense::hover());
+        let p = ui.painter();
+        let steps = 32;
+        for i in 0..steps {
+            let t = i as f32 / (steps - 1) as f32;
+            let [r, g, b] = colormap(t);
+            let x0 = rect.left() + rect.width() * i as f32 / steps as f32;
+            let x1 = rect.left() + rect.width() * (i + 1) as f32 / steps as f32;
+            p.rect_filled(
+                Rect::from_min_max(Pos2::new(x0, rect.top()), Pos2::new(x1, rect.bottom())),
+                0.0,
+                Color32::from_rgb(r, g, b),
+            );
+        }
+        ui.label(high);
+    });
+}
+
+/// Uploads a map as a smooth texture.
+pub fn upload(ctx: &egui::Context, name: &str, map: &PatchMap) -> TextureHandle {
+    ctx.load_texture(name, overlay_image(map, 8), TextureOptions::LINEAR)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::preprocess::CropRect;
+
+    #[test]
+    fn colormap_ends_and_overlay_follows_values() {
+        assert_eq!(colormap(0.0), [68, 1, 84]);
+        assert_eq!(colormap(1.0), [253, 231, 37]);
+        let map = PatchMap {
+            rect: CropRect {
+                x: 0,
+                y: 0,
+                w: 32,
+                h: 32,
+            },
+            grid: 2,
+            values: vec![0.0, 1.0, 0.0, 1.0],
+        };
+        let img = overlay_image(&map, 4);
+        assert_eq!(img.size, [8, 8]);
+        // Left column dark, right column bright, smooth in between.
+        let px = |x: usize, y: usize| img.pixels[y * 8 + x];
+        assert_eq!(px(0, 0), Color32::from_rgb(68, 1, 84));
+        assert_eq!(px(7, 7), Color32::from_rgb(253, 231, 37));
+        // Green rises monotonically along the map.
+        assert!(px(3, 0).g() > px(1, 0).g());
+        assert!(px(5, 0).g() > px(3, 0).g());
+    }
+}

@@ -1,0 +1,363 @@
+//! The GUI's background side: one service thread owns the engine and the loaded detectors and
+//! analyses evidence; training runs on its own thread. Both talk to the window only through
+//! channels ([`Cmd`] in, [`Event`] out) and ask it to repaint when something arrives.
+
+use crate::detect::{self, Detector, DetectorMeta};
+use crate::device::DeviceChoice;
+use crate::forensics::metadata::{read_metadata, Metadata};
+use crate::jobs::{CancelFlag, Progress};
+use crate::model::preprocess::CropMode;
+use crate::train::mpft::MpftSettings;
+use crate::workstation::analyze::{default_stability, Analysis};
+use crate::workstation::train::MpftRequest;
+use crate::workstation::{Engine, ProbeRequest};
+use image::RgbImage;
+use std::path::PathBuf;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Called by background threads after sending an event (the window repaints).
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// Largest side of the image kept for display (the analysis uses the full image).
+pub const DISPLAY_MAX: u32 = 2048;
+pub const THUMB: u32 = 64;
+
+/// A detector the library can offer.
+#[derive(Debug, Clone)]
+pub struct DetectorInfo {
+    /// The name `detect::resolve` takes.
+    pub spec: String,
+    /// `shipped`, `installed`, or the file path.
+    pub source: String,
+    pub meta: Result<DetectorMeta, String>,
+}
+
+/// Shipped and installed detectors.
+pub fn library() -> Vec<DetectorInfo> {
+    let mut v: Vec<DetectorInfo> = detect::shipped()
+        .iter()
+        .map(|(n, bytes)| DetectorInfo {
+            spec: n.to_string(),
+            source: "shipped".into(),
+            meta: detect::Checkpoint::from_bytes(bytes, n)
+                .map(|c| c.meta)
+                .map_err(|e| format!("{e:#}")),
+        })
+        .collect();
+    for (p, m) in detect::list_installed() {
+        let spec = p
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
+        v.push(DetectorInfo {
+            spec,
+            source: "installed".into(),
+            meta: m.map_err(|e| format!("{e:#}")),
+        });
+    }
+    v
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrainMethod {
+    Probe,
+    Mpft,
+}
+
+impl TrainMethod {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Probe => "Linear probe (frozen CLIP)",
+            Self::Mpft => "MPFT + TAM (fine-tune)",
+        }
+    }
+}
+
+/// A fine-tuning request from the panel.
+#[derive(Debug, Clone)]
+pub struct TrainJob {
+    pub method: TrainMethod,
+    pub real: Vec<PathBuf>,
+    pub fake: Vec<PathBuf>,
+    pub name: String,
+    pub mpft: MpftSettings,
+    pub probe_crop: CropMode,
+}
+
+pub enum Cmd {
+    /// (Re)open the engine and load detectors (primary first).
+    Configure {
+        model: String,
+        device: DeviceChoice,
+        detectors: Vec<String>,
+    },
+    /// Analyse one evidence file.
+    Analyze(PathBuf),
+    Train(Box<TrainJob>, CancelFlag),
+}
+
+/// One image's display copies and file-level facts.
+pub struct Loaded {
+    pub display: RgbImage,
+    pub thumb: RgbImage,
+    /// Full (upright) size.
+    pub size: [u32; 2],
+    /// Sent separately ([`Event::Metadata`]) after the first verdict.
+    pub metadata: Option<Metadata>,
+}
+
+pub enum Event {
+    Status(String),
+    EngineReady {
+        device: String,
+        note: Option<String>,
+        /// Detectors that loaded (primary first) and those that failed.
+        loaded: Vec<String>,
+        failed: Vec<(String, String)>,
+    },
+    EngineFailed(String),
+    Loaded(PathBuf, Box<Loaded>),
+    Metadata(PathBuf, Box<Metadata>),
+    /// An analysis stage finished (`complete` after the last one).
+    Stage {
+        path: PathBuf,
+        analysis: Box<Analysis>,
+        complete: bool,
+        /// Seconds from the request to this stage.
+        seconds: f64,
+    },
+    Failed(PathBuf, String),
+    TrainProgress(Progress),
+    /// The run ended: its saved detector or the error, and whether the user cancelled it (a
+    /// cancelled MPFT run keeps its best epoch so far).
+    TrainDone {
+        result: Result<(PathBuf, Box<DetectorMeta>), String>,
+        cancelled: bool,
+    },
+}
+
+struct Service {
+    engine: Option<Arc<Engine>>,
+    opened: Option<(String, DeviceChoice)>,
+    detectors: Vec<Arc<dyn Detector>>,
+    tx: Sender<Event>,
+    wake: Waker,
+}
+
+/// Starts the service thread.
+pub fn spawn(wake: Waker) -> (Sender<Cmd>, Receiver<Event>) {
+    let (ctx, crx) = channel::<Cmd>();
+    let (etx, erx) = channel::<Event>();
+    std::thread::Builder::new()
+        .name("fauxscope-service".into())
+        .spawn(move || {
+            let mut s = Service {
+                engine: None,
+                opened: None,
+                detectors: vec![],
+                tx: etx,
+                wake,
+            };
+            while let Ok(cmd) = crx.recv() {
+                s.handle(cmd);
+            }
+        })
+        .expect("spawn service thread");
+    (ctx, erx)
+}
+
+impl Service {
+    fn send(&self, e: Event) {
+        let _ = self.tx.send(e);
+        (self.wake)();
+    }
+
+    fn handle(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Configure {
+                model,
+                device,
+                detectors,
+            } => self.configure(model, device, detectors),
+            Cmd::Analyze(p) => self.analyze(p),
+            Cmd::Train(job, cancel) => self.train(*job, cancel),
+        }
+    }
+
+    fn configure(&mut self, model: String, device: DeviceChoice, specs: Vec<String>) {
+        if self.opened.as_ref() != Some(&(model.clone(), device)) {
+            self.send(Event::Status(format!("loading base model {model}…")));
+            self.engine = None;
+            self.detectors.clear();
+            let tx = self.tx.clone();
+            let wake = self.wake.clone();
+            let mut log = |s: &str| {
+                let _ = tx.send(Event::Status(s.to_string()));
+                wake();
+            };
+            match Engine::open(&model, device, &mut log) {
+                Ok(e) => {
+                    self.engine = Some(Arc::new(e));
+                    self.opened = Some((model, device));
+                }
+                Err(e) => {
+                    self.opened = None;
+                    self.send(Event::EngineFailed(format!("{e:#}")));
+                    return;
+                }
+            }
+        }
+        let engine = self.engine.clone().expect("engine opened above");
+        self.detectors.clear();
+        let mut loaded = vec![];
+        let mut failed = vec![];
+        for s in specs {
+            match engine.detector(&s) {
+                Ok(d) => {
+                    loaded.push(d.meta().name.clone());
+                    self.detectors.push(Arc::from(d));
+                }
+                Err(e) => failed.push((s, format!("{e:#}"))),
+            }
+        }
+        self.send(Event::EngineReady {
+            device: engine.device_label(),
+            note: engine.device_note.clone(),
+            loaded,
+            failed,
+        });
+    }
+
+    fn analyze(&mut self, path: PathBuf) {
+        let t = Instant::now();
+        let Some(engine) = self.engine.clone() else {
+            self.send(Event::Failed(path, "the base model is not loaded".into()));
+            return;
+        };
+        let img = match engine.load_evidence(&path) {
+            Ok(i) => i,
+            Err(e) => {
+                self.send(Event::Failed(path, format!("{e:#}")));
+                return;
+            }
+        };
+        let fit = |m: u32| {
+            let (w, h) = img.rgb.dimensions();
+            if w.max(h) <= m {
+                img.rgb.clone()
+            } else {
+                image::imageops::thumbnail(
+                    &img.rgb,
+                    (w as u64 * m as u64 / w.max(h) as u64).max(1) as u32,
+                    (h as u64 * m as u64 / w.max(h) as u64).max(1) as u32,
+                )
+            }
+        };
+        self.send(Event::Loaded(
+            path.clone(),
+            Box::new(Loaded {
+                display: fit(DISPLAY_MAX),
+                thumb: fit(THUMB),
+                size: [img.rgb.width(), img.rgb.height()],
+                metadata: None,
+            }),
+        ));
+        let Some((primary, rest)) = self.detectors.split_first() else {
+            self.send(Event::Failed(path, "no detector is loaded".into()));
+            return;
+        };
+        let stage = |a: &Analysis, complete: bool| Event::Stage {
+            path: path.clone(),
+            analysis: Box::new(a.clone()),
+            complete,
+            seconds: t.elapsed().as_secs_f64(),
+        };
+        let mut a = match engine.analyze_primary(&img, primary.as_ref()) {
+            Ok(a) => a,
+            Err(e) => {
+                self.send(Event::Failed(path, format!("{e:#}")));
+                return;
+            }
+        };
+        self.send(stage(&a, false));
+        // Metadata after the first verdict (it reads the file again).
+        let bytes = crate::imageio::read_evidence(&path, &engine.limits).unwrap_or_default();
+        self.send(Event::Metadata(
+            path.clone(),
+            Box::new(read_metadata(&bytes)),
+        ));
+        for d in rest {
+            if let Err(e) = engine.add_detector(&mut a, &img, d.as_ref()) {
+                a.warnings
+                    .push(format!("detector {} failed: {e:#}", d.meta().name));
+            }
+        }
+        if !rest.is_empty() {
+            self.send(stage(&a, false));
+        }
+        if let Err(e) = engine.add_stability(&mut a, &img, primary.as_ref(), &default_stability()) {
+            a.warnings.push(format!("stability check failed: {e:#}"));
+        }
+        self.send(stage(&a, true));
+    }
+
+    fn train(&mut self, job: TrainJob, cancel: CancelFlag) {
+        let Some(engine) = self.engine.clone() else {
+            self.send(Event::TrainDone {
+                result: Err("the base model is not loaded".into()),
+                cancelled: false,
+            });
+            return;
+        };
+        let tx = self.tx.clone();
+        let wake = self.wake.clone();
+        std::thread::Builder::new()
+            .name("fauxscope-train".into())
+            .spawn(move || {
+                let out = crate::paths::detectors_dir().join(format!("{}.safetensors", job.name));
+                let sink = |p: Progress| {
+                    let _ = tx.send(Event::TrainProgress(p));
+                    wake();
+                };
+                let r = match job.method {
+                    TrainMethod::Probe => engine.train_probe(
+                        &ProbeRequest {
+                            real: job.real.clone(),
+                            fake: job.fake.clone(),
+                            out: out.clone(),
+                            name: job.name.clone(),
+                            crop: job.probe_crop,
+                            settings: Default::default(),
+                        },
+                        &sink,
+                        &cancel,
+                    ),
+                    TrainMethod::Mpft => engine.train_mpft(
+                        &MpftRequest {
+                            real: job.real.clone(),
+                            fake: job.fake.clone(),
+                            out: out.clone(),
+                            name: job.name.clone(),
+                            settings: job.mpft.clone(),
+                            resume: None,
+                        },
+                        &sink,
+                        &cancel,
+                    ),
+                };
+                let result = match r {
+                    Ok(c) => Ok((out, Box::new(c.meta))),
+                    Err(e) => Err(format!("{e:#}")),
+                };
+                let _ = tx.send(Event::TrainDone {
+                    result,
+                    cancelled: cancel.is_cancelled(),
+                });
+                wake();
+            })
+            .expect("spawn training thread");
+    }
+}

@@ -1,0 +1,186 @@
+//! The workstation window driven headless with egui_kittest: real app state, real service thread.
+#![cfg(feature = "gui")]
+
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use fauxscope::gui::{App, Paths};
+use fauxscope::workstation::settings::OverlayKind;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// One private config/data directory for this test binary (the env is process-wide).
+fn sandbox() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        std::env::set_var("FAUXSCOPE_CONFIG_DIR", d.path().join("config"));
+        std::env::set_var("FAUXSCOPE_DATA_DIR", d.path().join("data"));
+        d
+    })
+    .path()
+}
+
+fn paths(tag: &str) -> Paths {
+    let d = sandbox().join(tag);
+    Paths {
+        settings: d.join("settings.json"),
+        bookmarks: d.join("bookmarks.json"),
+    }
+}
+
+/// Steps the UI until `done` holds (the service thread works in the background).
+fn step_until(h: &mut Harness<'_, App>, what: &str, secs: u64, done: impl Fn(&App) -> bool) {
+    let t = Instant::now();
+    while !done(h.state()) {
+        assert!(
+            t.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for {what}; status: {}; engine: {:?}",
+            h.state().status,
+            h.state().engine
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.step();
+}
+
+fn real_model_available() -> bool {
+    let required = std::env::var("FAUXSCOPE_REQUIRE_REAL").is_ok_and(|v| v == "1");
+    let ok = fauxscope::model::store::model_info("clip-vit-base-patch16").is_ok();
+    assert!(
+        ok || !required,
+        "FAUXSCOPE_REQUIRE_REAL=1 but the real model is missing"
+    );
+    ok
+}
+
+#[test]
+fn open_sample_shows_verdict_and_overlays() {
+    if !real_model_available() {
+        eprintln!("skipping: real weights not installed");
+        return;
+    }
+    let app = App::new(paths("verdict"), None, None);
+    let mut h = Harness::builder()
+        .with_size([1400.0, 860.0])
+        .build_ui_state(|ui, app: &mut App| app.show(ui), app);
+    let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/samples/photo-coffee.png");
+    h.state_mut().add_path(&sample);
+    step_until(&mut h, "the analysis", 120, |a| {
+        a.evidence.first().is_some_and(|e| e.complete)
+    });
+    let (label, sha) = {
+        let e = &h.state().evidence[0];
+        assert!(e.error.is_none(), "{:?}", e.error);
+        let a = e.analysis.as_ref().unwrap();
+        assert_eq!(a.results.len(), 2, "primary + comparison detector");
+        assert_eq!(a.stability.len(), 3);
+        assert!(!a.tam.is_empty() && !a.rollout.is_empty());
+        (
+            a.results[0].verdict.label().to_uppercase(),
+            a.facts.sha256.clone(),
+        )
+    };
+    // The verdict card shows the verbal scale and the file's hash.
+    assert!(
+        h.query_by_label_contains(&label).is_some(),
+        "verdict '{label}' not shown"
+    );
+    h.get_by_label("File").click();
+    h.step();
+    assert!(
+        h.query_by_label_contains(&sha).is_some(),
+        "sha256 not shown"
+    );
+    // The TAM overlay is on by default: one texture per analysed crop.
+    assert_eq!(h.state().settings.overlay.kind, OverlayKind::Tam);
+    assert_eq!(h.state().evidence[0].overlays.len(), 1);
+    // Toggle to the attention overlay, then to the original.
+    h.get_by_label("Attention").click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().settings.overlay.kind, OverlayKind::Attention);
+    assert!(h
+        .query_all_by_label_contains("rollout through layer")
+        .next()
+        .is_some());
+    assert_eq!(h.state().evidence[0].overlays.len(), 1);
+    h.get_by_label("Original").click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().settings.overlay.kind, OverlayKind::None);
+    assert!(h.state().evidence[0].overlays.is_empty());
+    // The overlay choice is persisted.
+    let saved = std::fs::read_to_string(&h.state().paths.settings).unwrap();
+    assert!(saved.contains("\"none\""), "{saved}");
+}
+
+fn write_examples(dir: &Path, n: usize) -> (PathBuf, PathBuf) {
+    let real = dir.join("real");
+    let fake = dir.join("fake");
+    std::fs::create_dir_all(&real).unwrap();
+    std::fs::create_dir_all(&fake).unwrap();
+    for i in 0..n {
+        let smooth = image::RgbImage::from_fn(40, 40, |x, y| {
+            image::Rgb([(x * 6 + i as u32) as u8, (y * 6) as u8, 128])
+        });
+        smooth.save(real.join(format!("r{i}.png"))).unwrap();
+        let noisy = image::RgbImage::from_fn(40, 40, |x, y| {
+            let v = ((x * 7919 + y * 104729 + i as u32 * 31) % 251) as u8;
+            image::Rgb([v, v.wrapping_mul(3), 255 - v])
+        });
+        noisy.save(fake.join(format!("f{i}.png"))).unwrap();
+    }
+    (real, fake)
+}
+
+#[test]
+fn training_starts_shows_progress_and_cancels() {
+    let tiny = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny");
+    let p = paths("train");
+    // The tiny random model has no shipped detector: analysis is off, training works.
+    let app = App::new(p, None, Some(tiny.display().to_string()));
+    let mut h = Harness::builder()
+        .with_size([1400.0, 860.0])
+        .build_ui_state(|ui, app: &mut App| app.show(ui), app);
+    step_until(&mut h, "the engine", 60, |a| a.engine.ready);
+    let data = sandbox().join("examples");
+    let (real, fake) = write_examples(&data, 12);
+    h.get_by_label("Fine-tune").click();
+    h.step();
+    {
+        let t = &mut h.state_mut().train;
+        t.real.push(real);
+        t.fake.push(fake);
+        t.name = "tiny-test".into();
+        t.mpft.epochs = 500;
+        t.mpft.batch_size = 4;
+    }
+    h.step();
+    h.get_by_label("Start training").click();
+    h.step();
+    assert!(h.state().train.running());
+    step_until(&mut h, "training progress", 120, |a| {
+        a.train.loss.len() >= 2
+    });
+    assert!(h.query_by_label_contains("left").is_some(), "no ETA shown");
+    h.get_by_label("Cancel").click();
+    step_until(&mut h, "the cancel", 60, |a| !a.train.running());
+    let t = &h.state().train;
+    assert!(t.cancelled, "the run was not marked cancelled");
+    match &t.result {
+        // Cancelled after an epoch: the best epoch so far is installed, and fewer epochs ran.
+        Some(Ok((path, meta))) => {
+            assert!(path.is_file());
+            let run = meta.metrics["epochs_run"].as_u64().unwrap();
+            assert!(run < 500, "ran all {run} epochs");
+        }
+        // Cancelled within the first epoch: nothing saved, and the error says so.
+        Some(Err(e)) => assert!(e.contains("cancelled"), "{e}"),
+        None => panic!("no result"),
+    }
+    // Frames stayed cheap while training ran in the background.
+    let worst = h.state().frame_ms.iter().cloned().fold(0.0f32, f32::max);
+    assert!(worst < 250.0, "a frame took {worst} ms");
+}
