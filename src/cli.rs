@@ -81,6 +81,31 @@ pub enum Command {
     },
     /// Measure decode + preprocess throughput and forward speed per ViT size and batch.
     Bench(BenchArgs),
+    /// Write a forensic report (PDF, HTML, JSON sidecar, CSV) on images or folders.
+    Report {
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output folder (created; existing report files in it are replaced atomically).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "")]
+        case_id: String,
+        #[arg(long, default_value = "")]
+        examiner: String,
+        #[arg(long, default_value = "")]
+        notes: String,
+        /// Primary detector.
+        #[arg(long, default_value = "default")]
+        detector: String,
+        /// Detectors run beside it (comma-separated; empty for none).
+        #[arg(long, value_delimiter = ',', default_value = "probe")]
+        compare: Vec<String>,
+        /// C2PA trust anchors (PEM bundle); default: the shipped C2PA trust list.
+        #[arg(long)]
+        trust: Option<PathBuf>,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
     /// Open the workstation window (also what `fauxscope` with no arguments does).
     Gui {
         /// Images or folders to load.
@@ -263,6 +288,27 @@ pub fn run(cli: Cli) -> Result<i32> {
         ),
         Command::Model { cmd } => model_cmd(cmd),
         Command::Bench(b) => bench(b),
+        Command::Report {
+            inputs,
+            out,
+            case_id,
+            examiner,
+            notes,
+            detector,
+            compare,
+            trust,
+            model,
+        } => report(ReportArgs {
+            inputs,
+            out,
+            case_id,
+            examiner,
+            notes,
+            detector,
+            compare,
+            trust,
+            model,
+        }),
         Command::Gui {
             images,
             model,
@@ -275,6 +321,117 @@ pub fn run(cli: Cli) -> Result<i32> {
             fake,
         }),
     }
+}
+
+struct ReportArgs {
+    inputs: Vec<PathBuf>,
+    out: PathBuf,
+    case_id: String,
+    examiner: String,
+    notes: String,
+    detector: String,
+    compare: Vec<String>,
+    trust: Option<PathBuf>,
+    model: ModelArgs,
+}
+
+/// Quotes a word for a POSIX shell when it needs it.
+fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,+@".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+fn report(a: ReportArgs) -> Result<i32> {
+    let engine = open_engine(&a.model)?;
+    let trust = match &a.trust {
+        Some(p) => crate::forensics::provenance::TrustList::from_file(p)?,
+        None => crate::forensics::provenance::TrustList::shipped(),
+    };
+    let mut detectors = vec![a.detector.clone()];
+    for c in a.compare.iter().filter(|c| !c.is_empty()) {
+        if !detectors.contains(c) {
+            detectors.push(c.clone());
+        }
+    }
+    let mut cmd = vec!["fauxscope".to_string(), "report".into()];
+    cmd.extend(
+        a.inputs
+            .iter()
+            .map(|p| shell_word(&p.display().to_string())),
+    );
+    for (flag, v) in [
+        ("--out", a.out.display().to_string()),
+        ("--case-id", a.case_id.clone()),
+        ("--examiner", a.examiner.clone()),
+        ("--notes", a.notes.clone()),
+        ("--detector", a.detector.clone()),
+        ("--compare", a.compare.join(",")),
+        ("--model", a.model.model.clone()),
+    ] {
+        cmd.push(flag.into());
+        cmd.push(shell_word(&v));
+    }
+    if let Some(t) = &a.trust {
+        cmd.push("--trust".into());
+        cmd.push(shell_word(&t.display().to_string()));
+    }
+    let req = crate::report::ReportRequest {
+        inputs: a.inputs.clone(),
+        out: a.out.clone(),
+        case_id: a.case_id,
+        examiner: a.examiner,
+        notes: a.notes,
+        detectors,
+        trust,
+        bookmarks: crate::workstation::settings::Bookmarks::load(
+            &crate::workstation::settings::Bookmarks::default_path(),
+        )
+        .unwrap_or_default(),
+        command: format!(
+            "{}   # Fauxscope {} ({})",
+            cmd.join(" "),
+            crate::VERSION,
+            crate::COMMIT
+        ),
+    };
+    let pb = std::sync::Mutex::new(progress_bar(1, false));
+    let sink = |p: Progress| {
+        let mut pb = pb.lock().expect("progress bar");
+        if pb.length() != Some(p.total as u64) {
+            *pb = progress_bar(p.total, false);
+        }
+        pb.set_position(p.done as u64);
+    };
+    let cancel = CancelFlag::new();
+    let r = crate::report::write_report(&engine, &req, &sink, &cancel)?;
+    pb.lock().expect("progress bar").finish_and_clear();
+    for s in &r.skipped {
+        eprintln!("skipped {}: {}", s.path, s.error);
+    }
+    for it in &r.items {
+        let p = &it.results[0];
+        println!(
+            "{}  {}  {} (p = {:.3}){}  C2PA: {}",
+            it.file.sha256,
+            it.file.path,
+            p.verdict.label(),
+            p.probability,
+            if it.unsure { ", UNSURE" } else { "" },
+            it.provenance.state.label()
+        );
+    }
+    println!("wrote {}", a.out.display());
+    for o in &r.outputs {
+        println!("  {}  sha256 {}", o.name, o.sha256);
+    }
+    println!("  report.json (sidecar, holds these hashes)");
+    Ok(if r.items.is_empty() { 1 } else { 0 })
 }
 
 /// What `fauxscope gui` was given.

@@ -17,12 +17,15 @@ pub mod imageio;
 pub mod jobs;
 pub mod model;
 pub mod paths;
+pub mod report;
 pub mod rng;
 pub mod train;
 pub mod workstation;
 
 /// Tool version recorded in checkpoints and reports.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The git commit the binary was built from (`unknown` outside a git checkout).
+pub const COMMIT: &str = env!("FAUXSCOPE_COMMIT");
 
 /// Process-wide allocator tuning for inference: keeps large activation buffers in the heap instead
 /// of fresh `mmap`s, which otherwise cost a page fault per 4 KiB on every forward pass.

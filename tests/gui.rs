@@ -114,6 +114,34 @@ fn open_sample_shows_verdict_and_overlays() {
     // The overlay choice is persisted.
     let saved = std::fs::read_to_string(&h.state().paths.settings).unwrap();
     assert!(saved.contains("\"none\""), "{saved}");
+
+    // Export: the button opens the dialog; the chosen folder (the native dialog is skipped
+    // here) receives the report files.
+    h.get_by_label("Export report…").click();
+    h.step();
+    h.step();
+    h.step();
+    assert!(h.state().export.open);
+    assert!(h
+        .query_by_label_contains("Choose folder and export")
+        .is_some());
+    let out = sandbox().join("export");
+    {
+        let app = h.state_mut();
+        app.export.case_id = "GUI-1".into();
+        app.export_to(out.clone());
+    }
+    step_until(&mut h, "the report", 120, |a| a.export.result.is_some());
+    match &h.state().export.result {
+        Some(Ok((dir, outs))) => {
+            assert_eq!(dir, &out);
+            assert_eq!(outs.len(), 3);
+        }
+        other => panic!("export failed: {other:?}"),
+    }
+    let json = std::fs::read_to_string(out.join("report.json")).unwrap();
+    assert!(json.contains("GUI-1") && json.contains(&sha));
+    assert!(out.join("report.pdf").is_file());
 }
 
 fn write_examples(dir: &Path, n: usize) -> (PathBuf, PathBuf) {

@@ -113,6 +113,20 @@ pub struct App {
     rx: Receiver<Event>,
     pub(crate) picked: (Sender<Picked>, Receiver<Picked>),
     pending_configure: bool,
+    pub export: ExportState,
+}
+
+/// The export dialog's state.
+#[derive(Debug, Default)]
+pub struct ExportState {
+    pub open: bool,
+    pub case_id: String,
+    pub examiner: String,
+    pub notes: String,
+    /// Only the selected image (else every image in the list).
+    pub selected_only: bool,
+    pub running: bool,
+    pub result: Option<Result<(PathBuf, Vec<crate::report::OutputFile>), String>>,
 }
 
 /// A file dialog's result.
@@ -122,6 +136,8 @@ pub type Picked = (PickTarget, Vec<PathBuf>);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PickTarget {
     Evidence,
+    /// The folder a report is exported to.
+    ReportFolder,
     Real,
     Fake,
 }
@@ -165,6 +181,7 @@ impl App {
             rx,
             picked: std::sync::mpsc::channel(),
             pending_configure: true,
+            export: ExportState::default(),
         };
         app.configure();
         app
@@ -265,6 +282,11 @@ impl App {
                         self.add_path(&p);
                     }
                 }
+                PickTarget::ReportFolder => {
+                    if let Some(dir) = paths.into_iter().next() {
+                        self.export_to(dir);
+                    }
+                }
                 PickTarget::Real => self.train.real.extend(paths),
                 PickTarget::Fake => self.train.fake.extend(paths),
             }
@@ -359,6 +381,11 @@ impl App {
                 }
             }
             Event::TrainProgress(p) => self.train.on_progress(p),
+            Event::ReportDone(r) => {
+                self.export.running = false;
+                self.export.result = Some(r);
+                self.status = "report written".into();
+            }
             Event::TrainDone { result, cancelled } => {
                 let mut f = std::mem::take(&mut self.training_frames);
                 if !f.is_empty() {
@@ -405,6 +432,9 @@ impl App {
         self.handle_drops(&ctx);
         self.refresh_overlays(&ctx);
         egui::Panel::top("top").show(ui, |ui| self.top_bar(ui));
+        if self.export.open {
+            self.export_window(&ctx);
+        }
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
         match self.view {
             View::Evidence => {
@@ -441,6 +471,123 @@ impl App {
         if self.frame_ms.len() > 240 {
             self.frame_ms.remove(0);
         }
+    }
+
+    /// Sends the report job for the chosen images to the service thread.
+    pub fn export_to(&mut self, out: PathBuf) {
+        let inputs: Vec<PathBuf> = if self.export.selected_only {
+            self.selected()
+                .map(|e| vec![e.path.clone()])
+                .unwrap_or_default()
+        } else {
+            self.evidence.iter().map(|e| e.path.clone()).collect()
+        };
+        if inputs.is_empty() {
+            self.export.result = Some(Err("no evidence to report on".into()));
+            return;
+        }
+        let mut detectors = vec![self.settings.detector.clone()];
+        detectors.extend(
+            self.settings
+                .compare
+                .iter()
+                .filter(|c| **c != self.settings.detector)
+                .cloned(),
+        );
+        let trust_path = crate::forensics::provenance::user_trust_path();
+        let trust = if trust_path.is_file() {
+            match crate::forensics::provenance::TrustList::from_file(&trust_path) {
+                Ok(t) => t,
+                Err(e) => {
+                    self.export.result = Some(Err(format!("{e:#}")));
+                    return;
+                }
+            }
+        } else {
+            crate::forensics::provenance::TrustList::shipped()
+        };
+        let mut cmd = vec!["fauxscope report".to_string()];
+        cmd.extend(inputs.iter().map(|p| format!("'{}'", p.display())));
+        cmd.push(format!("--out '{}'", out.display()));
+        cmd.push(format!("--case-id '{}'", self.export.case_id));
+        cmd.push(format!("--examiner '{}'", self.export.examiner));
+        cmd.push(format!("--notes '{}'", self.export.notes));
+        cmd.push(format!("--detector {}", self.settings.detector));
+        cmd.push(format!("--compare '{}'", self.settings.compare.join(",")));
+        cmd.push(format!("--model '{}'", self.settings.model));
+        if trust_path.is_file() {
+            cmd.push(format!("--trust '{}'", trust_path.display()));
+        }
+        let req = crate::report::ReportRequest {
+            inputs,
+            out,
+            case_id: self.export.case_id.clone(),
+            examiner: self.export.examiner.clone(),
+            notes: self.export.notes.clone(),
+            detectors,
+            trust,
+            bookmarks: self.bookmarks.clone(),
+            command: format!(
+                "{}   # Fauxscope {} ({})",
+                cmd.join(" "),
+                crate::VERSION,
+                crate::COMMIT
+            ),
+        };
+        self.export.running = true;
+        self.export.result = None;
+        let _ = self.tx.send(Cmd::Report(Box::new(req)));
+    }
+
+    fn export_window(&mut self, ctx: &egui::Context) {
+        let mut open = self.export.open;
+        egui::Window::new("Export forensic report")
+            .open(&mut open)
+            .collapsible(false)
+            .show(ctx, |ui| {
+                egui::Grid::new("export").num_columns(2).show(ui, |ui| {
+                    ui.label("Case ID");
+                    ui.text_edit_singleline(&mut self.export.case_id);
+                    ui.end_row();
+                    ui.label("Examiner");
+                    ui.text_edit_singleline(&mut self.export.examiner);
+                    ui.end_row();
+                    ui.label("Notes");
+                    ui.text_edit_multiline(&mut self.export.notes);
+                    ui.end_row();
+                });
+                ui.checkbox(&mut self.export.selected_only, "only the selected image");
+                ui.label(RichText::new("Writes report.pdf, report.html, report.json and summary.csv into the chosen folder.").small());
+                ui.add_enabled_ui(!self.export.running && self.engine.ready, |ui| {
+                    if ui.button("Choose folder and export…").clicked() {
+                        let tx = self.picked.0.clone();
+                        std::thread::spawn(move || {
+                            if let Some(f) = rfd::FileDialog::new().pick_folder() {
+                                let _ = tx.send((PickTarget::ReportFolder, vec![f]));
+                            }
+                        });
+                    }
+                });
+                if self.export.running {
+                    ui.horizontal(|ui| {
+                        ui.spinner();
+                        ui.label(&self.status);
+                    });
+                }
+                match &self.export.result {
+                    Some(Ok((dir, outs))) => {
+                        ui.label(RichText::new(format!("Written to {}", dir.display())).strong());
+                        for o in outs {
+                            ui.label(RichText::new(format!("{}  sha256 {}", o.name, o.sha256)).monospace().small());
+                        }
+                    }
+                    Some(Err(e)) => {
+                        ui.label(RichText::new(e).color(Color32::RED));
+                    }
+                    None => {}
+                }
+            });
+        self.export.open = open;
     }
 
     /// Records one whole frame's CPU time (the eframe shell reports it).
@@ -493,6 +640,16 @@ impl App {
             ui.selectable_value(&mut self.view, View::Evidence, "Evidence");
             ui.selectable_value(&mut self.view, View::FineTune, "Fine-tune");
             ui.selectable_value(&mut self.view, View::Library, "Detectors");
+            ui.separator();
+            if ui
+                .add_enabled(
+                    !self.evidence.is_empty(),
+                    egui::Button::new("Export report…"),
+                )
+                .clicked()
+            {
+                self.export.open = true;
+            }
             ui.separator();
             let before = self.settings.device;
             egui::ComboBox::from_label("Device")

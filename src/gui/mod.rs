@@ -13,6 +13,7 @@ use anyhow::{anyhow, Result};
 
 /// Opens the window with the given images loaded and training folders filled in.
 pub fn run(args: crate::cli::GuiArgs) -> Result<()> {
+    worker::lower_compute_priority();
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Fauxscope")

@@ -5,55 +5,23 @@ use crate::workstation::analyze::{Analysis, PatchMap};
 use crate::workstation::settings::{OverlayKind, OverlaySettings};
 use egui::{Color32, ColorImage, Pos2, Rect, Sense, Stroke, TextureHandle, TextureOptions, Vec2};
 
-/// Viridis-like colour map (dark blue, teal, green, yellow), written from its well-known ends and
-/// midpoints; `t` in [0, 1].
-pub fn colormap(t: f32) -> [u8; 3] {
-    const STOPS: [(f32, [f32; 3]); 5] = [
-        (0.0, [68.0, 1.0, 84.0]),
-        (0.25, [59.0, 82.0, 139.0]),
-        (0.5, [33.0, 145.0, 140.0]),
-        (0.75, [94.0, 201.0, 98.0]),
-        (1.0, [253.0, 231.0, 37.0]),
-    ];
-    let t = if t.is_finite() {
-        t.clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
-    for w in STOPS.windows(2) {
-        let (t0, c0) = w[0];
-        let (t1, c1) = w[1];
-        if t <= t1 {
-            let f = (t - t0) / (t1 - t0);
-            return [0, 1, 2].map(|i| (c0[i] + f * (c1[i] - c0[i])).round() as u8);
-        }
-    }
-    [253, 231, 37]
-}
+pub use crate::workstation::maps::colormap;
 
 /// A patch map upsampled bilinearly (between patch centres) to `scale` pixels per patch and
 /// coloured; alpha is opaque (opacity is applied when drawing).
 pub fn overlay_image(map: &PatchMap, scale: usize) -> ColorImage {
-    let g = map.grid.max(1);
-    let n = g * scale;
-    let mut px = Vec::with_capacity(n * n);
-    let at = |x: usize, y: usize| map.values.get(y * g + x).copied().unwrap_or(0.0);
-    for y in 0..n {
-        let fy = ((y as f32 + 0.5) / scale as f32 - 0.5).clamp(0.0, (g - 1) as f32);
-        let y0 = fy.floor() as usize;
-        let y1 = (y0 + 1).min(g - 1);
-        let wy = fy - y0 as f32;
-        for x in 0..n {
-            let fx = ((x as f32 + 0.5) / scale as f32 - 0.5).clamp(0.0, (g - 1) as f32);
-            let x0 = fx.floor() as usize;
-            let x1 = (x0 + 1).min(g - 1);
-            let wx = fx - x0 as f32;
-            let v = (1.0 - wy) * ((1.0 - wx) * at(x0, y0) + wx * at(x1, y0))
-                + wy * ((1.0 - wx) * at(x0, y1) + wx * at(x1, y1));
-            let [r, gg, b] = colormap(v);
-            px.push(Color32::from_rgb(r, gg, b));
-        }
-    }
+    let n = map.grid.max(1) * scale;
+    let px = (0..n * n)
+        .map(|i| {
+            let (x, y) = ((i % n) as f32 + 0.5, (i / n) as f32 + 0.5);
+            let [r, g, b] = colormap(crate::workstation::maps::sample(
+                map,
+                x / scale as f32,
+                y / scale as f32,
+            ));
+            Color32::from_rgb(r, g, b)
+        })
+        .collect();
     ColorImage::new([n, n], px)
 }
 

@@ -97,6 +97,8 @@ pub enum Cmd {
     /// Analyse one evidence file.
     Analyze(PathBuf),
     Train(Box<TrainJob>, CancelFlag),
+    /// Write a forensic report with the loaded engine.
+    Report(Box<crate::report::ReportRequest>),
 }
 
 /// One image's display copies and file-level facts.
@@ -137,6 +139,8 @@ pub enum Event {
         result: Result<(PathBuf, Box<DetectorMeta>), String>,
         cancelled: bool,
     },
+    /// A report was written (folder, file hashes) or failed.
+    ReportDone(Result<(PathBuf, Vec<crate::report::OutputFile>), String>),
 }
 
 struct Service {
@@ -147,6 +151,23 @@ struct Service {
     wake: Waker,
 }
 
+/// Lowers the calling thread's scheduling priority (Linux nice 10), so compute threads yield to
+/// the window's thread and frames stay smooth while a model trains on every core.
+pub fn background_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority on the calling thread's own id; no memory is touched.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}
+
+/// Puts every compute thread (rayon's pool, which candle's matrix products use) at background
+/// priority.
+pub fn lower_compute_priority() {
+    rayon::broadcast(|_| background_priority());
+}
+
 /// Starts the service thread.
 pub fn spawn(wake: Waker) -> (Sender<Cmd>, Receiver<Event>) {
     let (ctx, crx) = channel::<Cmd>();
@@ -154,6 +175,7 @@ pub fn spawn(wake: Waker) -> (Sender<Cmd>, Receiver<Event>) {
     std::thread::Builder::new()
         .name("fauxscope-service".into())
         .spawn(move || {
+            background_priority();
             let mut s = Service {
                 engine: None,
                 opened: None,
@@ -184,6 +206,7 @@ impl Service {
             } => self.configure(model, device, detectors),
             Cmd::Analyze(p) => self.analyze(p),
             Cmd::Train(job, cancel) => self.train(*job, cancel),
+            Cmd::Report(req) => self.report(*req),
         }
     }
 
@@ -304,6 +327,28 @@ impl Service {
         self.send(stage(&a, true));
     }
 
+    fn report(&mut self, req: crate::report::ReportRequest) {
+        let Some(engine) = self.engine.clone() else {
+            self.send(Event::ReportDone(
+                Err("the base model is not loaded".into()),
+            ));
+            return;
+        };
+        let tx = self.tx.clone();
+        let wake = self.wake.clone();
+        let sink = |p: Progress| {
+            let _ = tx.send(Event::Status(format!(
+                "report: {} {}/{} {}",
+                p.stage, p.done, p.total, p.message
+            )));
+            wake();
+        };
+        let r = crate::report::write_report(&engine, &req, &sink, &CancelFlag::new())
+            .map(|r| (req.out.clone(), r.outputs))
+            .map_err(|e| format!("{e:#}"));
+        self.send(Event::ReportDone(r));
+    }
+
     fn train(&mut self, job: TrainJob, cancel: CancelFlag) {
         let Some(engine) = self.engine.clone() else {
             self.send(Event::TrainDone {
@@ -317,6 +362,7 @@ impl Service {
         std::thread::Builder::new()
             .name("fauxscope-train".into())
             .spawn(move || {
+                background_priority();
                 let out = crate::paths::detectors_dir().join(format!("{}.safetensors", job.name));
                 let sink = |p: Progress| {
                     let _ = tx.send(Event::TrainProgress(p));

@@ -3,6 +3,7 @@
 
 pub mod analyze;
 pub mod evaluate;
+pub mod maps;
 pub mod pipeline;
 pub mod settings;
 pub mod train;

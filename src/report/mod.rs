@@ -1,0 +1,620 @@
+//! Forensic reports: one case (one image or a folder) analysed by every chosen detector, written
+//! as a PDF, an HTML page and a JSON sidecar with the same content (schema:
+//! docs/report-schema.json), plus a CSV summary. Evidence is hashed (SHA-256, SHA-512) before any
+//! processing and re-verified at the end; evidence files are only ever opened read-only.
+
+pub mod html;
+pub mod pdf;
+mod pdf_report;
+
+use crate::charts::{probability_bars, Bar};
+use crate::detect::{self, Detector, DetectorSource};
+use crate::forensics::metadata::{read_metadata, Metadata};
+use crate::forensics::provenance::{check_c2pa, mime_for, Provenance, TrustList};
+use crate::fsutil::{now_utc, write_atomic};
+use crate::jobs::{CancelFlag, Progress, ProgressSink};
+use crate::workstation::analyze::{default_stability, Agreement, DetectorResult, StabilityCheck};
+use crate::workstation::maps::composite;
+use crate::workstation::settings::Bookmark;
+use crate::workstation::Engine;
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use sha2::{Digest, Sha256, Sha512};
+use std::path::{Path, PathBuf};
+
+/// Identifies the sidecar format (docs/report-schema.json).
+pub const SCHEMA: &str = "fauxscope-report/1";
+
+/// What to report on and how.
+#[derive(Debug, Clone)]
+pub struct ReportRequest {
+    pub inputs: Vec<PathBuf>,
+    pub out: PathBuf,
+    pub case_id: String,
+    pub examiner: String,
+    pub notes: String,
+    /// Detectors (primary first).
+    pub detectors: Vec<String>,
+    pub trust: TrustList,
+    /// Bookmarks to include (by SHA-256).
+    pub bookmarks: crate::workstation::settings::Bookmarks,
+    /// The command that reproduces this analysis.
+    pub command: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseInfo {
+    pub id: String,
+    pub examiner: String,
+    pub notes: String,
+    /// The question as two competing propositions (ENFSI / SWGDE practice).
+    pub propositions: [String; 2],
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+    pub commit: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Environment {
+    pub os: String,
+    pub arch: String,
+    pub cpu: String,
+    pub cores: usize,
+    pub device: String,
+    pub backend: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DetectorRecord {
+    pub name: String,
+    pub method: String,
+    /// `shipped`, `installed` or `file`.
+    pub source: String,
+    pub checkpoint_sha256: String,
+    pub settings: serde_json::Value,
+    pub crop: String,
+    pub base_model: String,
+    pub base_arch: String,
+    pub base_weights_sha256: String,
+    pub training_real: usize,
+    pub training_fake: usize,
+    pub training_data_sha256: String,
+    pub training_device: String,
+    pub created: String,
+    pub calibration: crate::detect::Calibration,
+    pub heldout: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EvidenceFile {
+    pub name: String,
+    pub path: String,
+    pub size: u64,
+    /// Detected from the bytes, not the extension.
+    pub format: String,
+    pub extension_mismatch: Option<String>,
+    pub width: u32,
+    pub height: u32,
+    pub sha256: String,
+    pub sha512: String,
+    /// The hashes taken again after the analysis match the first ones.
+    pub verified_unchanged: bool,
+}
+
+/// File names (relative to the report folder) of an item's pictures.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ItemImages {
+    pub original: String,
+    pub tam: String,
+    pub attention: String,
+    pub chart: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemReport {
+    pub index: usize,
+    pub file: EvidenceFile,
+    pub analysed_utc: String,
+    pub results: Vec<DetectorResult>,
+    pub agreement: Agreement,
+    pub stability: Vec<StabilityCheck>,
+    /// A re-encoding flips the primary decision.
+    pub unsure: bool,
+    /// The sentence the report states for this image.
+    pub conclusion: String,
+    pub warnings: Vec<String>,
+    pub tam_measure: String,
+    pub tam_ratio: f32,
+    pub analysed_regions: Vec<crate::model::preprocess::CropRect>,
+    pub metadata: Metadata,
+    pub provenance: Provenance,
+    pub bookmark: Option<Bookmark>,
+    pub images: ItemImages,
+}
+
+/// A file that could not be analysed.
+#[derive(Debug, Clone, Serialize)]
+pub struct SkippedFile {
+    pub path: String,
+    pub sha256: Option<String>,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub images: usize,
+    pub with_evidence_of_generation: usize,
+    pub no_evidence: usize,
+    pub unsure: usize,
+    pub detectors_disagree: usize,
+    pub c2pa_present: usize,
+    pub skipped: usize,
+}
+
+/// Hashes of the report's own files (kept in the JSON sidecar).
+#[derive(Debug, Clone, Serialize)]
+pub struct OutputFile {
+    pub name: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseReport {
+    pub schema: String,
+    pub case: CaseInfo,
+    pub tool: ToolInfo,
+    pub environment: Environment,
+    pub analysis_started_utc: String,
+    pub analysis_finished_utc: String,
+    pub detectors: Vec<DetectorRecord>,
+    pub summary: Summary,
+    pub items: Vec<ItemReport>,
+    pub skipped: Vec<SkippedFile>,
+    pub limitations: Vec<String>,
+    pub reproduce: String,
+    /// The PDF, HTML and CSV written beside the sidecar, with their SHA-256.
+    pub outputs: Vec<OutputFile>,
+}
+
+/// The verbal-scale conclusion for an item.
+fn conclusion(results: &[DetectorResult], unsure: bool) -> String {
+    let Some(p) = results.first() else {
+        return "No detector result.".into();
+    };
+    let mut s = format!(
+        "{} Calibrated probability of generation: {:.1}% ({}).",
+        p.verdict.sentence(),
+        p.probability * 100.0,
+        p.detector
+    );
+    if unsure {
+        s.push_str(" The decision changes under re-encoding, so the result is UNSURE and should not be relied on.");
+    }
+    s
+}
+
+pub fn limitations() -> Vec<String> {
+    vec![
+        "The detectors give a probability from patterns learned on training data (Stable Diffusion 1.x against ImageNet photos for the shipped ones); generators unlike those may go undetected. On unseen GANs their accuracy is close to chance (docs/EVALUATION.md).".into(),
+        "Absence of detection does not prove that an image is an authentic photograph.".into(),
+        "Re-encoding, resizing, screenshots and heavy editing change the traces the detectors use; the stability rows show how this image's result moves under re-encoding.".into(),
+        "Calibration targets a 5% false-positive rate on real photos from the training distribution; on other sources the rate may differ.".into(),
+        "Metadata and C2PA Content Credentials can be stripped or forged; a valid manifest proves who signed the claims, not that the claims are true, and its absence proves nothing.".into(),
+        "The maps show where the model looked (attention rollout) and which patches are textured (TAM); they are aids to interpretation, not evidence by themselves.".into(),
+    ]
+}
+
+fn environment(engine: &Engine) -> Environment {
+    let os = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=")
+                    .map(|v| v.trim_matches('"').to_string())
+            })
+        })
+        .unwrap_or_else(|| std::env::consts::OS.to_string());
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let device = engine.device_label();
+    Environment {
+        os,
+        arch: std::env::consts::ARCH.into(),
+        cpu,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        backend: format!(
+            "candle 0.11 on {}, f32",
+            if device.starts_with("cuda") {
+                "CUDA"
+            } else {
+                "CPU"
+            }
+        ),
+        device,
+    }
+}
+
+fn detector_record(spec: &str, det: &dyn Detector) -> Result<DetectorRecord> {
+    let (source, _) = detect::resolve(spec)?;
+    let (source, sha) = match source {
+        DetectorSource::Shipped(n) => {
+            let bytes = detect::shipped()
+                .iter()
+                .find(|(m, _)| *m == n)
+                .map(|(_, b)| *b)
+                .unwrap_or_default();
+            ("shipped".to_string(), crate::imageio::sha256_hex(bytes))
+        }
+        DetectorSource::Installed(p) => ("installed".into(), crate::fsutil::sha256_file(&p)?),
+        DetectorSource::File(p) => (
+            format!("file {}", p.display()),
+            crate::fsutil::sha256_file(&p)?,
+        ),
+    };
+    let m = det.meta();
+    let mut heldout = serde_json::Map::new();
+    if let Some(o) = m.metrics.as_object() {
+        for (k, v) in o {
+            if k != "history" && k != "skipped_files" {
+                heldout.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    Ok(DetectorRecord {
+        name: m.name.clone(),
+        method: m.method.clone(),
+        source,
+        checkpoint_sha256: sha,
+        settings: m.settings.clone(),
+        crop: serde_json::to_string(&m.crop)?,
+        base_model: m.base_model.name.clone(),
+        base_arch: m.base_model.arch.clone(),
+        base_weights_sha256: m.base_model.weights_sha256.clone(),
+        training_real: m.training.real_count,
+        training_fake: m.training.fake_count,
+        training_data_sha256: m.training.data_sha256.clone(),
+        training_device: m.training.device.clone(),
+        created: m.created.clone(),
+        calibration: m.calibration,
+        heldout: serde_json::Value::Object(heldout),
+    })
+}
+
+/// SHA-256 and SHA-512 of a file, streamed, opened read-only.
+pub fn hashes(path: &Path) -> Result<(String, String)> {
+    use std::io::Read;
+    let mut f =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let (mut a, mut b) = (Sha256::new(), Sha512::new());
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        a.update(&buf[..n]);
+        b.update(&buf[..n]);
+    }
+    Ok((hex::encode(a.finalize()), hex::encode(b.finalize())))
+}
+
+fn jpeg(img: &image::RgbImage, q: u8) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, q).encode_image(img)?;
+    Ok(out)
+}
+
+fn png(img: &image::RgbImage) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)?;
+    Ok(out)
+}
+
+/// Largest side of the pictures in the report.
+const PICTURE_MAX: u32 = 1024;
+
+/// Analyses every input and writes the report files into `req.out`. Returns the report (with
+/// the hashes of what was written).
+pub fn write_report(
+    engine: &Engine,
+    req: &ReportRequest,
+    progress: ProgressSink,
+    cancel: &CancelFlag,
+) -> Result<CaseReport> {
+    let started = now_utc();
+    let files = crate::train::data::expand_inputs(&req.inputs)?;
+    if files.is_empty() {
+        bail!("no image files in the inputs");
+    }
+    if req.detectors.is_empty() {
+        bail!("a report needs at least one detector");
+    }
+    let dets: Vec<Box<dyn Detector>> = req
+        .detectors
+        .iter()
+        .map(|d| engine.detector(d))
+        .collect::<Result<_>>()?;
+    let records = req
+        .detectors
+        .iter()
+        .zip(&dets)
+        .map(|(s, d)| detector_record(s, d.as_ref()))
+        .collect::<Result<Vec<_>>>()?;
+    let refs: Vec<&dyn Detector> = dets.iter().map(|d| d.as_ref()).collect();
+    let img_dir = req.out.join("images");
+    std::fs::create_dir_all(&img_dir)
+        .with_context(|| format!("cannot create {}", img_dir.display()))?;
+    let mut items = Vec::new();
+    let mut skipped = Vec::new();
+    let mut pictures: Vec<(usize, [image::RgbImage; 4])> = Vec::new();
+    for (i, path) in files.iter().enumerate() {
+        if cancel.is_cancelled() {
+            bail!("report cancelled");
+        }
+        progress(Progress::new(
+            "analysing",
+            i,
+            files.len(),
+            path.display().to_string(),
+        ));
+        // Hashes first, before anything else touches the file.
+        let (sha256, sha512) = match hashes(path) {
+            Ok(h) => h,
+            Err(e) => {
+                skipped.push(SkippedFile {
+                    path: path.display().to_string(),
+                    sha256: None,
+                    error: format!("{e:#}"),
+                });
+                continue;
+            }
+        };
+        let analysed_utc = now_utc();
+        let (img, a) = match engine.analyze(path, &refs, &default_stability()) {
+            Ok(x) => x,
+            Err(e) => {
+                skipped.push(SkippedFile {
+                    path: path.display().to_string(),
+                    sha256: Some(sha256),
+                    error: format!("{e:#}"),
+                });
+                continue;
+            }
+        };
+        let bytes = crate::imageio::read_evidence(path, &engine.limits)?;
+        let metadata = read_metadata(&bytes);
+        drop(bytes);
+        let provenance = check_c2pa(path, mime_for(&a.facts.format), &req.trust);
+        // Pictures: the original, the TAM map and the attention rollout over it, a chart.
+        let (w, h) = img.rgb.dimensions();
+        let scale = (PICTURE_MAX as f32 / w.max(h) as f32).min(1.0);
+        let small = if scale < 1.0 {
+            image::imageops::resize(
+                &img.rgb,
+                ((w as f32 * scale).round() as u32).max(1),
+                ((h as f32 * scale).round() as u32).max(1),
+                image::imageops::FilterType::Triangle,
+            )
+        } else {
+            img.rgb.clone()
+        };
+        let tam_maps: Vec<_> = a.tam.iter().map(|t| &t.scores).collect();
+        let att_maps: Vec<_> = a
+            .rollout
+            .last()
+            .map(|v| v.iter().collect())
+            .unwrap_or_default();
+        let tam_img = composite(&small, &tam_maps, scale, 0.6);
+        let att_img = composite(&small, &att_maps, scale, 0.6);
+        let mut bars: Vec<Bar> = a
+            .results
+            .iter()
+            .map(|r| Bar {
+                label: format!("{} ({})", r.detector, r.method),
+                value: r.probability as f64,
+            })
+            .collect();
+        bars.extend(a.stability.iter().map(|s| Bar {
+            label: format!("{} after {}", a.results[0].detector, s.perturbation),
+            value: s.probability as f64,
+        }));
+        let chart_h = 60 + 34 * bars.len() as u32;
+        let chart = probability_bars(
+            "Calibrated probability against the decision threshold (0.5)",
+            &bars,
+            (720, chart_h),
+        )?;
+        let stem = format!("{:03}", i + 1);
+        let names = ItemImages {
+            original: format!("images/{stem}-original.jpg"),
+            tam: format!("images/{stem}-tam.jpg"),
+            attention: format!("images/{stem}-attention.jpg"),
+            chart: format!("images/{stem}-chart.png"),
+        };
+        write_atomic(&req.out.join(&names.original), &jpeg(&small, 90)?)?;
+        write_atomic(&req.out.join(&names.tam), &jpeg(&tam_img, 90)?)?;
+        write_atomic(&req.out.join(&names.attention), &jpeg(&att_img, 90)?)?;
+        write_atomic(&req.out.join(&names.chart), &png(&chart)?)?;
+        pictures.push((items.len(), [small, tam_img, att_img, chart]));
+        let unsure = a.unsure() == Some(true);
+        let f = &a.facts;
+        items.push(ItemReport {
+            index: items.len() + 1,
+            file: EvidenceFile {
+                name: path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                path: path.display().to_string(),
+                size: f.file_size,
+                format: f.format.clone(),
+                extension_mismatch: f.extension_mismatch.clone(),
+                width: f.width,
+                height: f.height,
+                sha256: sha256.clone(),
+                sha512,
+                verified_unchanged: false,
+            },
+            analysed_utc,
+            conclusion: conclusion(&a.results, unsure),
+            results: a.results.clone(),
+            agreement: a.agreement,
+            stability: a.stability.clone(),
+            unsure,
+            warnings: {
+                let mut w = a.warnings.clone();
+                if f.sha256 != sha256 {
+                    w.push("the file changed between hashing and decoding".into());
+                }
+                w
+            },
+            tam_measure: format!("{:?}", a.tam_measure).to_lowercase(),
+            tam_ratio: a.tam_ratio,
+            analysed_regions: a.tam.iter().map(|t| t.scores.rect).collect(),
+            metadata,
+            provenance,
+            bookmark: req.bookmarks.get(&sha256).cloned(),
+            images: names,
+        });
+    }
+    // Re-verify every evidence file at the end.
+    for it in &mut items {
+        let again = hashes(Path::new(&it.file.path)).ok();
+        it.file.verified_unchanged = again
+            .as_ref()
+            .is_some_and(|(a, b)| *a == it.file.sha256 && *b == it.file.sha512);
+        if !it.file.verified_unchanged {
+            it.warnings.push(
+                "EVIDENCE CHANGED during the analysis: the hashes taken at the end differ".into(),
+            );
+        }
+    }
+    progress(Progress::new(
+        "writing",
+        files.len(),
+        files.len(),
+        "report files",
+    ));
+    let summary = Summary {
+        images: items.len(),
+        with_evidence_of_generation: items
+            .iter()
+            .filter(|i| i.results.first().is_some_and(|r| r.generated()))
+            .count(),
+        no_evidence: items
+            .iter()
+            .filter(|i| i.results.first().is_some_and(|r| !r.generated()))
+            .count(),
+        unsure: items.iter().filter(|i| i.unsure).count(),
+        detectors_disagree: items
+            .iter()
+            .filter(|i| i.agreement == Agreement::Disagree)
+            .count(),
+        c2pa_present: items
+            .iter()
+            .filter(|i| i.provenance.state != crate::forensics::provenance::ProvenanceState::Absent)
+            .count(),
+        skipped: skipped.len(),
+    };
+    let mut report = CaseReport {
+        schema: SCHEMA.into(),
+        case: CaseInfo {
+            id: req.case_id.clone(),
+            examiner: req.examiner.clone(),
+            notes: req.notes.clone(),
+            propositions: [
+                "Hp: the image is a camera capture of a real scene (not made by a generative model).".into(),
+                "Hd: the image was made, wholly or in part, by a generative model.".into(),
+            ],
+        },
+        tool: ToolInfo {
+            name: "Fauxscope".into(),
+            version: crate::VERSION.into(),
+            commit: crate::COMMIT.into(),
+        },
+        environment: environment(engine),
+        analysis_started_utc: started,
+        analysis_finished_utc: now_utc(),
+        detectors: records,
+        summary,
+        items,
+        skipped,
+        limitations: limitations(),
+        reproduce: req.command.clone(),
+        outputs: vec![],
+    };
+    // The PDF, HTML and CSV, then the sidecar with their hashes.
+    let pdf_bytes = pdf_report::render(&report, &pictures)?;
+    let html_bytes = html::render(&report).into_bytes();
+    let csv_bytes = csv(&report).into_bytes();
+    for (name, bytes) in [
+        ("report.pdf", &pdf_bytes),
+        ("report.html", &html_bytes),
+        ("summary.csv", &csv_bytes),
+    ] {
+        write_atomic(&req.out.join(name), bytes)?;
+        report.outputs.push(OutputFile {
+            name: name.into(),
+            sha256: crate::imageio::sha256_hex(bytes),
+        });
+    }
+    write_atomic(
+        &req.out.join("report.json"),
+        &serde_json::to_vec_pretty(&report)?,
+    )?;
+    Ok(report)
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// One row per image: the summary table as CSV.
+pub fn csv(r: &CaseReport) -> String {
+    let mut out = String::from("index,file,sha256,verdict,probability,unsure,agreement,c2pa");
+    for d in &r.detectors {
+        out.push_str(&format!(",p_{}", csv_field(&d.name)));
+    }
+    out.push('\n');
+    for it in &r.items {
+        let p = it.results.first();
+        let mut row = vec![
+            it.index.to_string(),
+            csv_field(&it.file.path),
+            it.file.sha256.clone(),
+            p.map_or(String::new(), |p| p.verdict.label().to_string()),
+            p.map_or(String::new(), |p| format!("{:.4}", p.probability)),
+            it.unsure.to_string(),
+            it.agreement.label().to_string(),
+            it.provenance.state.label().to_string(),
+        ];
+        for d in &r.detectors {
+            row.push(
+                it.results
+                    .iter()
+                    .find(|x| x.detector == d.name)
+                    .map_or(String::new(), |x| format!("{:.4}", x.probability)),
+            );
+        }
+        out.push_str(&row.join(","));
+        out.push('\n');
+    }
+    out
+}

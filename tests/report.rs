@@ -1,0 +1,380 @@
+//! Reports and provenance: C2PA validation of an image signed here with a test certificate (and
+//! of the same file with one byte flipped), and a full report whose PDF text, JSON sidecar
+//! (checked against docs/report-schema.json) and evidence hashes are verified.
+
+use fauxscope::forensics::provenance::{check_c2pa, ProvenanceState, TrustList};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A JPEG signed with c2pa's signing API and the test signer in tests/fixtures/c2pa.
+fn signed_jpeg(dir: &Path) -> PathBuf {
+    let fx = root().join("tests/fixtures/c2pa");
+    let chain = std::fs::read(fx.join("test-signer-chain.pem")).unwrap();
+    let key = std::fs::read(fx.join("test-signer.key")).unwrap();
+    let signer =
+        c2pa::create_signer::from_keys(&chain, &key, c2pa::SigningAlg::Es256, None).unwrap();
+    let definition = r#"{
+        "claim_generator_info": [{"name": "fauxscope-test", "version": "1"}],
+        "title": "signed.jpg",
+        "assertions": [{"label": "c2pa.actions", "data": {"actions": [
+            {"action": "c2pa.created",
+             "digitalSourceType": "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"}
+        ]}}]
+    }"#;
+    let mut builder = c2pa::Builder::from_context(c2pa::Context::new())
+        .with_definition(definition)
+        .unwrap();
+    let img = image::RgbImage::from_fn(256, 192, |x, y| {
+        image::Rgb([(x % 256) as u8, (y * 2 % 256) as u8, ((x + y) % 256) as u8])
+    });
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+        .encode_image(&img)
+        .unwrap();
+    let mut src = std::io::Cursor::new(jpeg);
+    let mut dst = std::io::Cursor::new(Vec::new());
+    builder
+        .sign(signer.as_ref(), "image/jpeg", &mut src, &mut dst)
+        .unwrap();
+    let p = dir.join("signed.jpg");
+    std::fs::write(&p, dst.into_inner()).unwrap();
+    p
+}
+
+/// The same file with one byte of the image data flipped.
+fn tampered_copy(signed: &Path) -> PathBuf {
+    let mut b = std::fs::read(signed).unwrap();
+    // A byte in the entropy-coded data, well after the manifest (APP11 near the start).
+    let mut i = b.len() - 200;
+    while b[i] == 0xff || b[i] ^ 0x01 == 0xff || b[i - 1] == 0xff {
+        i -= 1;
+    }
+    b[i] ^= 0x01;
+    let p = signed.with_file_name("tampered.jpg");
+    std::fs::write(&p, b).unwrap();
+    p
+}
+
+fn test_trust() -> TrustList {
+    TrustList::from_file(&root().join("tests/fixtures/c2pa/test-root-ca.pem")).unwrap()
+}
+
+#[test]
+fn c2pa_signed_image_validates_and_a_flipped_byte_is_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let signed = signed_jpeg(dir.path());
+    let tampered = tampered_copy(&signed);
+
+    let p = check_c2pa(&signed, "image/jpeg", &test_trust());
+    assert_eq!(p.state, ProvenanceState::Trusted, "{p:#?}");
+    assert!(p.statuses.iter().all(|s| s.kind != "failure"), "{p:#?}");
+    assert_eq!(p.signer.as_deref(), Some("Fauxscope Test Signer"), "{p:#?}");
+    assert_eq!(p.claim_generator.as_deref(), Some("fauxscope-test"));
+    assert!(p
+        .digital_source_types
+        .iter()
+        .any(|d| d.ends_with("trainedAlgorithmicMedia")));
+
+    // Against the shipped C2PA trust list the test signer is unknown: valid, not trusted.
+    let p = check_c2pa(&signed, "image/jpeg", &TrustList::shipped());
+    assert_eq!(p.state, ProvenanceState::Valid, "{p:#?}");
+    assert!(
+        p.statuses
+            .iter()
+            .any(|s| s.code == "signingCredential.untrusted"),
+        "{p:#?}"
+    );
+    assert!(p.trust_list_certificates > 10);
+
+    let p = check_c2pa(&tampered, "image/jpeg", &test_trust());
+    assert_eq!(p.state, ProvenanceState::Invalid, "{p:#?}");
+    let fail: Vec<&str> = p
+        .statuses
+        .iter()
+        .filter(|s| s.kind == "failure")
+        .map(|s| s.code.as_str())
+        .collect();
+    assert!(fail.contains(&"assertion.dataHash.mismatch"), "{fail:?}");
+
+    // A file without a manifest.
+    let plain = root().join("assets/samples/photo-rocket.jpg");
+    let p = check_c2pa(&plain, "image/jpeg", &test_trust());
+    assert_eq!(p.state, ProvenanceState::Absent, "{p:#?}");
+}
+
+/// A JSON Schema validator for the keywords docs/report-schema.json uses ($ref to #/$defs, type,
+/// const, enum, required, properties, additionalProperties, items, minItems, maxItems,
+/// minLength, maxLength, minimum, maximum). Returns every violation with its JSON path.
+fn validate(schema: &Value, root_schema: &Value, v: &Value, path: &str, errs: &mut Vec<String>) {
+    if let Some(r) = schema.get("$ref").and_then(|r| r.as_str()) {
+        let name = r.strip_prefix("#/$defs/").expect("only local $defs refs");
+        let target = &root_schema["$defs"][name];
+        assert!(!target.is_null(), "schema has no $defs/{name}");
+        return validate(target, root_schema, v, path, errs);
+    }
+    if let Some(t) = schema.get("type") {
+        let types: Vec<&str> = match t {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(a) => a.iter().filter_map(|x| x.as_str()).collect(),
+            _ => vec![],
+        };
+        let ok = types.iter().any(|t| match *t {
+            "string" => v.is_string(),
+            "number" => v.is_number(),
+            "integer" => v.is_i64() || v.is_u64(),
+            "boolean" => v.is_boolean(),
+            "object" => v.is_object(),
+            "array" => v.is_array(),
+            "null" => v.is_null(),
+            _ => false,
+        });
+        if !ok {
+            errs.push(format!("{path}: {v} is not of type {t}"));
+            return;
+        }
+    }
+    if let Some(c) = schema.get("const") {
+        if c != v {
+            errs.push(format!("{path}: {v} != const {c}"));
+        }
+    }
+    if let Some(e) = schema.get("enum").and_then(|e| e.as_array()) {
+        if !e.contains(v) {
+            errs.push(format!("{path}: {v} not in {e:?}"));
+        }
+    }
+    if let Some(s) = v.as_str() {
+        let n = s.chars().count() as u64;
+        if schema
+            .get("minLength")
+            .and_then(|m| m.as_u64())
+            .is_some_and(|m| n < m)
+        {
+            errs.push(format!("{path}: string too short"));
+        }
+        if schema
+            .get("maxLength")
+            .and_then(|m| m.as_u64())
+            .is_some_and(|m| n > m)
+        {
+            errs.push(format!("{path}: string too long"));
+        }
+    }
+    if let Some(x) = v.as_f64() {
+        if schema
+            .get("minimum")
+            .and_then(|m| m.as_f64())
+            .is_some_and(|m| x < m)
+        {
+            errs.push(format!("{path}: {x} below minimum"));
+        }
+        if schema
+            .get("maximum")
+            .and_then(|m| m.as_f64())
+            .is_some_and(|m| x > m)
+        {
+            errs.push(format!("{path}: {x} above maximum"));
+        }
+    }
+    if let Some(o) = v.as_object() {
+        for r in schema
+            .get("required")
+            .and_then(|r| r.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let k = r.as_str().unwrap();
+            if !o.contains_key(k) {
+                errs.push(format!("{path}: missing required '{k}'"));
+            }
+        }
+        let props = schema.get("properties").and_then(|p| p.as_object());
+        for (k, x) in o {
+            match props.and_then(|p| p.get(k)) {
+                Some(s) => validate(s, root_schema, x, &format!("{path}.{k}"), errs),
+                None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => {
+                    errs.push(format!("{path}: unexpected property '{k}'"))
+                }
+                None => {}
+            }
+        }
+    }
+    if let Some(a) = v.as_array() {
+        if schema
+            .get("minItems")
+            .and_then(|m| m.as_u64())
+            .is_some_and(|m| (a.len() as u64) < m)
+        {
+            errs.push(format!("{path}: too few items"));
+        }
+        if schema
+            .get("maxItems")
+            .and_then(|m| m.as_u64())
+            .is_some_and(|m| (a.len() as u64) > m)
+        {
+            errs.push(format!("{path}: too many items"));
+        }
+        if let Some(s) = schema.get("items") {
+            for (i, x) in a.iter().enumerate() {
+                validate(s, root_schema, x, &format!("{path}[{i}]"), errs);
+            }
+        }
+    }
+}
+
+fn schema() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(root().join("docs/report-schema.json")).unwrap())
+        .unwrap()
+}
+
+#[test]
+fn the_schema_validator_catches_violations() {
+    let s = schema();
+    let mut errs = vec![];
+    validate(
+        &s,
+        &s,
+        &serde_json::json!({"schema": "other"}),
+        "$",
+        &mut errs,
+    );
+    assert!(errs.iter().any(|e| e.contains("const")), "{errs:?}");
+    assert!(
+        errs.iter().any(|e| e.contains("missing required 'items'")),
+        "{errs:?}"
+    );
+}
+
+fn real_model_available() -> bool {
+    let required = std::env::var("FAUXSCOPE_REQUIRE_REAL").is_ok_and(|v| v == "1");
+    let ok = fauxscope::model::store::model_info("clip-vit-base-patch16").is_ok();
+    assert!(
+        ok || !required,
+        "FAUXSCOPE_REQUIRE_REAL=1 but the real model is missing"
+    );
+    ok
+}
+
+#[test]
+fn report_pdf_html_json_and_csv_agree_and_evidence_is_untouched() {
+    if !real_model_available() {
+        eprintln!("skipping: real weights not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let evidence = dir.path().join("evidence");
+    std::fs::create_dir_all(&evidence).unwrap();
+    std::fs::copy(
+        root().join("assets/samples/photo-coffee.png"),
+        evidence.join("coffee.png"),
+    )
+    .unwrap();
+    let signed = signed_jpeg(&evidence);
+    tampered_copy(&signed);
+    // A file that is not an image: skipped with its reason, the case goes on.
+    std::fs::write(evidence.join("broken.jpg"), b"\xff\xd8\xff\xe0 not really").unwrap();
+    let files: Vec<PathBuf> = std::fs::read_dir(&evidence)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let before: Vec<(String, String)> = files
+        .iter()
+        .map(|f| fauxscope::report::hashes(f).unwrap())
+        .collect();
+
+    let out = dir.path().join("out");
+    let bin = env!("CARGO_BIN_EXE_fauxscope");
+    let o = std::process::Command::new(bin)
+        .args(["report"])
+        .arg(&evidence)
+        .arg("--out")
+        .arg(&out)
+        .args([
+            "--case-id",
+            "CASE-7",
+            "--examiner",
+            "Test Examiner",
+            "--notes",
+            "integration test",
+        ])
+        .arg("--trust")
+        .arg(root().join("tests/fixtures/c2pa/test-root-ca.pem"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("broken.jpg"), "{stderr}");
+
+    // Evidence unchanged.
+    let after: Vec<(String, String)> = files
+        .iter()
+        .map(|f| fauxscope::report::hashes(f).unwrap())
+        .collect();
+    assert_eq!(before, after);
+
+    // The JSON sidecar follows the schema.
+    let json: Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let s = schema();
+    let mut errs = vec![];
+    validate(&s, &s, &json, "$", &mut errs);
+    assert!(errs.is_empty(), "sidecar violates the schema: {errs:#?}");
+    let items = json["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "coffee, signed, tampered");
+    assert_eq!(json["skipped"].as_array().unwrap().len(), 1);
+    assert_eq!(json["case"]["id"], "CASE-7");
+    let by_name = |n: &str| items.iter().find(|i| i["file"]["name"] == n).unwrap();
+    assert_eq!(by_name("signed.jpg")["provenance"]["state"], "trusted");
+    assert_eq!(by_name("tampered.jpg")["provenance"]["state"], "invalid");
+    assert_eq!(by_name("coffee.png")["provenance"]["state"], "absent");
+    for it in items {
+        assert_eq!(it["file"]["verified_unchanged"], true);
+        for k in ["original", "tam", "attention", "chart"] {
+            assert!(out.join(it["images"][k].as_str().unwrap()).is_file());
+        }
+    }
+
+    // The report's own hashes: printed, kept in the sidecar, and right.
+    let outputs = json["outputs"].as_array().unwrap();
+    for name in ["report.pdf", "report.html", "summary.csv"] {
+        let rec = outputs.iter().find(|o| o["name"] == name).unwrap();
+        let h = rec["sha256"].as_str().unwrap();
+        assert_eq!(h, fauxscope::fsutil::sha256_file(&out.join(name)).unwrap());
+        assert!(stdout.contains(h), "{stdout}");
+    }
+
+    // The PDF's text holds every evidence SHA-256 and verdict; the HTML and CSV too.
+    let pdf = std::fs::read(out.join("report.pdf")).unwrap();
+    let text = fauxscope::report::pdf::extract_text(&pdf);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    for it in items {
+        let sha = it["file"]["sha256"].as_str().unwrap();
+        let verdict = fauxscope::detect::Verdict::label(
+            serde_json::from_value(it["results"][0]["verdict"].clone()).unwrap(),
+        );
+        assert!(text.contains(sha), "PDF lacks {sha}");
+        assert!(text.contains(verdict), "PDF lacks '{verdict}'");
+        assert!(html.contains(sha) && csv.contains(sha));
+    }
+    assert!(text.contains("assertion.dataHash.mismatch"));
+    assert!(text.contains("Hp: the image is a camera capture"));
+    // pdftotext, where installed, reads the same words.
+    if let Ok(o) = std::process::Command::new("pdftotext")
+        .arg(out.join("report.pdf"))
+        .arg("-")
+        .output()
+    {
+        if o.status.success() {
+            let t = String::from_utf8_lossy(&o.stdout);
+            for it in items {
+                assert!(t.contains(it["file"]["sha256"].as_str().unwrap()));
+            }
+        }
+    }
+}
