@@ -176,9 +176,24 @@ pub struct TrainArgs {
     /// MPFT: fully tune the last N blocks instead of LoRA there (0 = LoRA everywhere).
     #[arg(long, default_value_t = 0)]
     pub full_blocks: usize,
-    /// MPFT: continue from a checkpoint written by an earlier run.
+    /// MPFT / PiN: continue from a checkpoint written by an earlier run.
     #[arg(long)]
     pub resume: Option<PathBuf>,
+    /// PiN: what is injected (pin = the generator's noise; random and none are the ablations).
+    #[arg(long, value_enum, default_value_t = crate::detect::pin::NoiseMode::Pin)]
+    pub noise: crate::detect::pin::NoiseMode,
+    /// PiN: noise is added after this layer (0-based).
+    #[arg(long, default_value_t = 5)]
+    pub noise_layer: usize,
+    /// PiN: weight of the variational term.
+    #[arg(long, default_value_t = 0.1)]
+    pub beta: f64,
+    /// PiN: prior scale (in units of each token's RMS), also the random ablation's scale.
+    #[arg(long, default_value_t = 0.1)]
+    pub prior_scale: f64,
+    /// PiN: noise at inference: off, or the generator's mean.
+    #[arg(long, value_enum, default_value_t = crate::detect::pin::NoiseAtInference::Off)]
+    pub noise_at_inference: crate::detect::pin::NoiseAtInference,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -211,6 +226,11 @@ pub struct BenchArgs {
 pub enum Method {
     Probe,
     Mpft,
+    /// PiN-CLIP noise, no texture masking.
+    Pin,
+    /// PiN-CLIP noise with texture-aware masking.
+    #[value(name = "pin+tam")]
+    PinTam,
 }
 
 #[derive(Subcommand, Debug)]
@@ -748,7 +768,7 @@ fn train(t: TrainArgs) -> Result<i32> {
     }
     let ckpt = match t.method {
         Method::Probe => engine.train_probe(&req, &sink, &cancel)?,
-        Method::Mpft => {
+        Method::Mpft | Method::Pin | Method::PinTam => {
             let crop = if t.crop == CropMode::Clip && !crop_given() {
                 CropMode::Center
             } else {
@@ -760,12 +780,27 @@ fn train(t: TrainArgs) -> Result<i32> {
                 out: t.out.clone(),
                 name: name.clone(),
                 resume: t.resume.clone(),
+                pin: matches!(t.method, Method::Pin | Method::PinTam).then(|| {
+                    crate::train::pin::PinSettings {
+                        noise: t.noise,
+                        noise_layer: t.noise_layer,
+                        beta: t.beta,
+                        prior_scale: t.prior_scale,
+                        noise_at_inference: t.noise_at_inference,
+                        ..Default::default()
+                    }
+                }),
                 settings: crate::train::mpft::MpftSettings {
                     epochs: t.epochs,
                     lr: t.lr,
                     batch_size: t.batch_size,
                     mask_ratio: t.mask_ratio,
-                    mask_mode: t.mask_mode,
+                    // `pin` is PiN alone; `pin+tam` and `mpft` mask textured patches.
+                    mask_mode: if t.method == Method::Pin {
+                        crate::detect::tam::MaskMode::None
+                    } else {
+                        t.mask_mode
+                    },
                     texture_measure: t.texture_measure,
                     lora_rank: t.lora_rank,
                     full_blocks: t.full_blocks,

@@ -156,6 +156,7 @@ fn mpft_learns_saves_small_checkpoint_and_resumes() {
                 ..settings()
             },
             resume: None,
+            pin: None,
         };
         let c = e
             .train_mpft(&req, &no_progress, &CancelFlag::new())
@@ -200,6 +201,7 @@ fn mpft_learns_saves_small_checkpoint_and_resumes() {
             ..settings()
         },
         resume: Some(out),
+        pin: None,
     };
     let c = e
         .train_mpft(&req, &no_progress, &CancelFlag::new())
@@ -222,6 +224,7 @@ fn cancelled_run_saves_nothing_and_says_so() {
         name: "x".into(),
         settings: settings(),
         resume: None,
+        pin: None,
     };
     let e = tiny_engine()
         .train_mpft(&req, &no_progress, &cancel)
@@ -229,4 +232,96 @@ fn cancelled_run_saves_nothing_and_says_so() {
         .to_string();
     assert!(e.contains("cancelled"), "{e}");
     assert!(!out.exists());
+}
+
+#[test]
+fn pin_trains_its_generator_jointly_and_reloads() {
+    use fauxscope::detect::pin::{NoiseAtInference, NoiseMode};
+    use fauxscope::train::pin::PinSettings;
+    let dir = tempfile::tempdir().unwrap();
+    let (real, fake) = make_data(dir.path());
+    let e = tiny_engine();
+    let paths: Vec<PathBuf> = (0..16)
+        .map(|i| real.join(format!("r{i}.png")))
+        .chain((0..16).map(|i| fake.join(format!("f{i}.png"))))
+        .collect();
+    let labels: Vec<bool> = (0..32).map(|i| i >= 16).collect();
+    for (noise, inference) in [
+        (NoiseMode::Pin, NoiseAtInference::Off),
+        (NoiseMode::Pin, NoiseAtInference::Mean),
+        (NoiseMode::Random, NoiseAtInference::Off),
+    ] {
+        let out = dir
+            .path()
+            .join(format!("pin-{noise:?}-{inference:?}.safetensors"));
+        let pin = PinSettings {
+            noise,
+            noise_layer: 1,
+            noise_at_inference: inference,
+            ..Default::default()
+        };
+        let req = MpftRequest {
+            real: vec![real.clone()],
+            fake: vec![fake.clone()],
+            out: out.clone(),
+            name: "tiny-pin".into(),
+            settings: settings(),
+            resume: None,
+            pin: Some(pin.clone()),
+        };
+        let c = e
+            .train_mpft(&req, &no_progress, &CancelFlag::new())
+            .unwrap();
+        assert_eq!(c.meta.method, "pin");
+        assert_eq!(c.meta.settings["noise_layer"], 1);
+        assert_eq!(c.meta.settings["class_embeddings"], "prototypes");
+        let has_generator = c.tensors.contains_key("pin.prototypes");
+        assert_eq!(has_generator, noise == NoiseMode::Pin);
+        if has_generator {
+            // The generator trained jointly: its output layers moved from their zero start.
+            let mu_w = c.tensors["pin.mu.weight"].abs().unwrap().max_all().unwrap();
+            assert!(
+                mu_w.to_scalar::<f32>().unwrap() > 0.0,
+                "mu head did not train"
+            );
+            let sig_w = c.tensors["pin.sigma.weight"]
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap();
+            assert!(
+                sig_w.to_scalar::<f32>().unwrap() > 0.0,
+                "sigma head did not train"
+            );
+        }
+        let det = fauxscope::detect::build_detector(
+            fauxscope::detect::Checkpoint::load(&out).unwrap(),
+            &e.base,
+        )
+        .unwrap();
+        let rows = e
+            .scan_paths(det.as_ref(), &paths, &no_progress, &CancelFlag::new())
+            .unwrap();
+        let s: Vec<f32> = rows.iter().map(|r| r.as_ref().unwrap().score).collect();
+        let auc = fauxscope::eval::metrics::auc(&s, &labels);
+        assert!(auc > 0.9, "{noise:?}/{inference:?}: AUC {auc}");
+    }
+    // A noise layer the model lacks is refused before any work.
+    let req = MpftRequest {
+        real: vec![real],
+        fake: vec![fake],
+        out: dir.path().join("bad.safetensors"),
+        name: "bad".into(),
+        settings: settings(),
+        resume: None,
+        pin: Some(PinSettings {
+            noise_layer: 7,
+            ..Default::default()
+        }),
+    };
+    let err = e
+        .train_mpft(&req, &no_progress, &CancelFlag::new())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("noise layer 7"), "{err}");
 }

@@ -4,6 +4,7 @@
 pub mod calibration;
 pub mod checkpoint;
 pub mod mpft;
+pub mod pin;
 pub mod probe;
 pub mod tam;
 
@@ -69,6 +70,7 @@ pub fn build_detector(ckpt: Checkpoint, base: &BaseModel) -> Result<Box<dyn Dete
     match ckpt.meta.method.as_str() {
         "probe" => Ok(Box::new(probe::ProbeDetector::new(ckpt, base, warnings)?)),
         "mpft" => Ok(Box::new(mpft::MpftDetector::new(ckpt, base, warnings)?)),
+        "pin" => Ok(Box::new(pin::PinDetector::new(ckpt, base, warnings)?)),
         m => bail!(
             "detector '{}' uses method '{m}', which this version cannot run",
             ckpt.meta.name

@@ -83,7 +83,11 @@ pub fn apply_trained(
     let dev = m.device().clone();
     let dtype = m.dtype();
     for (name, t) in tensors {
-        if name.starts_with("head.") || name.ends_with(".lora_a") || name.ends_with(".lora_b") {
+        if name.starts_with("head.")
+            || name.starts_with("pin.")
+            || name.ends_with(".lora_a")
+            || name.ends_with(".lora_b")
+        {
             continue;
         }
         let slot = param_mut(m, name)

@@ -135,7 +135,7 @@ impl TrainPanel {
         let started = self.started?;
         let total = self.mpft.epochs.max(1) as f64;
         let pos = match self.method {
-            TrainMethod::Mpft => self.loss.last().map(|l| l.0 / total)?,
+            TrainMethod::Mpft | TrainMethod::Pin => self.loss.last().map(|l| l.0 / total)?,
             TrainMethod::Probe => {
                 let p = self.last.as_ref()?;
                 p.done as f64 / p.total.max(1) as f64
@@ -216,7 +216,7 @@ impl TrainPanel {
                     egui::ComboBox::from_label("Method")
                         .selected_text(self.method.label())
                         .show_ui(ui, |ui| {
-                            for m in [TrainMethod::Probe, TrainMethod::Mpft] {
+                            for m in [TrainMethod::Probe, TrainMethod::Mpft, TrainMethod::Pin] {
                                 ui.selectable_value(&mut self.method, m, m.label());
                             }
                         });
@@ -224,7 +224,7 @@ impl TrainPanel {
                     ui.label("Name");
                     ui.text_edit_singleline(&mut self.name);
                     ui.end_row();
-                    if self.method == TrainMethod::Mpft {
+                    if self.method != TrainMethod::Probe {
                         let s = &mut self.mpft;
                         ui.label("Epochs");
                         ui.add(egui::DragValue::new(&mut s.epochs).range(1..=1000));

@@ -65,6 +65,8 @@ pub fn library() -> Vec<DetectorInfo> {
 pub enum TrainMethod {
     Probe,
     Mpft,
+    /// PiN-CLIP noise with texture-aware masking.
+    Pin,
 }
 
 impl TrainMethod {
@@ -72,6 +74,7 @@ impl TrainMethod {
         match self {
             Self::Probe => "Linear probe (frozen CLIP)",
             Self::Mpft => "MPFT + TAM (fine-tune)",
+            Self::Pin => "PiN-CLIP + TAM (fine-tune with learned noise)",
         }
     }
 }
@@ -381,7 +384,7 @@ impl Service {
                         &sink,
                         &cancel,
                     ),
-                    TrainMethod::Mpft => engine.train_mpft(
+                    TrainMethod::Mpft | TrainMethod::Pin => engine.train_mpft(
                         &MpftRequest {
                             real: job.real.clone(),
                             fake: job.fake.clone(),
@@ -389,6 +392,8 @@ impl Service {
                             name: job.name.clone(),
                             settings: job.mpft.clone(),
                             resume: None,
+                            pin: (job.method == TrainMethod::Pin)
+                                .then(crate::train::pin::PinSettings::default),
                         },
                         &sink,
                         &cancel,

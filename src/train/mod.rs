@@ -3,4 +3,5 @@
 pub mod augment;
 pub mod data;
 pub mod mpft;
+pub mod pin;
 pub mod probe;

@@ -206,11 +206,36 @@ impl Trainable {
 
     /// Logits (no gradient) for preprocessed crops, in batches.
     pub fn logits(&self, crops: &[Vec<f32>], batch: usize) -> Result<Vec<f32>> {
+        self.logits_with(crops, batch, None)
+    }
+
+    /// Logits with PiN's inference-time noise (its mean) when `noise` asks for it.
+    pub fn logits_with(
+        &self,
+        crops: &[Vec<f32>],
+        batch: usize,
+        noise: Option<&crate::train::pin::NoiseTraining>,
+    ) -> Result<Vec<f32>> {
+        use crate::detect::pin::NoiseAtInference;
         let size = self.model.config.image_size;
         let mut out = Vec::with_capacity(crops.len());
+        let gen = noise.and_then(|n| {
+            (n.settings.noise_at_inference == NoiseAtInference::Mean)
+                .then_some(())
+                .and(n.generator.as_ref().map(|g| (n.settings.noise_layer, g)))
+        });
+        let hook = |h: &Tensor| -> candle_core::Result<Tensor> {
+            gen.expect("hook only set with a generator").1.mean_noise(h)
+        };
         for part in crops.chunks(batch.max(1)) {
             let x = batch_tensor(part, size, self.model.device(), self.model.dtype())?;
-            let o = self.model.forward_with(&x, ForwardOptions::default())?;
+            let o = self.model.forward_with(
+                &x,
+                ForwardOptions {
+                    hook: gen.map(|(l, _)| (l, &hook as _)),
+                    ..Default::default()
+                },
+            )?;
             out.extend(
                 head_logits(&o.pooled.to_dtype(DType::F32)?, &self.head_w, &self.head_b)?
                     .to_vec1::<f32>()?,
@@ -263,6 +288,7 @@ pub fn train_loop(
     progress: ProgressSink,
     cancel: &CancelFlag,
     on_epoch: EpochSink,
+    noise: Option<&crate::train::pin::NoiseTraining>,
 ) -> Result<Vec<EpochReport>> {
     use rayon::prelude::*;
     let cfg = &t.model.config;
@@ -344,16 +370,29 @@ pub fn train_loop(
                 .transpose()?;
             let y: Vec<f32> = batch.iter().map(|b| b.1 as u8 as f32).collect();
             let y = Tensor::from_vec(y, bs, t.model.device())?;
+            // PiN: noise after the configured layer, and the variational term.
+            let kl = std::cell::RefCell::new(None);
+            let hook = |h: &Tensor| -> candle_core::Result<Tensor> {
+                noise
+                    .expect("hook only set with noise")
+                    .noise(h, g as u64, &kl)
+            };
             let out = t.model.forward_with(
                 &x,
                 ForwardOptions {
                     keep: keep.as_ref(),
                     differentiable: true,
+                    hook: noise
+                        .filter(|n| n.settings.noise != crate::detect::pin::NoiseMode::None)
+                        .map(|n| (n.settings.noise_layer, &hook as _)),
                     ..Default::default()
                 },
             )?;
             let z = head_logits(&out.pooled, &t.head_w, &t.head_b)?;
-            let loss = bce_with_logits(&z, &y)?;
+            let mut loss = bce_with_logits(&z, &y)?;
+            if let (Some(n), Some(k)) = (noise, kl.borrow_mut().take()) {
+                loss = (loss + (k * n.settings.beta)?)?;
+            }
             opt.backward_step(&loss)?;
             let lv = loss.to_scalar::<f32>()? as f64;
             loss_sum += lv * bs as f64;
@@ -389,7 +428,7 @@ pub fn train_loop(
             1,
             format!("{} held-out images", heldout.len()),
         ));
-        let ho_logits = t.logits(&ho_crops, 16)?;
+        let ho_logits = t.logits_with(&ho_crops, 16, noise)?;
         let calibration = Calibration::fit(&ho_logits, &ho_labels, s.target_fpr);
         let rep = EpochReport {
             epoch: epoch + 1,

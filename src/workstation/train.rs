@@ -17,9 +17,55 @@ pub struct MpftRequest {
     pub settings: MpftSettings,
     /// Continue from this checkpoint (its trained tensors and epoch count).
     pub resume: Option<PathBuf>,
+    /// PiN-CLIP: train a noise generator jointly (method `pin`); None is MPFT.
+    pub pin: Option<crate::train::pin::PinSettings>,
 }
 
 impl Engine {
+    /// Mean projected image features of each class over up to `per_class` training images
+    /// (rows: real, generated): PiN's class prototypes.
+    fn class_prototypes(
+        &self,
+        data: &TrainData,
+        train: &[usize],
+        crop: crate::model::preprocess::CropMode,
+        per_class: usize,
+    ) -> Result<candle_core::Tensor> {
+        let size = self.image_size();
+        let mut rows = Vec::new();
+        for fake in [false, true] {
+            let idx: Vec<usize> = train
+                .iter()
+                .copied()
+                .filter(|&i| data.labels[i] == fake)
+                .take(per_class.max(1))
+                .collect();
+            let crops: Vec<Vec<f32>> = idx
+                .iter()
+                .map(|&i| {
+                    crate::model::preprocess::preprocess(&data.images[i], size, crop).swap_remove(0)
+                })
+                .collect();
+            let mut sum: Option<candle_core::Tensor> = None;
+            for part in crops.chunks(16) {
+                let refs: Vec<&Vec<f32>> = part.iter().collect();
+                let e = self
+                    .base
+                    .vision
+                    .embed(&self.pixels(&refs)?)?
+                    .to_dtype(candle_core::DType::F32)?
+                    .sum(0)?;
+                sum = Some(match sum {
+                    Some(s) => (s + e)?,
+                    None => e,
+                });
+            }
+            let mean = (sum.expect("at least one image per class") / crops.len() as f64)?;
+            rows.push(mean);
+        }
+        Ok(candle_core::Tensor::stack(&rows, 0)?)
+    }
+
     /// Fine-tunes with MPFT + TAM. After every epoch whose held-out AUC is the best so far, the
     /// checkpoint is written atomically, so a cancelled run keeps its best state.
     pub fn train_mpft(
@@ -30,6 +76,17 @@ impl Engine {
     ) -> Result<Checkpoint> {
         let start = std::time::Instant::now();
         let s = &req.settings;
+        let method = if req.pin.is_some() { "pin" } else { "mpft" };
+        if let Some(p) = &req.pin {
+            if p.noise_layer >= self.base.info.config.num_hidden_layers {
+                bail!(
+                    "noise layer {} does not exist ({} has {} layers)",
+                    p.noise_layer,
+                    self.base.info.arch,
+                    self.base.info.config.num_hidden_layers
+                );
+            }
+        }
         let (paths, labels) = labelled_paths(&req.real, &req.fake)?;
         progress(Progress::new(
             "loading",
@@ -76,9 +133,9 @@ impl Engine {
         let (init, start_epoch) = match &req.resume {
             Some(p) => {
                 let c = Checkpoint::load(p)?;
-                if c.meta.method != "mpft" {
+                if c.meta.method != method {
                     bail!(
-                        "{}: cannot resume an MPFT run from a '{}' checkpoint",
+                        "{}: cannot resume a '{method}' run from a '{}' checkpoint",
                         p.display(),
                         c.meta.method
                     );
@@ -94,6 +151,50 @@ impl Engine {
             None => (None, 0),
         };
         let t = build_trainable(&self.base.vision, s, init.as_ref())?;
+        let noise = match &req.pin {
+            Some(p) => {
+                let generator = if p.noise == crate::detect::pin::NoiseMode::Pin {
+                    progress(Progress::new(
+                        "prototypes",
+                        0,
+                        1,
+                        "class prototypes from mean projected features",
+                    ));
+                    let protos =
+                        self.class_prototypes(&data, &train, s.crop, p.prototype_images)?;
+                    Some(crate::train::pin::build_generator(
+                        &t.varmap,
+                        self.base.info.config.hidden_size,
+                        self.base.info.config.projection_dim,
+                        protos,
+                        p,
+                        s.seed,
+                        init.as_ref(),
+                        &self.device,
+                    )?)
+                } else {
+                    None
+                };
+                Some(crate::train::pin::NoiseTraining {
+                    settings: p.clone(),
+                    generator,
+                    seed: s.seed,
+                })
+            }
+            None => None,
+        };
+        let settings_json = {
+            let mut v = serde_json::to_value(s)?;
+            if let Some(p) = &req.pin {
+                if let (Some(o), serde_json::Value::Object(po)) =
+                    (v.as_object_mut(), serde_json::to_value(p)?)
+                {
+                    o.extend(po);
+                    o.insert("class_embeddings".into(), "prototypes".into());
+                }
+            }
+            v
+        };
         let mut best: Option<(f64, Checkpoint)> = None;
         let mut history: Vec<serde_json::Value> = Vec::new();
         let device = self.device_label();
@@ -112,8 +213,8 @@ impl Engine {
             );
             let mut meta = DetectorMeta::new(
                 &req.name,
-                "mpft",
-                serde_json::to_value(s)?,
+                method,
+                settings_json.clone(),
                 s.crop,
                 &self.base.info,
                 training,
@@ -151,6 +252,7 @@ impl Engine {
             progress,
             cancel,
             &mut on_epoch,
+            noise.as_ref(),
         )?;
         match best {
             Some((_, mut c)) => {
