@@ -72,14 +72,14 @@ fn var(vm: &VarMap, name: &str, t: Tensor) -> Result<Tensor> {
 /// embeddings (or a checkpoint's tensors when resuming).
 pub fn build_generator(
     vm: &VarMap,
-    width: usize,
-    projection: usize,
+    config: &crate::model::ClipVisionConfig,
     prototypes: Tensor,
     s: &PinSettings,
     seed: u64,
     init: Option<&HashMap<String, Tensor>>,
     device: &Device,
 ) -> Result<NoiseGenerator> {
+    let (width, projection) = (config.hidden_size, config.projection_dim);
     let h = (width / s.reduction.max(1)).max(1);
     let mut rng = Rng::new(seed ^ 0x9E1);
     let mut randn = |rows: usize, cols: usize, std: f64| -> Result<Tensor> {

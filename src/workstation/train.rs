@@ -164,8 +164,7 @@ impl Engine {
                         self.class_prototypes(&data, &train, s.crop, p.prototype_images)?;
                     Some(crate::train::pin::build_generator(
                         &t.varmap,
-                        self.base.info.config.hidden_size,
-                        self.base.info.config.projection_dim,
+                        &self.base.info.config,
                         protos,
                         p,
                         s.seed,
