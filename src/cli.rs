@@ -43,6 +43,9 @@ pub enum Command {
         /// Detector: `default`, a shipped or installed name, or a checkpoint path.
         #[arg(long, default_value = "default")]
         detector: String,
+        /// Also score with these detectors (comma-separated) and say whether they agree.
+        #[arg(long, value_delimiter = ',')]
+        compare: Vec<String>,
         /// Print a JSON array instead of a table.
         #[arg(long)]
         json: bool,
@@ -283,9 +286,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Scan {
             paths,
             detector,
+            compare,
             json,
             model,
-        } => scan(&paths, &detector, json, &model),
+        } => scan(&paths, &detector, &compare, json, &model),
         Command::Embed {
             images,
             crop,
@@ -562,7 +566,13 @@ fn open_engine(m: &ModelArgs) -> Result<Engine> {
     Ok(e)
 }
 
-fn scan(paths: &[PathBuf], detector: &str, json: bool, m: &ModelArgs) -> Result<i32> {
+fn scan(
+    paths: &[PathBuf],
+    detector: &str,
+    compare: &[String],
+    json: bool,
+    m: &ModelArgs,
+) -> Result<i32> {
     let files = expand_inputs(paths)?;
     if files.is_empty() {
         bail!(
@@ -584,7 +594,37 @@ fn scan(paths: &[PathBuf], detector: &str, json: bool, m: &ModelArgs) -> Result<
     let cancel = CancelFlag::new();
     let sink = |p: Progress| pb.set_position(p.done as u64);
     let rows = engine.scan_paths(det.as_ref(), &files, &sink, &cancel)?;
+    // Comparison detectors: their rows by path.
+    let mut others: Vec<(
+        String,
+        std::collections::HashMap<PathBuf, crate::workstation::ScanRow>,
+    )> = Vec::new();
+    for c in compare.iter().filter(|c| !c.is_empty()) {
+        let d = engine.detector(c)?;
+        for w in d.warnings() {
+            eprintln!("warning: {w}");
+        }
+        let r = engine.scan_paths(d.as_ref(), &files, &sink, &cancel)?;
+        others.push((
+            d.meta().name.clone(),
+            r.into_iter()
+                .filter_map(|r| r.ok())
+                .map(|r| (r.path.clone(), r))
+                .collect(),
+        ));
+    }
     pb.finish_and_clear();
+    let agreement = |r: &crate::workstation::ScanRow| -> Option<&'static str> {
+        if others.is_empty() {
+            return None;
+        }
+        let mine = r.verdict != Verdict::NoEvidence;
+        let all_same = others.iter().all(|(_, m)| {
+            m.get(&r.path)
+                .is_some_and(|o| (o.verdict != Verdict::NoEvidence) == mine)
+        });
+        Some(if all_same { "agree" } else { "disagree" })
+    };
     let mut ok = 0;
     let mut out = std::io::stdout().lock();
     if json {
@@ -592,18 +632,35 @@ fn scan(paths: &[PathBuf], detector: &str, json: bool, m: &ModelArgs) -> Result<
             .iter()
             .filter_map(|r| r.as_ref().ok())
             .map(|r| {
-                serde_json::json!({
+                let mut v = serde_json::json!({
                     "path": r.path, "sha256": r.sha256, "score": r.score, "probability": r.probability,
                     "verdict": r.verdict, "detector": r.detector, "warnings": r.warnings,
-                })
+                });
+                if let Some(a) = agreement(r) {
+                    v["agreement"] = a.into();
+                    v["compare"] = others
+                        .iter()
+                        .filter_map(|(n, m)| {
+                            m.get(&r.path).map(|o| {
+                                serde_json::json!({"detector": n, "score": o.score,
+                                    "probability": o.probability, "verdict": o.verdict})
+                            })
+                        })
+                        .collect();
+                }
+                v
             })
             .collect();
         ok = arr.len();
         writeln!(out, "{}", serde_json::to_string_pretty(&arr)?)?;
     } else {
+        let cmp_head: String = others
+            .iter()
+            .map(|(n, _)| format!(" {:>9}", format!("p({n})")))
+            .collect();
         writeln!(
             out,
-            "{:<44} {:>7} {:>7}  verdict",
+            "{:<44} {:>7} {:>7}{cmp_head}  verdict",
             "image", "score", "p(gen)"
         )?;
         for r in rows.iter().filter_map(|r| r.as_ref().ok()) {
@@ -619,9 +676,19 @@ fn scan(paths: &[PathBuf], detector: &str, json: bool, m: &ModelArgs) -> Result<
             } else {
                 "!"
             };
+            let cmp: String = others
+                .iter()
+                .map(|(_, m)| match m.get(&r.path) {
+                    Some(o) => format!(" {:>9.3}", o.probability),
+                    None => format!(" {:>9}", "-"),
+                })
+                .collect();
+            let agree = agreement(r)
+                .map(|a| format!(" (detectors {a})"))
+                .unwrap_or_default();
             writeln!(
                 out,
-                "{name:<44} {:>7.3} {:>7.3}  {}{mark}",
+                "{name:<44} {:>7.3} {:>7.3}{cmp}  {}{mark}{agree}",
                 r.score,
                 r.probability,
                 r.verdict.label()

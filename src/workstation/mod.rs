@@ -393,6 +393,42 @@ fn mean_rows(rows: &[Vec<f32>]) -> Vec<f32> {
 }
 
 /// Warnings for inputs outside what the detectors were built for.
+/// Screen resolutions (landscape) of common monitors, laptops and phones.
+const SCREENS: &[(u32, u32)] = &[
+    (1280, 720),
+    (1280, 800),
+    (1366, 768),
+    (1440, 900),
+    (1536, 864),
+    (1600, 900),
+    (1680, 1050),
+    (1920, 1080),
+    (1920, 1200),
+    (2560, 1080),
+    (2560, 1440),
+    (2560, 1600),
+    (2880, 1800),
+    (3024, 1964),
+    (3440, 1440),
+    (3840, 2160),
+    (2532, 1170),
+    (2556, 1179),
+    (2796, 1290),
+    (2400, 1080),
+    (2340, 1080),
+    (3200, 1440),
+];
+
+/// A lossless image whose size is a screen's: the usual shape of a screenshot.
+fn looks_like_screen(f: &ImageFacts) -> bool {
+    let lossless = matches!(
+        f.format.to_ascii_lowercase().as_str(),
+        "png" | "bmp" | "webp"
+    );
+    let (a, b) = (f.width.max(f.height), f.width.min(f.height));
+    lossless && SCREENS.contains(&(a, b))
+}
+
 pub fn input_warnings(f: &ImageFacts, size: u32) -> Vec<String> {
     let mut w = Vec::new();
     if f.width.min(f.height) < size {
@@ -404,8 +440,47 @@ pub fn input_warnings(f: &ImageFacts, size: u32) -> Vec<String> {
     if let Some(m) = &f.extension_mismatch {
         w.push(m.clone());
     }
+    if looks_like_screen(f) {
+        w.push(format!(
+            "{}x{} {} matches a common screen size: probably a screenshot, which is out of scope (it re-renders whatever was on screen)",
+            f.width, f.height, f.format
+        ));
+    }
     if f.has_alpha {
         w.push("image has an alpha channel (often a screenshot or an edited graphic): alpha was dropped".into());
     }
     w
+}
+
+#[cfg(test)]
+mod warning_tests {
+    use super::*;
+
+    fn facts(format: &str, w: u32, h: u32) -> ImageFacts {
+        ImageFacts {
+            file_size: 1,
+            sha256: String::new(),
+            format: format.into(),
+            extension_mismatch: None,
+            stored_width: w,
+            stored_height: h,
+            width: w,
+            height: h,
+            color_type: "Rgb8".into(),
+            has_alpha: false,
+            orientation: 1,
+        }
+    }
+
+    #[test]
+    fn screenshots_and_tiny_images_are_flagged() {
+        let shot = input_warnings(&facts("PNG", 1920, 1080), 224);
+        assert!(shot.iter().any(|w| w.contains("screenshot")), "{shot:?}");
+        let phone = input_warnings(&facts("PNG", 1170, 2532), 224);
+        assert!(phone.iter().any(|w| w.contains("screenshot")), "{phone:?}");
+        // A camera JPEG of the same size is not a screenshot by this rule.
+        assert!(input_warnings(&facts("JPEG", 1920, 1080), 224).is_empty());
+        let tiny = input_warnings(&facts("JPEG", 100, 80), 224);
+        assert!(tiny.iter().any(|w| w.contains("small image")), "{tiny:?}");
+    }
 }
