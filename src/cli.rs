@@ -101,7 +101,7 @@ pub enum Command {
         #[arg(long, default_value = "default")]
         detector: String,
         /// Detectors run beside it (comma-separated; empty for none).
-        #[arg(long, value_delimiter = ',', default_value = "probe")]
+        #[arg(long, value_delimiter = ',', default_value = "pin")]
         compare: Vec<String>,
         /// C2PA trust anchors (PEM bundle); default: the shipped C2PA trust list.
         #[arg(long)]

@@ -90,6 +90,10 @@ pub fn shipped() -> &'static [(&'static str, &'static [u8])] {
             include_bytes!("../../assets/detectors/mpft.safetensors"),
         ),
         (
+            "pin",
+            include_bytes!("../../assets/detectors/pin.safetensors"),
+        ),
+        (
             "probe",
             include_bytes!("../../assets/detectors/probe.safetensors"),
         ),

@@ -63,7 +63,7 @@ impl Default for Settings {
         Self {
             model: crate::model::store::DEFAULT_MODEL.into(),
             detector: crate::detect::DEFAULT_DETECTOR.into(),
-            compare: vec!["probe".into()],
+            compare: vec!["pin".into()],
             device: DeviceChoice::Auto,
             overlay: OverlaySettings::default(),
             recent: vec![],
