@@ -391,8 +391,9 @@ impl App {
                 if !f.is_empty() {
                     f.sort_by(f32::total_cmp);
                     log::info(&format!(
-                        "frames during training: {} frames, median {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                        "frames during training: {} frames, {} over 16 ms, median {:.2} ms, p99 {:.2} ms, max {:.2} ms",
                         f.len(),
+                        f.iter().filter(|&&ms| ms > 16.0).count(),
                         f[f.len() / 2],
                         f[(f.len() * 99 / 100).min(f.len() - 1)],
                         f[f.len() - 1]
@@ -594,6 +595,15 @@ impl App {
     pub fn record_frame(&mut self, ms: f32) {
         if self.train.running() {
             self.training_frames.push(ms);
+            if ms > 16.0 {
+                log::info(&format!(
+                    "slow frame: {ms:.1} ms, {:.1} s into training, stage {:?}",
+                    self.train
+                        .started
+                        .map_or(0.0, |t| t.elapsed().as_secs_f32()),
+                    self.train.last.as_ref().map(|p| p.stage.clone())
+                ));
+            }
         }
     }
 

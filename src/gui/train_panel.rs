@@ -34,6 +34,9 @@ pub struct TrainPanel {
     chart: Option<TextureHandle>,
     chart_dirty: bool,
     chart_drawn: Option<Instant>,
+    /// A chart being drawn on a helper thread (plotters' first text rendering alone can take
+    /// longer than a frame).
+    chart_job: Option<std::sync::mpsc::Receiver<image::RgbImage>>,
 }
 
 impl Default for TrainPanel {
@@ -55,6 +58,7 @@ impl Default for TrainPanel {
             chart: None,
             chart_dirty: false,
             chart_drawn: None,
+            chart_job: None,
         }
     }
 }
@@ -149,7 +153,28 @@ impl TrainPanel {
     }
 
     fn refresh_chart(&mut self, ctx: &egui::Context) {
-        // Redraw at most once a second: the frame stays cheap during training.
+        // A finished drawing: upload it.
+        if let Some(rx) = &self.chart_job {
+            match rx.try_recv() {
+                Ok(img) => {
+                    let ci = egui::ColorImage::from_rgb(
+                        [img.width() as usize, img.height() as usize],
+                        img.as_raw(),
+                    );
+                    match &mut self.chart {
+                        Some(t) => t.set(ci, TextureOptions::LINEAR),
+                        None => {
+                            self.chart =
+                                Some(ctx.load_texture("train-chart", ci, TextureOptions::LINEAR))
+                        }
+                    }
+                    self.chart_job = None;
+                }
+                Err(std::sync::mpsc::TryRecvError::Empty) => return,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => self.chart_job = None,
+            }
+        }
+        // Redraw at most once a second, on a helper thread: the frame stays cheap.
         if !self.chart_dirty
             || self
                 .chart_drawn
@@ -157,32 +182,33 @@ impl TrainPanel {
         {
             return;
         }
-        let series = [
-            Series {
-                name: "train loss",
-                points: &self.loss,
-                color: (200, 60, 50),
-            },
-            Series {
-                name: "train accuracy",
-                points: &self.acc,
-                color: (60, 130, 190),
-            },
-            Series {
-                name: "held-out AUC",
-                points: &self.heldout,
-                color: (40, 160, 80),
-            },
-        ];
-        if let Ok(img) = line_chart("Training", "epoch", &series, None, (560, 260)) {
-            let ci = egui::ColorImage::from_rgb([560, 260], img.as_raw());
-            match &mut self.chart {
-                Some(t) => t.set(ci, TextureOptions::LINEAR),
-                None => {
-                    self.chart = Some(ctx.load_texture("train-chart", ci, TextureOptions::LINEAR))
-                }
+        let (loss, acc, heldout) = (self.loss.clone(), self.acc.clone(), self.heldout.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let ctx2 = ctx.clone();
+        std::thread::spawn(move || {
+            let series = [
+                Series {
+                    name: "train loss",
+                    points: &loss,
+                    color: (200, 60, 50),
+                },
+                Series {
+                    name: "train accuracy",
+                    points: &acc,
+                    color: (60, 130, 190),
+                },
+                Series {
+                    name: "held-out AUC",
+                    points: &heldout,
+                    color: (40, 160, 80),
+                },
+            ];
+            if let Ok(img) = line_chart("Training", "epoch", &series, None, (560, 260)) {
+                let _ = tx.send(img);
+                ctx2.request_repaint();
             }
-        }
+        });
+        self.chart_job = Some(rx);
         self.chart_dirty = false;
         self.chart_drawn = Some(Instant::now());
     }
