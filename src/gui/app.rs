@@ -571,7 +571,7 @@ impl App {
                 });
                 if self.export.running {
                     ui.horizontal(|ui| {
-                        ui.spinner();
+                        ui.label("…");
                         ui.label(&self.status);
                     });
                 }
@@ -710,7 +710,7 @@ impl App {
             let pending = self.evidence.iter().filter(|e| !e.complete).count();
             if pending > 0 {
                 ui.separator();
-                ui.spinner();
+                ui.label("…");
                 ui.label(format!("{pending} analysing"));
             }
             if let Some(max) = self.frame_ms.iter().cloned().reduce(f32::max) {
@@ -767,7 +767,7 @@ impl App {
                                 ui.add_sized([48.0, 48.0], egui::Label::new("⚠"));
                             }
                             None => {
-                                ui.add_sized([48.0, 48.0], egui::Spinner::new());
+                                ui.add_sized([48.0, 48.0], egui::Label::new("…"));
                             }
                         }
                         ui.vertical(|ui| {
@@ -866,7 +866,7 @@ impl App {
         }
         let Some(tex) = &e.image else {
             if e.error.is_none() {
-                ui.centered_and_justified(|ui| ui.spinner());
+                ui.centered_and_justified(|ui| ui.label("loading…"));
             }
             return;
         };

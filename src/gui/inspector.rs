@@ -30,7 +30,7 @@ fn verdict_card(app: &App, i: usize, ui: &mut egui::Ui) {
     }
     let Some(a) = &e.analysis else {
         ui.horizontal(|ui| {
-            ui.spinner();
+            ui.label("…");
             ui.label("analysing…");
         });
         return;
@@ -87,7 +87,7 @@ fn verdict_card(app: &App, i: usize, ui: &mut egui::Ui) {
     ui.strong("Stability under re-encoding");
     if a.stability.is_empty() {
         ui.horizontal(|ui| {
-            ui.spinner();
+            ui.label("…");
             ui.label("checking JPEG 90 / JPEG 75 / resize 0.5…");
         });
     } else {

@@ -166,7 +166,7 @@ pub fn background_priority() {
 }
 
 /// Puts every compute thread (rayon's pool, which candle's matrix products use) at background
-/// priority.
+/// priority. The window itself never animates while waiting, so this costs the analysis nothing.
 pub fn lower_compute_priority() {
     rayon::broadcast(|_| background_priority());
 }
