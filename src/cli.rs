@@ -359,18 +359,6 @@ struct ReportArgs {
     model: ModelArgs,
 }
 
-/// Quotes a word for a POSIX shell when it needs it.
-fn shell_word(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,+@".contains(c))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
-}
-
 fn report(a: ReportArgs) -> Result<i32> {
     let engine = open_engine(&a.model)?;
     let trust = match &a.trust {
@@ -383,45 +371,27 @@ fn report(a: ReportArgs) -> Result<i32> {
             detectors.push(c.clone());
         }
     }
-    let mut cmd = vec!["fauxscope".to_string(), "report".into()];
-    cmd.extend(
-        a.inputs
-            .iter()
-            .map(|p| shell_word(&p.display().to_string())),
-    );
-    for (flag, v) in [
-        ("--out", a.out.display().to_string()),
-        ("--case-id", a.case_id.clone()),
-        ("--examiner", a.examiner.clone()),
-        ("--notes", a.notes.clone()),
-        ("--detector", a.detector.clone()),
-        ("--compare", a.compare.join(",")),
-        ("--model", a.model.model.clone()),
-    ] {
-        cmd.push(flag.into());
-        cmd.push(shell_word(&v));
-    }
-    if let Some(t) = &a.trust {
-        cmd.push("--trust".into());
-        cmd.push(shell_word(&t.display().to_string()));
-    }
     let req = crate::report::ReportRequest {
         inputs: a.inputs.clone(),
         out: a.out.clone(),
-        case_id: a.case_id,
-        examiner: a.examiner,
-        notes: a.notes,
-        detectors,
+        case_id: a.case_id.clone(),
+        examiner: a.examiner.clone(),
+        notes: a.notes.clone(),
+        detectors: detectors.clone(),
         trust,
         bookmarks: crate::workstation::settings::Bookmarks::load(
             &crate::workstation::settings::Bookmarks::default_path(),
         )
         .unwrap_or_default(),
-        command: format!(
-            "{}   # Fauxscope {} ({})",
-            cmd.join(" "),
-            crate::VERSION,
-            crate::COMMIT
+        command: crate::report::command_line(
+            &a.inputs,
+            &a.out,
+            &a.case_id,
+            &a.examiner,
+            &a.notes,
+            &detectors,
+            &a.model.model,
+            a.trust.as_deref(),
         ),
     };
     let pb = std::sync::Mutex::new(progress_bar(1, false));

@@ -1,6 +1,8 @@
 //! The workstation window driven headless with egui_kittest: real app state, real service thread.
 #![cfg(feature = "gui")]
 
+mod common;
+
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use fauxscope::gui::{App, Paths};
@@ -45,19 +47,9 @@ fn step_until(h: &mut Harness<'_, App>, what: &str, secs: u64, done: impl Fn(&Ap
     h.step();
 }
 
-fn real_model_available() -> bool {
-    let required = std::env::var("FAUXSCOPE_REQUIRE_REAL").is_ok_and(|v| v == "1");
-    let ok = fauxscope::model::store::model_info("clip-vit-base-patch16").is_ok();
-    assert!(
-        ok || !required,
-        "FAUXSCOPE_REQUIRE_REAL=1 but the real model is missing"
-    );
-    ok
-}
-
 #[test]
 fn open_sample_shows_verdict_and_overlays() {
-    if !real_model_available() {
+    if !common::real_model_available() {
         eprintln!("skipping: real weights not installed");
         return;
     }

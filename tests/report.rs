@@ -2,6 +2,8 @@
 //! of the same file with one byte flipped), and a full report whose PDF text, JSON sidecar
 //! (checked against docs/report-schema.json) and evidence hashes are verified.
 
+mod common;
+
 use fauxscope::forensics::provenance::{check_c2pa, ProvenanceState, TrustList};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -249,19 +251,9 @@ fn the_schema_validator_catches_violations() {
     );
 }
 
-fn real_model_available() -> bool {
-    let required = std::env::var("FAUXSCOPE_REQUIRE_REAL").is_ok_and(|v| v == "1");
-    let ok = fauxscope::model::store::model_info("clip-vit-base-patch16").is_ok();
-    assert!(
-        ok || !required,
-        "FAUXSCOPE_REQUIRE_REAL=1 but the real model is missing"
-    );
-    ok
-}
-
 #[test]
 fn report_pdf_html_json_and_csv_agree_and_evidence_is_untouched() {
-    if !real_model_available() {
+    if !common::real_model_available() {
         eprintln!("skipping: real weights not installed");
         return;
     }

@@ -507,32 +507,24 @@ impl App {
         } else {
             crate::forensics::provenance::TrustList::shipped()
         };
-        let mut cmd = vec!["fauxscope report".to_string()];
-        cmd.extend(inputs.iter().map(|p| format!("'{}'", p.display())));
-        cmd.push(format!("--out '{}'", out.display()));
-        cmd.push(format!("--case-id '{}'", self.export.case_id));
-        cmd.push(format!("--examiner '{}'", self.export.examiner));
-        cmd.push(format!("--notes '{}'", self.export.notes));
-        cmd.push(format!("--detector {}", self.settings.detector));
-        cmd.push(format!("--compare '{}'", self.settings.compare.join(",")));
-        cmd.push(format!("--model '{}'", self.settings.model));
-        if trust_path.is_file() {
-            cmd.push(format!("--trust '{}'", trust_path.display()));
-        }
         let req = crate::report::ReportRequest {
-            inputs,
-            out,
+            inputs: inputs.clone(),
+            out: out.clone(),
             case_id: self.export.case_id.clone(),
             examiner: self.export.examiner.clone(),
             notes: self.export.notes.clone(),
-            detectors,
+            detectors: detectors.clone(),
             trust,
             bookmarks: self.bookmarks.clone(),
-            command: format!(
-                "{}   # Fauxscope {} ({})",
-                cmd.join(" "),
-                crate::VERSION,
-                crate::COMMIT
+            command: crate::report::command_line(
+                &inputs,
+                &out,
+                &self.export.case_id,
+                &self.export.examiner,
+                &self.export.notes,
+                &detectors,
+                &self.settings.model,
+                trust_path.is_file().then_some(trust_path.as_path()),
             ),
         };
         self.export.running = true;

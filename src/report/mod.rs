@@ -180,6 +180,59 @@ pub struct CaseReport {
     pub outputs: Vec<OutputFile>,
 }
 
+/// Quotes a word for a POSIX shell when it needs it.
+pub fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,+@".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The `fauxscope report` command line that reproduces an analysis, with the tool's version.
+#[allow(clippy::too_many_arguments)]
+pub fn command_line(
+    inputs: &[PathBuf],
+    out: &Path,
+    case_id: &str,
+    examiner: &str,
+    notes: &str,
+    detectors: &[String],
+    model: &str,
+    trust: Option<&Path>,
+) -> String {
+    let mut cmd = vec!["fauxscope".to_string(), "report".into()];
+    cmd.extend(inputs.iter().map(|p| shell_word(&p.display().to_string())));
+    let (first, rest) = detectors
+        .split_first()
+        .map_or(("default", &[][..]), |(f, r)| (f.as_str(), r));
+    for (flag, v) in [
+        ("--out", out.display().to_string()),
+        ("--case-id", case_id.to_string()),
+        ("--examiner", examiner.to_string()),
+        ("--notes", notes.to_string()),
+        ("--detector", first.to_string()),
+        ("--compare", rest.join(",")),
+        ("--model", model.to_string()),
+    ] {
+        cmd.push(flag.into());
+        cmd.push(shell_word(&v));
+    }
+    if let Some(t) = trust {
+        cmd.push("--trust".into());
+        cmd.push(shell_word(&t.display().to_string()));
+    }
+    format!(
+        "{}   # Fauxscope {} ({})",
+        cmd.join(" "),
+        crate::VERSION,
+        crate::COMMIT
+    )
+}
+
 /// The verbal-scale conclusion for an item.
 fn conclusion(results: &[DetectorResult], unsure: bool) -> String {
     let Some(p) = results.first() else {
