@@ -85,30 +85,7 @@ pub enum Command {
     /// Measure decode + preprocess throughput and forward speed per ViT size and batch.
     Bench(BenchArgs),
     /// Write a forensic report (PDF, HTML, JSON sidecar, CSV) on images or folders.
-    Report {
-        #[arg(required = true)]
-        inputs: Vec<PathBuf>,
-        /// Output folder (created; existing report files in it are replaced atomically).
-        #[arg(long)]
-        out: PathBuf,
-        #[arg(long, default_value = "")]
-        case_id: String,
-        #[arg(long, default_value = "")]
-        examiner: String,
-        #[arg(long, default_value = "")]
-        notes: String,
-        /// Primary detector.
-        #[arg(long, default_value = "default")]
-        detector: String,
-        /// Detectors run beside it (comma-separated; empty for none).
-        #[arg(long, value_delimiter = ',', default_value = "pin")]
-        compare: Vec<String>,
-        /// C2PA trust anchors (PEM bundle); default: the shipped C2PA trust list.
-        #[arg(long)]
-        trust: Option<PathBuf>,
-        #[command(flatten)]
-        model: ModelArgs,
-    },
+    Report(ReportArgs),
     /// Open the workstation window (also what `fauxscope` with no arguments does).
     Gui {
         /// Images or folders to load.
@@ -312,27 +289,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         ),
         Command::Model { cmd } => model_cmd(cmd),
         Command::Bench(b) => bench(b),
-        Command::Report {
-            inputs,
-            out,
-            case_id,
-            examiner,
-            notes,
-            detector,
-            compare,
-            trust,
-            model,
-        } => report(ReportArgs {
-            inputs,
-            out,
-            case_id,
-            examiner,
-            notes,
-            detector,
-            compare,
-            trust,
-            model,
-        }),
+        Command::Report(r) => report(r),
         Command::Gui {
             images,
             model,
@@ -347,16 +304,30 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
 }
 
-struct ReportArgs {
-    inputs: Vec<PathBuf>,
-    out: PathBuf,
-    case_id: String,
-    examiner: String,
-    notes: String,
-    detector: String,
-    compare: Vec<String>,
-    trust: Option<PathBuf>,
-    model: ModelArgs,
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Output folder (created; existing report files in it are replaced atomically).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value = "")]
+    pub case_id: String,
+    #[arg(long, default_value = "")]
+    pub examiner: String,
+    #[arg(long, default_value = "")]
+    pub notes: String,
+    /// Primary detector.
+    #[arg(long, default_value = "default")]
+    pub detector: String,
+    /// Detectors run beside it (comma-separated; empty for none).
+    #[arg(long, value_delimiter = ',', default_value = "pin")]
+    pub compare: Vec<String>,
+    /// C2PA trust anchors (PEM bundle); default: the shipped C2PA trust list.
+    #[arg(long)]
+    pub trust: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
 }
 
 fn report(a: ReportArgs) -> Result<i32> {

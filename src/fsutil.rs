@@ -39,22 +39,37 @@ fn unique() -> u64 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
-/// SHA-256 of a file, streamed, opened read-only.
-pub fn sha256_file(path: &Path) -> Result<String> {
+/// Feeds a file to `each` in chunks, opened read-only.
+fn stream_file(path: &Path, mut each: impl FnMut(&[u8])) -> Result<()> {
     let mut f =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = f
             .read(&mut buf)
             .with_context(|| format!("cannot read {}", path.display()))?;
         if n == 0 {
-            break;
+            return Ok(());
         }
-        h.update(&buf[..n]);
+        each(&buf[..n]);
     }
+}
+
+/// SHA-256 of a file, streamed, opened read-only.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut h = Sha256::new();
+    stream_file(path, |b| h.update(b))?;
     Ok(hex::encode(h.finalize()))
+}
+
+/// SHA-256 and SHA-512 of a file in one streamed read, opened read-only.
+pub fn sha256_sha512_file(path: &Path) -> Result<(String, String)> {
+    let (mut a, mut b) = (Sha256::new(), sha2::Sha512::new());
+    stream_file(path, |c| {
+        a.update(c);
+        b.update(c);
+    })?;
+    Ok((hex::encode(a.finalize()), hex::encode(b.finalize())))
 }
 
 /// Current UTC time as RFC 3339 (seconds).

@@ -137,11 +137,11 @@ pub fn head_logits(pooled: &Tensor, w: &Tensor, b: &Tensor) -> candle_core::Resu
 }
 
 pub struct MpftDetector {
-    meta: DetectorMeta,
-    vision: ClipVision,
+    pub(super) meta: DetectorMeta,
+    pub(super) vision: ClipVision,
     head_w: Tensor,
     head_b: Tensor,
-    warnings: Vec<String>,
+    pub(super) warnings: Vec<String>,
 }
 
 impl MpftDetector {

@@ -9,7 +9,7 @@
 //! space, initialised from the mean projected image features of each class (the checkpoint
 //! records `class_embeddings: "prototypes"`).
 
-use super::mpft::{apply_trained, head_logits, HEAD_B, HEAD_W};
+use super::mpft::MpftDetector;
 use super::{Checkpoint, Detector, DetectorMeta};
 use crate::model::ops::softmax_last_dim;
 use crate::model::vit::{ForwardOptions, VisionOutput};
@@ -131,28 +131,19 @@ impl NoiseGenerator {
     }
 }
 
-/// The PiN-CLIP detector: the tuned tower, the head, and (for `mean` inference) the generator.
+/// The PiN-CLIP detector: the tuned tower and head (as MPFT's) and, for `mean` inference, the
+/// generator.
 pub struct PinDetector {
-    meta: DetectorMeta,
-    vision: ClipVision,
-    head_w: Tensor,
-    head_b: Tensor,
+    tuned: MpftDetector,
     /// Absent for the `random` and `none` ablations (no generator was trained).
     generator: Option<NoiseGenerator>,
     layer: usize,
     inference: NoiseAtInference,
-    warnings: Vec<String>,
 }
 
 impl PinDetector {
     pub fn new(ckpt: Checkpoint, base: &BaseModel, warnings: Vec<String>) -> Result<Self> {
         let s = &ckpt.meta.settings;
-        let rank = s
-            .get("lora_rank")
-            .and_then(|r| r.as_f64())
-            .unwrap_or(8.0)
-            .max(1.0);
-        let alpha = s.get("lora_alpha").and_then(|a| a.as_f64()).unwrap_or(16.0);
         let layer = s.get("noise_layer").and_then(|l| l.as_u64()).unwrap_or(0) as usize;
         let inference: NoiseAtInference = s
             .get("noise_at_inference")
@@ -165,23 +156,17 @@ impl PinDetector {
                 base.info.arch
             );
         }
-        let mut vision = base.vision.clone();
-        apply_trained(&mut vision, &ckpt.tensors, alpha / rank, true)?;
-        let dev = vision.device().clone();
+        let dev = base.vision.device().clone();
         let generator = if ckpt.tensors.contains_key(PROTOTYPES) {
             Some(NoiseGenerator::from_tensors(&ckpt.tensors, &dev)?)
         } else {
             None
         };
         Ok(Self {
-            head_w: ckpt.tensor(HEAD_W)?.to_device(&dev)?,
-            head_b: ckpt.tensor(HEAD_B)?.to_device(&dev)?,
-            meta: ckpt.meta,
-            vision,
+            tuned: MpftDetector::new(ckpt, base, warnings)?,
             generator,
             layer,
             inference,
-            warnings,
         })
     }
 
@@ -198,24 +183,19 @@ impl PinDetector {
             hook: gen.map(|_| (self.layer, &hook as _)),
             ..Default::default()
         };
-        Ok(self.vision.forward_with(pixels, opts)?)
+        Ok(self.tuned.vision.forward_with(pixels, opts)?)
     }
 }
 
 impl Detector for PinDetector {
     fn meta(&self) -> &DetectorMeta {
-        &self.meta
+        &self.tuned.meta
     }
     fn vision(&self) -> &ClipVision {
-        &self.vision
+        &self.tuned.vision
     }
     fn head(&self, out: &VisionOutput) -> Result<Vec<f32>> {
-        let z = head_logits(
-            &out.pooled.to_dtype(DType::F32)?,
-            &self.head_w,
-            &self.head_b,
-        )?;
-        Ok(z.to_vec1()?)
+        self.tuned.head(out)
     }
     fn logits(&self, pixels: &Tensor) -> Result<Vec<f32>> {
         self.head(&self.forward(pixels, false)?)
@@ -225,7 +205,7 @@ impl Detector for PinDetector {
         Ok((self.head(&out)?, out.attentions))
     }
     fn warnings(&self) -> &[String] {
-        &self.warnings
+        &self.tuned.warnings
     }
 }
 

@@ -263,10 +263,14 @@ impl Service {
             self.send(Event::Failed(path, "the base model is not loaded".into()));
             return;
         };
-        let img = match engine.load_evidence(&path) {
-            Ok(i) => i,
+        // One read: decoded for the analysis, searched for metadata after the first verdict.
+        let loaded = crate::imageio::read_evidence(&path, &engine.limits).and_then(|b| {
+            crate::imageio::decode_bytes(&b, &path, &engine.limits).map(|img| (b, img))
+        });
+        let (bytes, img) = match loaded {
+            Ok(x) => x,
             Err(e) => {
-                self.send(Event::Failed(path, format!("{e:#}")));
+                self.send(Event::Failed(path, e.to_string()));
                 return;
             }
         };
@@ -309,8 +313,7 @@ impl Service {
             }
         };
         self.send(stage(&a, false));
-        // Metadata after the first verdict (it reads the file again).
-        let bytes = crate::imageio::read_evidence(&path, &engine.limits).unwrap_or_default();
+        // Metadata after the first verdict.
         self.send(Event::Metadata(
             path.clone(),
             Box::new(read_metadata(&bytes)),

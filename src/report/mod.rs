@@ -19,7 +19,6 @@ use crate::workstation::settings::Bookmark;
 use crate::workstation::Engine;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use sha2::{Digest, Sha256, Sha512};
 use std::path::{Path, PathBuf};
 
 /// Identifies the sidecar format (docs/report-schema.json).
@@ -344,25 +343,8 @@ fn detector_record(spec: &str, det: &dyn Detector) -> Result<DetectorRecord> {
     })
 }
 
-/// SHA-256 and SHA-512 of a file, streamed, opened read-only.
-pub fn hashes(path: &Path) -> Result<(String, String)> {
-    use std::io::Read;
-    let mut f =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let (mut a, mut b) = (Sha256::new(), Sha512::new());
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        a.update(&buf[..n]);
-        b.update(&buf[..n]);
-    }
-    Ok((hex::encode(a.finalize()), hex::encode(b.finalize())))
-}
+/// SHA-256 and SHA-512 of an evidence file.
+pub use crate::fsutil::sha256_sha512_file as hashes;
 
 fn jpeg(img: &image::RgbImage, q: u8) -> Result<Vec<u8>> {
     let mut out = Vec::new();
@@ -423,20 +405,29 @@ pub fn write_report(
             files.len(),
             path.display().to_string(),
         ));
-        // Hashes first, before anything else touches the file.
-        let (sha256, sha512) = match hashes(path) {
-            Ok(h) => h,
+        // One read: the hashes come from the bytes before anything else uses them, and the
+        // same bytes are decoded and searched for metadata.
+        let bytes = match crate::imageio::read_evidence(path, &engine.limits) {
+            Ok(b) => b,
             Err(e) => {
                 skipped.push(SkippedFile {
                     path: path.display().to_string(),
                     sha256: None,
-                    error: format!("{e:#}"),
+                    error: e.to_string(),
                 });
                 continue;
             }
         };
+        let sha256 = crate::imageio::sha256_hex(&bytes);
+        let sha512 = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha512::digest(&bytes))
+        };
         let analysed_utc = now_utc();
-        let (img, a) = match engine.analyze(path, &refs, &default_stability()) {
+        let analysed = crate::imageio::decode_bytes(&bytes, path, &engine.limits)
+            .map_err(anyhow::Error::from)
+            .and_then(|img| Ok((engine.analyze(&img, &refs, &default_stability())?, img)));
+        let (a, img) = match analysed {
             Ok(x) => x,
             Err(e) => {
                 skipped.push(SkippedFile {
@@ -447,7 +438,6 @@ pub fn write_report(
                 continue;
             }
         };
-        let bytes = crate::imageio::read_evidence(path, &engine.limits)?;
         let metadata = read_metadata(&bytes);
         drop(bytes);
         let provenance = check_c2pa(path, mime_for(&a.facts.format), &req.trust);

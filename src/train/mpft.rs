@@ -87,7 +87,8 @@ pub struct Trainable {
     pub head_b: Tensor,
 }
 
-fn new_var(vm: &VarMap, name: &str, t: Tensor) -> Result<Tensor> {
+/// Registers `t` (as f32) as a trainable variable named `name`; returns its tensor.
+pub(crate) fn new_var(vm: &VarMap, name: &str, t: Tensor) -> Result<Tensor> {
     let v = Var::from_tensor(&t.to_dtype(DType::F32)?)?;
     let out = v.as_tensor().clone();
     vm.data()

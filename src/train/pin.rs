@@ -12,8 +12,9 @@ use crate::detect::pin::{
     SIGMA_W, V,
 };
 use crate::rng::Rng;
+use crate::train::mpft::new_var;
 use anyhow::Result;
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -56,16 +57,6 @@ pub struct NoiseTraining {
     /// The trainable generator (mode `pin`).
     pub generator: Option<NoiseGenerator>,
     pub seed: u64,
-}
-
-fn var(vm: &VarMap, name: &str, t: Tensor) -> Result<Tensor> {
-    let v = Var::from_tensor(&t.to_dtype(DType::F32)?)?;
-    let out = v.as_tensor().clone();
-    vm.data()
-        .lock()
-        .expect("varmap")
-        .insert(name.to_string(), v);
-    Ok(out)
 }
 
 /// Builds the generator's variables in `vm`. `prototypes` [2, P] initialises the class
@@ -111,7 +102,7 @@ pub fn build_generator(
             Some(x) => x.to_device(device)?,
             None => fresh,
         };
-        t.insert(name.to_string(), var(vm, name, value)?);
+        t.insert(name.to_string(), new_var(vm, name, value)?);
     }
     NoiseGenerator::from_tensors(&t, device)
 }

@@ -389,25 +389,25 @@ impl Engine {
         Ok(())
     }
 
-    /// All stages: `detectors[0]` is primary (maps and stability), the others add verdicts.
+    /// All stages on a loaded image: `detectors[0]` is primary (maps and stability), the others
+    /// add verdicts.
     pub fn analyze(
         &self,
-        path: &Path,
+        img: &LoadedImage,
         detectors: &[&dyn Detector],
         stability: &[Perturbation],
-    ) -> Result<(LoadedImage, Analysis)> {
-        let img = self.load_evidence(path)?;
+    ) -> Result<Analysis> {
         let (first, rest) = detectors
             .split_first()
             .context("analysis needs at least one detector")?;
-        let mut a = self.analyze_primary(&img, *first)?;
+        let mut a = self.analyze_primary(img, *first)?;
         for d in rest {
-            self.add_detector(&mut a, &img, *d)?;
+            self.add_detector(&mut a, img, *d)?;
         }
         if !stability.is_empty() {
-            self.add_stability(&mut a, &img, *first, stability)?;
+            self.add_stability(&mut a, img, *first, stability)?;
         }
-        Ok((img, a))
+        Ok(a)
     }
 }
 
