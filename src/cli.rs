@@ -174,6 +174,14 @@ pub struct TrainArgs {
     /// PiN: noise at inference: off, or the generator's mean.
     #[arg(long, value_enum, default_value_t = crate::detect::pin::NoiseAtInference::Off)]
     pub noise_at_inference: crate::detect::pin::NoiseAtInference,
+    /// PiN: class embeddings from CLIP's text tower (auto uses it when the base model has one)
+    /// or learnable prototypes from the mean image features.
+    #[arg(long, value_enum, default_value_t = crate::train::pin::ClassEmbeddings::Auto)]
+    pub class_embeddings: crate::train::pin::ClassEmbeddings,
+    /// PiN: the two class prompts for the text tower, real first.
+    #[arg(long, num_args = 2, value_names = ["REAL", "FAKE"],
+          default_values_t = ["A real photo".to_string(), "A fake photo".to_string()])]
+    pub prompts: Vec<String>,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -795,6 +803,8 @@ fn train(t: TrainArgs) -> Result<i32> {
                         beta: t.beta,
                         prior_scale: t.prior_scale,
                         noise_at_inference: t.noise_at_inference,
+                        class_embeddings: t.class_embeddings,
+                        prompts: [t.prompts[0].clone(), t.prompts[1].clone()],
                         ..Default::default()
                     }
                 }),
@@ -891,6 +901,15 @@ fn model_cmd(cmd: ModelCmd) -> Result<i32> {
                 info.name, info.arch, info.source
             );
             println!("  model.safetensors sha256 {}", info.weights_sha256());
+            if let Some(t) = &info.text {
+                println!(
+                    "  text tower: {} layers, width {}, vocabulary {}; text.safetensors sha256 {}",
+                    t.config.num_hidden_layers,
+                    t.config.hidden_size,
+                    t.config.vocab_size,
+                    t.files.get("text.safetensors").map_or("", String::as_str)
+                );
+            }
         }
         ModelCmd::List => {
             println!("base models ({}):", crate::paths::models_dir().display());
@@ -900,11 +919,16 @@ fn model_cmd(cmd: ModelCmd) -> Result<i32> {
             }
             for m in models {
                 println!(
-                    "  {:<28} {:<10} weights sha256 {}  source {}",
+                    "  {:<28} {:<10} weights sha256 {}  source {}{}",
                     m.name,
                     m.arch,
                     m.weights_sha256(),
-                    m.source
+                    m.source,
+                    if m.text.is_some() {
+                        "  (+ text tower)"
+                    } else {
+                        ""
+                    }
                 );
             }
             println!("detectors:");

@@ -4,10 +4,10 @@
 //! hidden states while the detector (LoRA + LayerNorms + head, as MPFT) trains jointly with it.
 //! At inference the noise is off or its mean (a setting).
 //!
-//! Class embeddings: the offline base model is CLIP's image tower only, so there is no text tower
-//! to encode "A real photo" / "A fake photo"; we use learnable class prototypes in the projection
-//! space, initialised from the mean projected image features of each class (the checkpoint
-//! records `class_embeddings: "prototypes"`).
+//! Class embeddings (`pin.prototypes`, [2, P]): CLIP's text-tower embeddings of the prompts
+//! ("A real photo", "A fake photo"; fixed) when the base model has a text tower, else learnable
+//! prototypes initialised from the mean projected image features of each class. The checkpoint
+//! records which (`class_embeddings: "text" | "prototypes"`).
 
 use super::mpft::MpftDetector;
 use super::{Checkpoint, Detector, DetectorMeta};

@@ -7,6 +7,8 @@ pub mod onnx;
 pub mod ops;
 pub mod preprocess;
 pub mod store;
+pub mod text;
+pub mod tokenizer;
 pub mod vit;
 
 pub use config::ClipVisionConfig;

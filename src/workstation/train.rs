@@ -21,7 +21,55 @@ pub struct MpftRequest {
     pub pin: Option<crate::train::pin::PinSettings>,
 }
 
+/// Where a PiN run's class embeddings come from.
+enum ClassSource {
+    /// The text tower's embeddings of the prompts, [2, P], fixed.
+    Text(candle_core::Tensor),
+    /// Learnable prototypes from the mean projected image features.
+    Prototypes,
+}
+
 impl Engine {
+    /// Resolves `class_embeddings` against the base model: the text tower encodes the prompts when
+    /// there is one (`auto`, `text`); `text` without one is an error.
+    fn class_source(
+        &self,
+        p: &crate::train::pin::PinSettings,
+        progress: &ProgressSink,
+    ) -> Result<ClassSource> {
+        use crate::train::pin::ClassEmbeddings;
+        if p.class_embeddings == ClassEmbeddings::Prototypes {
+            return Ok(ClassSource::Prototypes);
+        }
+        let text = crate::model::store::load_text(&self.base.info)?;
+        let Some(text) = text else {
+            if p.class_embeddings == ClassEmbeddings::Text {
+                bail!(
+                    "class embeddings 'text' need a base model with CLIP's text tower; '{}' is \
+                     an image tower only (import a full Hugging Face CLIP with `fauxscope model \
+                     import DIR`, or use --class-embeddings prototypes)",
+                    self.base.info.name
+                );
+            }
+            return Ok(ClassSource::Prototypes);
+        };
+        if text.config.projection_dim != self.base.info.config.projection_dim {
+            bail!(
+                "the text tower projects to {} dimensions, the image tower to {}",
+                text.config.projection_dim,
+                self.base.info.config.projection_dim
+            );
+        }
+        progress(Progress::new(
+            "prompts",
+            0,
+            1,
+            format!("encoding \"{}\" and \"{}\"", p.prompts[0], p.prompts[1]),
+        ));
+        let prompts: Vec<&str> = p.prompts.iter().map(String::as_str).collect();
+        Ok(ClassSource::Text(text.embed(&prompts)?))
+    }
+
     /// Mean projected image features of each class over up to `per_class` training images
     /// (rows: real, generated): PiN's class prototypes.
     fn class_prototypes(
@@ -150,22 +198,35 @@ impl Engine {
             }
             None => (None, 0),
         };
+        let class_source = match &req.pin {
+            Some(p) if p.noise == crate::detect::pin::NoiseMode::Pin => {
+                self.class_source(p, &progress)?
+            }
+            _ => ClassSource::Prototypes,
+        };
         let t = build_trainable(&self.base.vision, s, init.as_ref())?;
         let noise = match &req.pin {
             Some(p) => {
                 let generator = if p.noise == crate::detect::pin::NoiseMode::Pin {
-                    progress(Progress::new(
-                        "prototypes",
-                        0,
-                        1,
-                        "class prototypes from mean projected features",
-                    ));
-                    let protos =
-                        self.class_prototypes(&data, &train, s.crop, p.prototype_images)?;
+                    let (protos, learn) = match &class_source {
+                        ClassSource::Text(e) => (e.clone(), false),
+                        ClassSource::Prototypes => {
+                            progress(Progress::new(
+                                "prototypes",
+                                0,
+                                1,
+                                "class prototypes from mean projected features",
+                            ));
+                            let p =
+                                self.class_prototypes(&data, &train, s.crop, p.prototype_images)?;
+                            (p, true)
+                        }
+                    };
                     Some(crate::train::pin::build_generator(
                         &t.varmap,
                         &self.base.info.config,
                         protos,
+                        learn,
                         p,
                         s.seed,
                         init.as_ref(),
@@ -189,7 +250,26 @@ impl Engine {
                     (v.as_object_mut(), serde_json::to_value(p)?)
                 {
                     o.extend(po);
-                    o.insert("class_embeddings".into(), "prototypes".into());
+                    match &class_source {
+                        ClassSource::Text(_) => {
+                            o.insert("class_embeddings".into(), "text".into());
+                            o.insert(
+                                "text_tower_sha256".into(),
+                                self.base
+                                    .info
+                                    .text
+                                    .as_ref()
+                                    .and_then(|t| t.files.get("text.safetensors"))
+                                    .cloned()
+                                    .unwrap_or_default()
+                                    .into(),
+                            );
+                        }
+                        ClassSource::Prototypes => {
+                            o.insert("class_embeddings".into(), "prototypes".into());
+                            o.remove("prompts");
+                        }
+                    }
                 }
             }
             v
@@ -197,7 +277,22 @@ impl Engine {
         let mut best: Option<(f64, Checkpoint)> = None;
         let mut history: Vec<serde_json::Value> = Vec::new();
         let device = self.device_label();
-        let mut on_epoch = |rep: &crate::train::mpft::EpochReport, tensors| -> Result<bool> {
+        // Fixed class embeddings are not trained variables, but the detector needs them.
+        let fixed = match (
+            &class_source,
+            noise.as_ref().and_then(|n| n.generator.as_ref()),
+        ) {
+            (ClassSource::Text(_), Some(g)) => {
+                Some(g.prototypes.to_device(&candle_core::Device::Cpu)?)
+            }
+            _ => None,
+        };
+        let mut on_epoch = |rep: &crate::train::mpft::EpochReport,
+                            mut tensors: std::collections::HashMap<String, candle_core::Tensor>|
+         -> Result<bool> {
+            if let Some(f) = &fixed {
+                tensors.insert(crate::detect::pin::PROTOTYPES.into(), f.clone());
+            }
             history.push(serde_json::to_value(rep)?);
             let score = rep.heldout_auc + 1e-3 * rep.heldout_balanced_accuracy;
             if best.as_ref().is_some_and(|(b, _)| *b > score) {
