@@ -26,14 +26,3 @@ pub mod workstation;
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The git commit the binary was built from (`unknown` outside a git checkout).
 pub const COMMIT: &str = env!("FAUXSCOPE_COMMIT");
-
-/// Process-wide allocator tuning for inference: keeps large activation buffers in the heap instead
-/// of fresh `mmap`s, which otherwise cost a page fault per 4 KiB on every forward pass.
-pub fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes glibc allocator parameters; called before heavy allocation.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
-    }
-}

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Frame times of the real window while an MPFT run on ViT-B/16 trains in the background:
 # starts the window under Xvfb with the fine-tune panel filled (--real/--fake), clicks
-# "Fine-tune" then "Start training", lets it train for TRAIN_S seconds, cancels, and prints the
-# window's own log (whole-frame CPU times reported by eframe).
+# "Fine-tune" then "Start training", lets it train for TRAIN_S seconds while the pointer keeps
+# moving over the window, cancels, keeps moving for AFTER_S (40) s (the run ends and gives its memory back),
+# and prints the window's own log (whole-frame CPU times reported by eframe).
 # Usage: tools/gui_training_frames.sh REAL_DIR FAKE_DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,10 +23,17 @@ click 224 12                      # the "Fine-tune" tab
 import -window root "$tmp/panel.png"
 # The "Start training" button: found by its position in the panel layout (see panel.png).
 click "${START_X:-50}" "${START_Y:-330}"
-sleep "${TRAIN_S:-60}"
+# A user moving the pointer over the window the whole time: every move is a repainted frame.
+wiggle() {
+  local end=$((SECONDS + $1))
+  while [ $SECONDS -lt $end ]; do
+    for x in 400 700 1000 700; do xdotool mousemove "$x" 500; sleep 0.05; done
+  done
+}
+wiggle "${TRAIN_S:-60}"
 import -window root "${OUT:-/tmp/training.png}"
 click "${START_X:-50}" "${START_Y:-330}"   # the same place now holds "Cancel"
-sleep 20
+wiggle "${AFTER_S:-40}"                    # the run ends, its memory is given back
 cp "$tmp/panel.png" /tmp/panel.png
 cat "$tmp/log"
 kill $app

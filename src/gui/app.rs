@@ -107,6 +107,8 @@ pub struct App {
     pub frame_ms: Vec<f32>,
     /// Whole-frame CPU times (ms) while a training run went on: the frame-time check.
     pub training_frames: Vec<f32>,
+    /// Frame times in the seconds after a training run ended (until the deadline).
+    after_training: Option<(std::time::Instant, Vec<f32>)>,
     /// A message shown until dismissed (errors from dialogs, saving).
     pub notice: Option<String>,
     pub(crate) tx: Sender<Cmd>,
@@ -176,6 +178,7 @@ impl App {
             view_state: ViewState::default(),
             frame_ms: vec![],
             training_frames: vec![],
+            after_training: None,
             notice,
             tx,
             rx,
@@ -387,18 +390,14 @@ impl App {
                 self.status = "report written".into();
             }
             Event::TrainDone { result, cancelled } => {
-                let mut f = std::mem::take(&mut self.training_frames);
+                let f = std::mem::take(&mut self.training_frames);
                 if !f.is_empty() {
-                    f.sort_by(f32::total_cmp);
-                    log::info(&format!(
-                        "frames during training: {} frames, {} over 16 ms, median {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-                        f.len(),
-                        f.iter().filter(|&&ms| ms > 16.0).count(),
-                        f[f.len() / 2],
-                        f[(f.len() * 99 / 100).min(f.len() - 1)],
-                        f[f.len() - 1]
-                    ));
+                    log::info(&frame_summary("during training", f));
                 }
+                self.after_training = Some((
+                    std::time::Instant::now() + std::time::Duration::from_secs(5),
+                    vec![],
+                ));
                 self.train.on_done(result, cancelled);
                 self.library = worker::library();
             }
@@ -585,6 +584,18 @@ impl App {
 
     /// Records one whole frame's CPU time (the eframe shell reports it).
     pub fn record_frame(&mut self, ms: f32) {
+        // The seconds after a run ends count too: that is when its memory is given back.
+        if let Some((until, frames)) = &mut self.after_training {
+            frames.push(ms);
+            if ms > 16.0 {
+                log::info(&format!("slow frame: {ms:.1} ms, after training"));
+            }
+            if std::time::Instant::now() >= *until {
+                let f = std::mem::take(frames);
+                self.after_training = None;
+                log::info(&frame_summary("in the 5 s after training", f));
+            }
+        }
         if self.train.running() {
             self.training_frames.push(ms);
             if ms > 16.0 {
@@ -1011,4 +1022,20 @@ mod log {
             eprintln!("{s}");
         }
     }
+}
+
+/// "frames during training: N frames, K over 16 ms, median, p99, max" for the frame log.
+fn frame_summary(when: &str, mut f: Vec<f32>) -> String {
+    if f.is_empty() {
+        return format!("frames {when}: none");
+    }
+    f.sort_by(f32::total_cmp);
+    format!(
+        "frames {when}: {} frames, {} over 16 ms, median {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        f.len(),
+        f.iter().filter(|&&ms| ms > 16.0).count(),
+        f[f.len() / 2],
+        f[(f.len() * 99 / 100).min(f.len() - 1)],
+        f[f.len() - 1]
+    )
 }
