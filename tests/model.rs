@@ -286,3 +286,39 @@ fn wrong_input_size_is_an_error() {
         .to_string();
     assert!(e.contains("does not match"), "{e}");
 }
+
+/// The packed CPU kernel (inference path) against the differentiable path on fixed weights, and
+/// a replaced weight in a copy is packed again without touching the original.
+#[test]
+fn packed_inference_follows_replaced_weights() {
+    let dir = fixtures().join("tiny");
+    let base = open_model_dir(&dir, &Device::Cpu, DType::F32).unwrap();
+    let x = pixels(3);
+    let run = |m: &ClipVision, differentiable: bool| {
+        m.forward_with(
+            &x,
+            ForwardOptions {
+                differentiable,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .embeds
+    };
+    let before = run(&base.vision, false);
+    assert!(common::max_diff(&before, &run(&base.vision, true)) < 1e-4);
+    let mut copy = base.vision.clone();
+    for l in &mut copy.layers {
+        l.mlp.fc1.weight = (&l.mlp.fc1.weight * 1.5).unwrap();
+        l.self_attn.q_proj.weight = (&l.self_attn.q_proj.weight * 0.5).unwrap();
+        l.self_attn.reset_fused();
+    }
+    let changed = run(&copy, false);
+    assert!(common::max_diff(&changed, &run(&copy, true)) < 1e-4);
+    assert!(
+        common::max_diff(&changed, &before) > 1e-3,
+        "the copy's new weights were ignored"
+    );
+    // The original still computes with its own weights.
+    assert!(common::max_diff(&run(&base.vision, false), &before) < 1e-6);
+}

@@ -161,6 +161,7 @@ impl MpftDetector {
                 .max(1.0);
         let mut vision = base.vision.clone();
         apply_trained(&mut vision, &ckpt.tensors, scale, true)?;
+        vision.prepare_inference()?;
         let dev = vision.device().clone();
         let head_w = ckpt.tensor(HEAD_W)?.to_device(&dev)?;
         let head_b = ckpt.tensor(HEAD_B)?.to_device(&dev)?;

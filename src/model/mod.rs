@@ -5,6 +5,7 @@ pub mod config;
 pub mod cpu_linear;
 pub mod onnx;
 pub mod ops;
+pub mod packed_gemm;
 pub mod preprocess;
 pub mod store;
 pub mod text;

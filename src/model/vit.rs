@@ -20,12 +20,39 @@ fn randn(vb: &VarBuilder, shape: impl Into<candle_core::Shape>, name: &str) -> R
 }
 
 /// A dense layer `y = x W^T + b` with an optional low-rank adapter added by fine-tuning code.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Linear {
     pub weight: Tensor,
     pub bias: Option<Tensor>,
     /// Low-rank update `(x A^T) B^T * scale`, set by parameter-efficient fine-tuning.
     pub lora: Option<LoraDelta>,
+    /// The weight packed for the CPU inference kernel, keyed by the weight tensor's id so a
+    /// replaced weight (e.g. a merged adapter) is packed again.
+    packed: PackedCache,
+}
+
+type PackedCache = std::sync::Arc<
+    std::sync::Mutex<
+        Option<(
+            candle_core::TensorId,
+            candle_core::TensorId,
+            std::sync::Arc<PackedLinear>,
+        )>,
+    >,
+>;
+
+impl Clone for Linear {
+    /// A clone gets its own packed-weight cache (holding the same packed weight until its weight
+    /// is replaced), so a tuned copy never makes the original pack its weight again.
+    fn clone(&self) -> Self {
+        let current = self.packed.lock().expect("packed weight cache").clone();
+        Self {
+            weight: self.weight.clone(),
+            bias: self.bias.clone(),
+            lora: self.lora.clone(),
+            packed: std::sync::Arc::new(std::sync::Mutex::new(current)),
+        }
+    }
 }
 
 /// Low-rank update attached to a [`Linear`]: A is [r, in], B is [out, r].
@@ -34,6 +61,41 @@ pub struct LoraDelta {
     pub a: Tensor,
     pub b: Tensor,
     pub scale: f64,
+}
+
+/// A packed weight with its bias: `x [M, K] -> x W^T + b`, as a candle op without backward.
+#[derive(Debug)]
+struct PackedLinear {
+    weight: super::packed_gemm::PackedWeight,
+    bias: Vec<f32>,
+}
+
+impl candle_core::CustomOp1 for PackedLinear {
+    fn name(&self) -> &'static str {
+        "packed_linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s: &candle_core::CpuStorage,
+        l: &candle_core::Layout,
+    ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        let (m, k) = l.shape().dims2()?;
+        if k != self.weight.in_dim() {
+            candle_core::bail!(
+                "packed_linear: input width {k}, weight {}",
+                self.weight.in_dim()
+            );
+        }
+        let x = match (s, l.contiguous_offsets()) {
+            (candle_core::CpuStorage::F32(v), Some((a, b))) => &v[a..b],
+            _ => candle_core::bail!("packed_linear needs a contiguous f32 input"),
+        };
+        let n = self.weight.out_dim();
+        let mut y = vec![0f32; m * n];
+        self.weight.matmul_bias(x, m, &self.bias, &mut y);
+        Ok((candle_core::CpuStorage::F32(y), (m, n).into()))
+    }
 }
 
 impl Linear {
@@ -48,7 +110,57 @@ impl Linear {
             weight,
             bias,
             lora: None,
+            packed: Default::default(),
         })
+    }
+
+    /// A plain biased layer from its tensors.
+    pub fn from_tensors(weight: Tensor, bias: Option<Tensor>) -> Self {
+        Self {
+            weight,
+            bias,
+            lora: None,
+            packed: Default::default(),
+        }
+    }
+
+    /// Packs the weight for the CPU inference kernel now instead of on first use (no-op when
+    /// the kernel does not apply).
+    pub fn prepare(&self) -> Result<()> {
+        if let (None, Some(b)) = (&self.lora, &self.bias) {
+            self.packed(b)?;
+        }
+        Ok(())
+    }
+
+    /// The packed weight and bias for the CPU kernel, when it applies: f32 CPU tensors that are
+    /// not trainable variables (a variable changes in place, under the same id), on a CPU with
+    /// AVX2 + FMA.
+    fn packed(&self, b: &Tensor) -> Result<Option<std::sync::Arc<PackedLinear>>> {
+        let w = &self.weight;
+        if !matches!(w.device(), Device::Cpu)
+            || w.dtype() != DType::F32
+            || b.dtype() != DType::F32
+            || w.is_variable()
+            || b.is_variable()
+            || !super::packed_gemm::available()
+        {
+            return Ok(None);
+        }
+        let mut cache = self.packed.lock().expect("packed weight cache");
+        if let Some((wid, bid, p)) = cache.as_ref() {
+            if *wid == w.id() && *bid == b.id() {
+                return Ok(Some(p.clone()));
+            }
+        }
+        let (n, k) = w.dims2()?;
+        let values: Vec<f32> = w.flatten_all()?.to_vec1()?;
+        let p = std::sync::Arc::new(PackedLinear {
+            weight: super::packed_gemm::PackedWeight::pack(&values, n, k),
+            bias: b.to_vec1()?,
+        });
+        *cache = Some((w.id(), b.id(), p.clone()));
+        Ok(Some(p))
     }
 }
 
@@ -60,6 +172,18 @@ impl Linear {
                 let dims = x.dims().to_vec();
                 let in_dim = *dims.last().expect("rank >= 1");
                 let rows: usize = dims[..dims.len() - 1].iter().product();
+                if x.dtype() == DType::F32 && matches!(x.device(), Device::Cpu) {
+                    if let Some(p) = self.packed(b)? {
+                        let n = p.weight.out_dim();
+                        let y = x
+                            .reshape((rows, in_dim))?
+                            .contiguous()?
+                            .apply_op1_no_bwd(p.as_ref())?;
+                        let mut out = dims;
+                        *out.last_mut().expect("rank") = n;
+                        return y.reshape(out);
+                    }
+                }
                 if let Some(y) =
                     super::cpu_linear::fused_linear(&x.reshape((rows, in_dim))?, &self.weight, b)?
                 {
@@ -191,7 +315,7 @@ pub struct Attention {
     heads: usize,
     scale: f64,
     /// Q, K and V weights stacked [3D, D] (and biases) for one GEMM at inference, built on first use.
-    fused_qkv: std::sync::Arc<std::sync::OnceLock<(Tensor, Tensor)>>,
+    fused_qkv: std::sync::Arc<std::sync::OnceLock<Linear>>,
 }
 
 impl Attention {
@@ -231,9 +355,10 @@ impl Attention {
             .all(|l| l.lora.is_none() && l.bias.is_some())
     }
 
-    fn qkv_fused(&self, x: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
-        let (w, b) = match self.fused_qkv.get() {
-            Some(wb) => wb,
+    /// The stacked Q/K/V layer, built on first use.
+    fn fused_linear(&self) -> Result<&Linear> {
+        Ok(match self.fused_qkv.get() {
+            Some(l) => l,
             None => {
                 let w = Tensor::cat(
                     &[
@@ -248,16 +373,28 @@ impl Attention {
                     &[bias(&self.q_proj), bias(&self.k_proj), bias(&self.v_proj)],
                     0,
                 )?;
-                let _ = self.fused_qkv.set((w, b));
+                let _ = self.fused_qkv.set(Linear::from_tensors(w, Some(b)));
                 self.fused_qkv.get().expect("just set")
             }
-        };
-        let (bsz, n, d) = x.dims3()?;
-        let y = x
-            .reshape((bsz * n, d))?
-            .matmul(&w.t()?)?
-            .broadcast_add(b)?
-            .reshape((bsz, n, 3 * d))?;
+        })
+    }
+
+    /// Packs the inference weights now (see [`ClipVision::prepare_inference`]).
+    fn prepare(&self) -> Result<()> {
+        if self.can_fuse() {
+            self.fused_linear()?.prepare()?;
+        } else {
+            for l in [&self.q_proj, &self.k_proj, &self.v_proj] {
+                l.prepare()?;
+            }
+        }
+        self.out_proj.prepare()
+    }
+
+    fn qkv_fused(&self, x: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+        let lin = self.fused_linear()?;
+        let d = x.dim(2)?;
+        let y = lin.forward_t(x, false)?;
         Ok((
             y.narrow(2, 0, d)?,
             y.narrow(2, d, d)?,
@@ -428,6 +565,18 @@ impl ClipVision {
                 false,
             )?,
         })
+    }
+
+    /// Prepares the inference path ahead of the first image: packs every layer's weights for
+    /// the CPU kernel now (a copy of the layer weights, 340 MB for ViT-B/16), so opening the
+    /// first image does not pay for it. Detectors call it when they are built.
+    pub fn prepare_inference(&self) -> Result<()> {
+        for l in &self.layers {
+            l.self_attn.prepare()?;
+            l.mlp.fc1.prepare()?;
+            l.mlp.fc2.prepare()?;
+        }
+        Ok(())
     }
 
     pub fn device(&self) -> &Device {
