@@ -11,6 +11,8 @@ use std::fmt;
 
 const NR: usize = 16;
 const MR: usize = 6;
+/// Rows per block (see matmul_bias).
+const MB: usize = 256;
 
 /// Whether this CPU can run the kernel.
 pub fn available() -> bool {
@@ -77,26 +79,32 @@ impl PackedWeight {
             row.copy_from_slice(bias);
         }
         let count = n.div_ceil(NR);
-        // A few chunks of panels per thread, taken by work stealing: on a shared host one
-        // descheduled thread must not leave the others waiting on a fixed half of the work.
+        // Rows in blocks of MB (one block for a single image's 197 tokens), so a batch's rows
+        // are not streamed from memory once per panel; within a block, a few chunks of panels
+        // per thread, taken by work stealing: on a shared host one descheduled thread must not
+        // leave the others waiting on a fixed half of the work.
         let threads = rayon::current_num_threads().max(1);
-        let chunks = if threads == 1 {
+        let per_block = if threads == 1 {
             1
         } else {
             (threads * 4).min(count)
         };
-        let per = count.div_ceil(chunks);
+        let per = count.div_ceil(per_block);
+        let blocks = m.div_ceil(MB);
+        let chunks = blocks * per_block;
         let out = SendPtr(y.as_mut_ptr());
         let work = |t: usize| {
             let out = &out;
-            for p in t * per..((t + 1) * per).min(count) {
+            let (block, c) = (t / per_block, t % per_block);
+            let (m0, m1) = (block * MB, ((block + 1) * MB).min(m));
+            for p in c * per..((c + 1) * per).min(count) {
                 let panel = &self.panels[p * k * NR..(p + 1) * k * NR];
                 let cols = NR.min(n - p * NR);
-                let mut r0 = 0;
-                while r0 < m {
-                    let rows = MR.min(m - r0);
-                    // SAFETY: chunk t writes only columns [p*16, p*16+cols) of its own panels,
-                    // rows r0..r0+rows < m: in bounds of y, disjoint between threads; x and the
+                let mut r0 = m0;
+                while r0 < m1 {
+                    let rows = MR.min(m1 - r0);
+                    // SAFETY: chunk t writes only rows [m0, m1) of columns [p*16, p*16+cols)
+                    // of its own panels: in bounds of y, disjoint between chunks; x and the
                     // panel are read in bounds (rows * k and k * 16 values).
                     unsafe {
                         tile(
