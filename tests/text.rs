@@ -3,6 +3,8 @@
 //! against an independent numpy text tower, and the user's path: import a full CLIP, train PiN
 //! on it with text class embeddings, and be told clearly when the base model has no text tower.
 
+mod common;
+
 use candle_core::{DType, Device};
 use fauxscope::model::text::{ClipText, TextConfig};
 use fauxscope::model::tokenizer::ClipTokenizer;
@@ -104,30 +106,6 @@ fn bin(cache: &Path) -> Command {
     c
 }
 
-fn make_data(dir: &Path) -> (PathBuf, PathBuf) {
-    let (real, fake) = (dir.join("real"), dir.join("fake"));
-    std::fs::create_dir_all(&real).unwrap();
-    std::fs::create_dir_all(&fake).unwrap();
-    for i in 0..8u32 {
-        image::RgbImage::from_fn(40, 40, |x, y| {
-            image::Rgb([(x * 6 + i) as u8, (y * 6) as u8, 120])
-        })
-        .save(real.join(format!("r{i}.png")))
-        .unwrap();
-        image::RgbImage::from_fn(40, 40, |x, y| {
-            let v = if (x / 2 + y / 2 + i) % 2 == 0 {
-                230
-            } else {
-                20
-            };
-            image::Rgb([v, 255 - v, v / 2])
-        })
-        .save(fake.join(format!("f{i}.png")))
-        .unwrap();
-    }
-    (real, fake)
-}
-
 fn run(c: &mut Command) -> (bool, String) {
     let o = c.output().unwrap();
     let text = format!(
@@ -141,7 +119,7 @@ fn run(c: &mut Command) -> (bool, String) {
 #[test]
 fn pin_on_a_full_clip_uses_the_text_tower() {
     let tmp = tempfile::tempdir().unwrap();
-    let (real, fake) = make_data(tmp.path());
+    let (real, fake) = common::make_data(tmp.path(), 8);
     // Import the full CLIP: image tower, text tower and tokenizer.
     let (ok, out) = run(bin(tmp.path())
         .args(["model", "import", "--name", "tiny-full"])

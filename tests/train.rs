@@ -24,27 +24,7 @@ fn tiny_engine() -> Engine {
 }
 
 fn make_data(dir: &Path) -> (PathBuf, PathBuf) {
-    let (real, fake) = (dir.join("real"), dir.join("fake"));
-    std::fs::create_dir_all(&real).unwrap();
-    std::fs::create_dir_all(&fake).unwrap();
-    for i in 0..16u32 {
-        image::RgbImage::from_fn(48, 48, |x, y| {
-            image::Rgb([(x * 5 + i) as u8, (y * 5) as u8, 120])
-        })
-        .save(real.join(format!("r{i}.png")))
-        .unwrap();
-        image::RgbImage::from_fn(48, 48, |x, y| {
-            let v = if (x / 2 + y / 2 + i) % 2 == 0 {
-                220
-            } else {
-                30
-            };
-            image::Rgb([v, v, v])
-        })
-        .save(fake.join(format!("f{i}.png")))
-        .unwrap();
-    }
-    (real, fake)
+    common::make_data(dir, 16)
 }
 
 fn settings() -> MpftSettings {

@@ -7,13 +7,14 @@ the tests compare against:
   our tiny vocabulary, so our Rust tokenizer is checked against an independent implementation;
 - text embeddings from a plain numpy CLIP text tower written here (shares no code with candle).
 
-    python3 -m venv /tmp/hfv && /tmp/hfv/bin/pip install transformers numpy
+    python3 -m venv /tmp/hfv && /tmp/hfv/bin/pip install transformers numpy pillow
     /tmp/hfv/bin/python tools/make_text_fixture.py
 
 Every weight is drawn from a seeded generator; nothing comes from a trained model.
 """
 import json, os, struct
 import numpy as np
+from reference_embed import ln, weights_from_safetensors  # tools/, beside this script
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures")
 OUT = os.path.join(ROOT, "tiny-full")
@@ -42,19 +43,6 @@ def bytes_to_unicode():
     return [chr(c) for c in cs]
 
 
-def read_st(path):
-    raw = open(path, "rb").read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8 : 8 + n])
-    out = {}
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        a, b = v["data_offsets"]
-        out[k] = np.frombuffer(raw[8 + n + a : 8 + n + b], "<f4").reshape(v["shape"])
-    return out
-
-
 def write_st(path, tensors):
     header, blobs, off = {}, [], 0
     for k in sorted(tensors):
@@ -66,12 +54,6 @@ def write_st(path, tensors):
     h += b" " * ((8 - len(h) % 8) % 8)
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-
-
-def ln(x, w, b, eps=1e-5):
-    m = x.mean(-1, keepdims=True)
-    v = ((x - m) ** 2).mean(-1, keepdims=True)
-    return (x - m) / np.sqrt(v + eps) * w + b
 
 
 def text_forward(w, ids):
@@ -113,7 +95,7 @@ def main():
 
     rng = np.random.default_rng(2511)
     r = lambda *s: (rng.normal(0, 0.2, s)).astype(np.float32)
-    w = dict(read_st(os.path.join(ROOT, "tiny", "model.safetensors")))
+    w = weights_from_safetensors(os.path.join(ROOT, "tiny", "model.safetensors"))
     w["text_model.embeddings.token_embedding.weight"] = r(len(vocab), HIDDEN)
     w["text_model.embeddings.position_embedding.weight"] = r(MAXPOS, HIDDEN)
     for i in range(LAYERS):

@@ -345,10 +345,19 @@ pub fn import_hf_dir(name: &str, dir: &Path, label: &str) -> Result<BaseModelInf
         }
     }
     let cfg = dir.join(CONFIG);
-    let config = if cfg.exists() {
-        Some(ClipVisionConfig::from_file(&cfg)?)
+    let cfg_text = if cfg.exists() {
+        Some(
+            std::fs::read_to_string(&cfg)
+                .with_context(|| format!("cannot read {}", cfg.display()))?,
+        )
     } else {
         None
+    };
+    let config = match &cfg_text {
+        Some(t) => {
+            Some(ClipVisionConfig::from_hf_json(t).map_err(|e| anyhow!("{}: {e}", cfg.display()))?)
+        }
+        None => None,
     };
     let mut info = install_tensors(
         name,
@@ -358,29 +367,30 @@ pub fn import_hf_dir(name: &str, dir: &Path, label: &str) -> Result<BaseModelInf
         Some(sha256_file(&st)?),
     )
     .with_context(|| format!("{}: cannot import", dir.display()))?;
-    let tokenizer = TOKENIZER_FILES.iter().all(|f| dir.join(f).is_file());
-    if !text_tensors.is_empty() && !tokenizer {
+    if text_tensors.is_empty() {
+        return Ok(info);
+    }
+    if !TOKENIZER_FILES.iter().all(|f| dir.join(f).is_file()) {
         eprintln!(
             "warning: {}: the weights hold a text tower but vocab.json and merges.txt are \
              missing; only the image tower was imported",
             dir.display()
         );
+        return Ok(info);
     }
-    if !text_tensors.is_empty() && tokenizer {
-        let heads = std::fs::read_to_string(&cfg)
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v["text_config"]["num_attention_heads"].as_u64())
-            .map(|h| h as usize);
-        info.text = Some(
-            install_text(name, text_tensors, heads, dir)
-                .with_context(|| format!("{}: cannot import the text tower", dir.display()))?,
-        );
-        write_atomic(
-            &model_dir(name).join(MANIFEST),
-            serde_json::to_string_pretty(&info)?.as_bytes(),
-        )?;
-    }
+    let heads = cfg_text
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+        .and_then(|v| v["text_config"]["num_attention_heads"].as_u64())
+        .map(|h| h as usize);
+    info.text = Some(
+        install_text(name, text_tensors, heads, dir)
+            .with_context(|| format!("{}: cannot import the text tower", dir.display()))?,
+    );
+    write_atomic(
+        &model_dir(name).join(MANIFEST),
+        serde_json::to_string_pretty(&info)?.as_bytes(),
+    )?;
     Ok(info)
 }
 

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 
 use candle_core::Tensor;
+use std::path::{Path, PathBuf};
 
 /// Largest absolute element-wise difference between two tensors of the same shape.
 #[allow(dead_code)]
@@ -26,4 +27,30 @@ pub fn real_model_available() -> bool {
         "FAUXSCOPE_REQUIRE_REAL=1 but the real model is missing"
     );
     ok
+}
+
+/// `n` smooth gradients in `real/` and `n` grey checkerboards in `fake/` (48 px PNGs).
+#[allow(dead_code)]
+pub fn make_data(dir: &Path, n: u32) -> (PathBuf, PathBuf) {
+    let (real, fake) = (dir.join("real"), dir.join("fake"));
+    std::fs::create_dir_all(&real).unwrap();
+    std::fs::create_dir_all(&fake).unwrap();
+    for i in 0..n {
+        image::RgbImage::from_fn(48, 48, |x, y| {
+            image::Rgb([(x * 5 + i) as u8, (y * 5) as u8, 120])
+        })
+        .save(real.join(format!("r{i}.png")))
+        .unwrap();
+        image::RgbImage::from_fn(48, 48, |x, y| {
+            let v = if (x / 2 + y / 2 + i) % 2 == 0 {
+                220
+            } else {
+                30
+            };
+            image::Rgb([v, v, v])
+        })
+        .save(fake.join(format!("f{i}.png")))
+        .unwrap();
+    }
+    (real, fake)
 }
