@@ -3,6 +3,7 @@
 # MPFT + TAM with each texture measure; trained on aigi-dev/train, evaluated on aigi-dev/val
 # clean and under JPEG 75 / blur 1.0 / resize 0.5. Writes OUT_DIR/*.json and OUT_DIR/ablation.md.
 #   bash bench/ablation_mpft.sh [OUT_DIR] [extra train flags, e.g. --epochs 3]
+# Checkpoints and evaluations already in OUT_DIR are kept (a stopped run resumes).
 # CPU: about 25 minutes per MPFT configuration on 2 cores (use a CUDA build on a GPU to go faster).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,9 @@ run() { # name, train flags...
   local name=$1; shift
   [ -f "$out/$name.safetensors" ] || "$bin" train --real "$data/train/real" --fake "$data/train/fake" \
       --out "$out/$name.safetensors" --name "$name" "$@"
-  "$bin" eval "$data/val" --detector "$out/$name.safetensors" --perturb "$perturb" --json "$out/$name.json" > "$out/$name.md"
+  # A finished evaluation is kept: re-running the script resumes where it stopped.
+  [ -f "$out/$name.json" ] || "$bin" eval "$data/val" --detector "$out/$name.safetensors" \
+      --perturb "$perturb" --json "$out/$name.json" > "$out/$name.md"
 }
 run probe --method probe
 run mpft-nomask --method mpft --mask-mode none "$@"

@@ -86,6 +86,9 @@ pub enum Command {
     Bench(BenchArgs),
     /// Write a forensic report (PDF, HTML, JSON sidecar, CSV) on images or folders.
     Report(ReportArgs),
+    /// Runs one training job for the window (a JSON job on stdin, JSON progress on stdout).
+    #[command(name = "train-worker", hide = true)]
+    TrainWorker,
     /// Open the workstation window (also what `fauxscope` with no arguments does).
     Gui {
         /// Images or folders to load.
@@ -298,6 +301,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Model { cmd } => model_cmd(cmd),
         Command::Bench(b) => bench(b),
         Command::Report(r) => report(r),
+        Command::TrainWorker => crate::workstation::train_process::run_worker(),
         Command::Gui {
             images,
             model,

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// A progress event.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Progress {
     /// What stage the job is in, e.g. `embedding`, `training`.
     pub stage: String,
@@ -14,7 +14,7 @@ pub struct Progress {
     /// Free text (current file, loss, accuracy).
     pub message: String,
     /// Named figures for charts (e.g. `loss`, `accuracy`, `heldout_auc`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values: Vec<(String, f64)>,
 }
 

@@ -176,6 +176,8 @@ fn training_starts_shows_progress_and_cancels() {
         t.name = "tiny-test".into();
         t.mpft.epochs = 500;
         t.mpft.batch_size = 4;
+        // As the window does: in a child `fauxscope train-worker`.
+        t.executable = Some(PathBuf::from(env!("CARGO_BIN_EXE_fauxscope")));
     }
     h.step();
     h.get_by_label("Start training").click();

@@ -9,6 +9,7 @@ use fauxscope::jobs::{no_progress, CancelFlag};
 use fauxscope::model::{ClipVision, ForwardOptions};
 use fauxscope::train::mpft::{bce_with_logits, build_trainable, inference_model, MpftSettings};
 use fauxscope::workstation::train::MpftRequest;
+use fauxscope::workstation::train_process::{run_in_child, TrainRequest, TrainSpec};
 use fauxscope::workstation::{open_model_dir, Engine};
 use std::path::{Path, PathBuf};
 
@@ -304,4 +305,80 @@ fn pin_trains_its_generator_jointly_and_reloads() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("noise layer 7"), "{err}");
+}
+
+fn child_spec(dir: &Path, real: PathBuf, fake: PathBuf, epochs: usize) -> TrainSpec {
+    TrainSpec {
+        model: Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/tiny")
+            .display()
+            .to_string(),
+        device: fauxscope::device::DeviceChoice::Cpu,
+        request: TrainRequest::Mpft(Box::new(MpftRequest {
+            real: vec![real],
+            fake: vec![fake],
+            out: dir.join("child.safetensors"),
+            name: "child".into(),
+            settings: MpftSettings {
+                epochs,
+                ..settings()
+            },
+            resume: None,
+            pin: None,
+        })),
+    }
+}
+
+/// The window trains in a child `fauxscope train-worker`: progress comes back over the pipe, the
+/// checkpoint is the child's, a cancel reaches it, and a failed job says why.
+#[test]
+fn training_in_a_child_process_reports_progress_cancels_and_fails_clearly() {
+    let exe = Path::new(env!("CARGO_BIN_EXE_fauxscope"));
+    let dir = tempfile::tempdir().unwrap();
+    let (real, fake) = make_data(dir.path());
+
+    // A whole run.
+    let spec = child_spec(dir.path(), real.clone(), fake.clone(), 2);
+    let seen = std::sync::Mutex::new(Vec::new());
+    let sink = |p: fauxscope::jobs::Progress| seen.lock().unwrap().push(p);
+    let c = run_in_child(exe, &spec, &sink, &CancelFlag::new()).unwrap();
+    assert_eq!(c.meta.name, "child");
+    assert_eq!(c.meta.metrics["epochs_run"].as_u64(), Some(2));
+    let seen = seen.into_inner().unwrap();
+    assert!(
+        seen.iter().any(|p| p.value("loss").is_some()),
+        "no loss reported: {seen:?}"
+    );
+    assert!(seen.iter().any(|p| p.stage == "saved"), "{seen:?}");
+
+    // Cancelled after the first epoch is saved: fewer epochs ran, the best one is kept.
+    std::fs::remove_file(spec.request.out()).unwrap();
+    let spec = child_spec(dir.path(), real.clone(), fake.clone(), 10_000);
+    let cancel = CancelFlag::new();
+    let sink = |p: fauxscope::jobs::Progress| {
+        if p.stage == "saved" {
+            cancel.cancel();
+        }
+    };
+    let t = std::time::Instant::now();
+    let c = run_in_child(exe, &spec, &sink, &cancel).unwrap();
+    let run = c.meta.metrics["epochs_run"].as_u64().unwrap();
+    assert!(
+        run < 10_000,
+        "the cancel did not reach the child ({run} epochs)"
+    );
+    assert!(t.elapsed().as_secs() < 120);
+
+    // A job that fails in the child: its error comes back, naming the problem.
+    let mut spec = child_spec(dir.path(), real, fake, 1);
+    spec.model = dir.path().join("no-such-model").display().to_string();
+    let e = run_in_child(
+        exe,
+        &spec,
+        &fauxscope::jobs::no_progress,
+        &CancelFlag::new(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("no-such-model"), "{e}");
 }

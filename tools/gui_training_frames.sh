@@ -22,7 +22,8 @@ click() { xdotool mousemove "$1" "$2" click 1; sleep 1; }
 click 224 12                      # the "Fine-tune" tab
 import -window root "$tmp/panel.png"
 # The "Start training" button: found by its position in the panel layout (see panel.png).
-click "${START_X:-50}" "${START_Y:-330}"
+# NO_TRAIN=1: the same pointer moves with nothing running (the baseline, logged "while idle").
+[ -n "${NO_TRAIN:-}" ] || click "${START_X:-50}" "${START_Y:-330}"
 # A user moving the pointer over the window the whole time: every move is a repainted frame.
 wiggle() {
   local end=$((SECONDS + $1))
@@ -32,7 +33,7 @@ wiggle() {
 }
 wiggle "${TRAIN_S:-60}"
 import -window root "${OUT:-/tmp/training.png}"
-click "${START_X:-50}" "${START_Y:-330}"   # the same place now holds "Cancel"
+[ -n "${NO_TRAIN:-}" ] || click "${START_X:-50}" "${START_Y:-330}"   # now "Cancel"
 wiggle "${AFTER_S:-40}"                    # the run ends, its memory is given back
 cp "$tmp/panel.png" /tmp/panel.png
 cat "$tmp/log"

@@ -108,6 +108,9 @@ pub struct App {
     /// Whole-frame CPU times (ms) while a training run went on: the frame-time check.
     pub training_frames: Vec<f32>,
     /// Frame times in the seconds after a training run ended (until the deadline).
+    /// Frame times with no run going (the baseline for the figures above).
+    idle_frames: Vec<f32>,
+    /// When the last run ended, and the frames since (logged for 5 s).
     after_training: Option<(std::time::Instant, Vec<f32>)>,
     /// A message shown until dismissed (errors from dialogs, saving).
     pub notice: Option<String>,
@@ -179,6 +182,7 @@ impl App {
             frame_ms: vec![],
             training_frames: vec![],
             after_training: None,
+            idle_frames: vec![],
             notice,
             tx,
             rx,
@@ -394,13 +398,12 @@ impl App {
                 if !f.is_empty() {
                     log::info(&frame_summary("during training", f));
                 }
-                self.after_training = Some((
-                    std::time::Instant::now() + std::time::Duration::from_secs(5),
-                    vec![],
-                ));
+                self.after_training = Some((std::time::Instant::now(), vec![]));
                 self.train.on_done(result, cancelled);
-                self.library = worker::library();
+                // Reading the detector files is disk work: not on the UI thread.
+                let _ = self.tx.send(Cmd::Library);
             }
+            Event::Library(l) => self.library = l,
         }
     }
 
@@ -585,12 +588,15 @@ impl App {
     /// Records one whole frame's CPU time (the eframe shell reports it).
     pub fn record_frame(&mut self, ms: f32) {
         // The seconds after a run ends count too: that is when its memory is given back.
-        if let Some((until, frames)) = &mut self.after_training {
+        if let Some((ended, frames)) = &mut self.after_training {
             frames.push(ms);
+            let after = ended.elapsed().as_secs_f32();
             if ms > 16.0 {
-                log::info(&format!("slow frame: {ms:.1} ms, after training"));
+                log::info(&format!(
+                    "slow frame: {ms:.1} ms, {after:.2} s after training ended"
+                ));
             }
-            if std::time::Instant::now() >= *until {
+            if after >= 5.0 {
                 let f = std::mem::take(frames);
                 self.after_training = None;
                 log::info(&frame_summary("in the 5 s after training", f));
@@ -600,12 +606,20 @@ impl App {
             self.training_frames.push(ms);
             if ms > 16.0 {
                 log::info(&format!(
-                    "slow frame: {ms:.1} ms, {:.1} s into training, stage {:?}",
+                    "slow frame: {ms:.1} ms, {:.1} s into training, stage {:?}, {:.2} s after its last progress event",
                     self.train
                         .started
                         .map_or(0.0, |t| t.elapsed().as_secs_f32()),
-                    self.train.last.as_ref().map(|p| p.stage.clone())
+                    self.train.last.as_ref().map(|p| p.stage.clone()),
+                    self.train.last_at.map_or(-1.0, |t| t.elapsed().as_secs_f32())
                 ));
+            }
+        } else if self.after_training.is_none() {
+            // The baseline: the same window with nothing running, summarised every 2,000 frames.
+            self.idle_frames.push(ms);
+            if self.idle_frames.len() >= 2000 {
+                let f = std::mem::take(&mut self.idle_frames);
+                log::info(&frame_summary("while idle", f));
             }
         }
     }
@@ -887,7 +901,7 @@ impl App {
         ui.heading("Detector library");
         ui.label("The primary detector gives the verdict, the maps and the stability check; checked detectors run beside it.");
         if ui.button("Refresh").clicked() {
-            self.library = worker::library();
+            let _ = self.tx.send(Cmd::Library);
         }
         let mut make_primary = None;
         let mut toggled = None;

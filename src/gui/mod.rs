@@ -35,6 +35,8 @@ pub fn run(args: crate::cli::GuiArgs) -> Result<()> {
             }
             app.train.real = args.real;
             app.train.fake = args.fake;
+            // Training runs in a child `fauxscope train-worker` of this very binary.
+            app.train.executable = std::env::current_exe().ok();
             Ok(Box::new(app))
         }),
     )

@@ -23,6 +23,8 @@ pub struct TrainPanel {
     pub cancel: Option<CancelFlag>,
     pub started: Option<Instant>,
     pub last: Option<Progress>,
+    /// When the last progress event arrived (the frame log relates slow frames to it).
+    pub last_at: Option<Instant>,
     /// (epoch position, loss) and (epoch position, running accuracy).
     pub loss: Vec<(f64, f64)>,
     pub acc: Vec<(f64, f64)>,
@@ -31,6 +33,9 @@ pub struct TrainPanel {
     pub result: Option<Result<(PathBuf, Box<DetectorMeta>), String>>,
     /// The last run was cancelled by the user.
     pub cancelled: bool,
+    /// The `fauxscope` binary runs train in (a child process, so the several gigabytes a run
+    /// allocates and frees never touch the window's process); None trains on a thread here.
+    pub executable: Option<PathBuf>,
     chart: Option<TextureHandle>,
     chart_dirty: bool,
     chart_drawn: Option<Instant>,
@@ -50,11 +55,13 @@ impl Default for TrainPanel {
             cancel: None,
             started: None,
             last: None,
+            last_at: None,
             loss: vec![],
             acc: vec![],
             heldout: vec![],
             result: None,
             cancelled: false,
+            executable: None,
             chart: None,
             chart_dirty: false,
             chart_drawn: None,
@@ -81,6 +88,7 @@ impl TrainPanel {
             self.chart_dirty = true;
         }
         self.last = Some(p);
+        self.last_at = Some(Instant::now());
     }
 
     pub fn on_done(&mut self, r: Result<(PathBuf, Box<DetectorMeta>), String>, cancelled: bool) {
@@ -113,6 +121,7 @@ impl TrainPanel {
             name,
             mpft: self.mpft.clone(),
             probe_crop: CropMode::Clip,
+            executable: self.executable.clone(),
         };
         tx.send(Cmd::Train(Box::new(job), cancel.clone()))
             .map_err(|_| "the service thread has stopped".to_string())?;

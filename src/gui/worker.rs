@@ -10,6 +10,7 @@ use crate::model::preprocess::CropMode;
 use crate::train::mpft::MpftSettings;
 use crate::workstation::analyze::{default_stability, Analysis};
 use crate::workstation::train::MpftRequest;
+use crate::workstation::train_process::{run_in_child, TrainRequest, TrainSpec};
 use crate::workstation::{Engine, ProbeRequest};
 use image::RgbImage;
 use std::path::PathBuf;
@@ -88,6 +89,9 @@ pub struct TrainJob {
     pub name: String,
     pub mpft: MpftSettings,
     pub probe_crop: CropMode,
+    /// The `fauxscope` binary to train in (a child process, `train-worker`); None trains on a
+    /// thread of this process.
+    pub executable: Option<PathBuf>,
 }
 
 pub enum Cmd {
@@ -102,6 +106,8 @@ pub enum Cmd {
     Train(Box<TrainJob>, CancelFlag),
     /// Write a forensic report with the loaded engine.
     Report(Box<crate::report::ReportRequest>),
+    /// Re-read the detector library (answered by [`Event::Library`]).
+    Library,
 }
 
 /// One image's display copies and file-level facts.
@@ -142,6 +148,8 @@ pub enum Event {
         result: Result<(PathBuf, Box<DetectorMeta>), String>,
         cancelled: bool,
     },
+    /// The detector library, re-read.
+    Library(Vec<DetectorInfo>),
     /// A report was written (folder, file hashes) or failed.
     ReportDone(Result<(PathBuf, Vec<crate::report::OutputFile>), String>),
 }
@@ -210,6 +218,14 @@ impl Service {
             Cmd::Analyze(p) => self.analyze(p),
             Cmd::Train(job, cancel) => self.train(*job, cancel),
             Cmd::Report(req) => self.report(*req),
+            Cmd::Library => {
+                // On its own thread: an analysis in progress does not delay it.
+                let (tx, wake) = (self.tx.clone(), self.wake.clone());
+                std::thread::spawn(move || {
+                    let _ = tx.send(Event::Library(library()));
+                    wake();
+                });
+            }
         }
     }
 
@@ -363,44 +379,51 @@ impl Service {
             });
             return;
         };
+        let out = crate::paths::detectors_dir().join(format!("{}.safetensors", job.name));
+        let request = match job.method {
+            TrainMethod::Probe => TrainRequest::Probe(ProbeRequest {
+                real: job.real.clone(),
+                fake: job.fake.clone(),
+                out: out.clone(),
+                name: job.name.clone(),
+                crop: job.probe_crop,
+                settings: Default::default(),
+            }),
+            TrainMethod::Mpft | TrainMethod::Pin => TrainRequest::Mpft(Box::new(MpftRequest {
+                real: job.real.clone(),
+                fake: job.fake.clone(),
+                out: out.clone(),
+                name: job.name.clone(),
+                settings: job.mpft.clone(),
+                resume: None,
+                pin: (job.method == TrainMethod::Pin).then(crate::train::pin::PinSettings::default),
+            })),
+        };
+        // The child opens the same base model on the same device as the window.
+        let child = match (&job.executable, &self.opened) {
+            (Some(exe), Some((model, device))) => Some((
+                exe.clone(),
+                TrainSpec {
+                    model: model.clone(),
+                    device: *device,
+                    request: request.clone(),
+                },
+            )),
+            _ => None,
+        };
         let tx = self.tx.clone();
         let wake = self.wake.clone();
         std::thread::Builder::new()
             .name("fauxscope-train".into())
             .spawn(move || {
                 background_priority();
-                let out = crate::paths::detectors_dir().join(format!("{}.safetensors", job.name));
                 let sink = |p: Progress| {
                     let _ = tx.send(Event::TrainProgress(p));
                     wake();
                 };
-                let r = match job.method {
-                    TrainMethod::Probe => engine.train_probe(
-                        &ProbeRequest {
-                            real: job.real.clone(),
-                            fake: job.fake.clone(),
-                            out: out.clone(),
-                            name: job.name.clone(),
-                            crop: job.probe_crop,
-                            settings: Default::default(),
-                        },
-                        &sink,
-                        &cancel,
-                    ),
-                    TrainMethod::Mpft | TrainMethod::Pin => engine.train_mpft(
-                        &MpftRequest {
-                            real: job.real.clone(),
-                            fake: job.fake.clone(),
-                            out: out.clone(),
-                            name: job.name.clone(),
-                            settings: job.mpft.clone(),
-                            resume: None,
-                            pin: (job.method == TrainMethod::Pin)
-                                .then(crate::train::pin::PinSettings::default),
-                        },
-                        &sink,
-                        &cancel,
-                    ),
+                let r = match &child {
+                    Some((exe, spec)) => run_in_child(exe, spec, &sink, &cancel),
+                    None => request.run(&engine, &sink, &cancel),
                 };
                 let result = match r {
                     Ok(c) => Ok((out, Box::new(c.meta))),

@@ -7,6 +7,7 @@ pub mod maps;
 pub mod pipeline;
 pub mod settings;
 pub mod train;
+pub mod train_process;
 
 use crate::detect::{
     self, Checkpoint, Detector, DetectorMeta, FileRecord, TrainingSummary, Verdict,
@@ -321,7 +322,7 @@ impl Engine {
 }
 
 /// What `train --method probe` needs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ProbeRequest {
     pub real: Vec<PathBuf>,
     pub fake: Vec<PathBuf>,

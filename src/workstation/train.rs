@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use std::path::PathBuf;
 
 /// What `train --method mpft` needs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct MpftRequest {
     pub real: Vec<PathBuf>,
     pub fake: Vec<PathBuf>,
