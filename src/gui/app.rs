@@ -107,7 +107,6 @@ pub struct App {
     pub frame_ms: Vec<f32>,
     /// Whole-frame CPU times (ms) while a training run went on: the frame-time check.
     pub training_frames: Vec<f32>,
-    /// Frame times in the seconds after a training run ended (until the deadline).
     /// Frame times with no run going (the baseline for the figures above).
     idle_frames: Vec<f32>,
     /// When the last run ended, and the frames since (logged for 5 s).
