@@ -13,9 +13,9 @@ cache="${FAUXSCOPE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/fauxscope}"
 threads=$(nproc)
 python3 -m pip install -q --disable-pip-version-check onnxruntime onnx numpy pillow
 images=${BENCH_IMAGES:-../shared/data/aigi-dev/val}
-"$bin" bench --arch vit-b32,vit-b16,vit-l14 --batch 1,32 --iters 3 --images "$images" --json "$out/fauxscope.json"
+"$bin" bench --arch vit-b32,vit-b16,vit-l14 --batch 1,32 --iters 3 --min-seconds 10 --images "$images" --json "$out/fauxscope.json"
 python3 bench/export_onnx_fp32.py "$cache/models/clip-vit-base-patch16" "$out/clip_b16_fp32.onnx"
-python3 bench/ort_bench.py "$out/clip_b16_fp32.onnx" --threads "$threads" --batch 1,32 --iters 3 \
+python3 bench/ort_bench.py "$out/clip_b16_fp32.onnx" --threads "$threads" --batch 1,32 --iters 3 --min-seconds 10 \
   --check tests/fixtures/parity/reference_vit_b16.json > "$out/ort.json"
 python3 - "$out" <<'PY'
 import json, sys

@@ -14,6 +14,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", default="1,32")
     ap.add_argument("--iters", type=int, default=5)
+    ap.add_argument("--min-seconds", type=float, default=0.0,
+                    help="keep timing until this many seconds have been timed (as fauxscope bench)")
     ap.add_argument("--check", help="reference JSON from tools/reference_embed.py")
     a = ap.parse_args()
     so = ort.SessionOptions()
@@ -40,12 +42,12 @@ def main():
         x = rng.standard_normal((b, 3, size, size)).astype(np.float32)
         sess.run(None, {"pixel_values": x})
         ts = []
-        for _ in range(a.iters):
+        while len(ts) < max(a.iters, 1) or sum(ts) < a.min_seconds:
             t = time.perf_counter()
             sess.run(None, {"pixel_values": x})
             ts.append(time.perf_counter() - t)
         med = sorted(ts)[len(ts) // 2]
-        res["forward"].append({"batch": b, "seconds_per_batch": med, "min_seconds_per_batch": min(ts), "images_per_second": b / med})
+        res["forward"].append({"batch": b, "iters": len(ts), "seconds_per_batch": med, "min_seconds_per_batch": min(ts), "images_per_second": b / med})
     print(json.dumps(res, indent=1))
 
 

@@ -50,18 +50,20 @@ fn sync(t: &Tensor) -> Result<()> {
     Ok(())
 }
 
-/// Times `model.embed` at a batch size: one warm-up call, then `iters` timed calls (median).
+/// Times `model.embed` at a batch size: one warm-up call, then at least `iters` timed calls and
+/// at least `min_seconds` of them (median and best).
 pub fn time_forward(
     model: &ClipVision,
     batch: usize,
     iters: usize,
+    min_seconds: f64,
     weights: &str,
 ) -> Result<ForwardResult> {
     let s = model.config.image_size;
     let x = Tensor::randn(0f32, 1.0, (batch, 3, s, s), model.device())?.to_dtype(model.dtype())?;
     sync(&model.embed(&x)?)?;
     let mut times = Vec::with_capacity(iters);
-    for _ in 0..iters.max(1) {
+    while times.len() < iters.max(1) || times.iter().sum::<f64>() < min_seconds {
         let t = Instant::now();
         sync(&model.embed(&x)?)?;
         times.push(t.elapsed().as_secs_f64());

@@ -196,9 +196,13 @@ pub struct BenchArgs {
     pub arch: Vec<String>,
     #[arg(long, value_delimiter = ',', default_value = "1,32")]
     pub batch: Vec<usize>,
-    /// Timed iterations per configuration (the median is reported).
+    /// Timed iterations per configuration, at least (the median is reported).
     #[arg(long, default_value_t = 5)]
     pub iters: usize,
+    /// Keep timing a configuration until this many seconds have been timed (a fast batch gets
+    /// more iterations, so its median is not three samples of a noisy host).
+    #[arg(long, default_value_t = 0.0)]
+    pub min_seconds: f64,
     /// A folder of images for the decode + preprocess figure.
     #[arg(long)]
     pub images: Option<PathBuf>,
@@ -493,7 +497,7 @@ fn bench(b: BenchArgs) -> Result<i32> {
             ),
         };
         for &bs in &b.batch {
-            let r = bench::time_forward(&model, bs, b.iters, weights)?;
+            let r = bench::time_forward(&model, bs, b.iters, b.min_seconds, weights)?;
             println!(
                 "{:<10} {:<8} {:>5} {:>12.4} {:>10.2}",
                 r.arch, r.weights, r.batch, r.seconds_per_batch, r.images_per_second

@@ -63,39 +63,11 @@ pub struct LoraDelta {
     pub scale: f64,
 }
 
-/// A packed weight with its bias: `x [M, K] -> x W^T + b`, as a candle op without backward.
+/// A packed weight with its bias, for [`Linear::packed_forward`].
 #[derive(Debug)]
 struct PackedLinear {
     weight: super::packed_gemm::PackedWeight,
     bias: Vec<f32>,
-}
-
-impl candle_core::CustomOp1 for PackedLinear {
-    fn name(&self) -> &'static str {
-        "packed_linear"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s: &candle_core::CpuStorage,
-        l: &candle_core::Layout,
-    ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        let (m, k) = l.shape().dims2()?;
-        if k != self.weight.in_dim() {
-            candle_core::bail!(
-                "packed_linear: input width {k}, weight {}",
-                self.weight.in_dim()
-            );
-        }
-        let x = match (s, l.contiguous_offsets()) {
-            (candle_core::CpuStorage::F32(v), Some((a, b))) => &v[a..b],
-            _ => candle_core::bail!("packed_linear needs a contiguous f32 input"),
-        };
-        let n = self.weight.out_dim();
-        let mut y = vec![0f32; m * n];
-        self.weight.matmul_bias(x, m, &self.bias, &mut y);
-        Ok((candle_core::CpuStorage::F32(y), (m, n).into()))
-    }
 }
 
 impl Linear {
@@ -164,7 +136,90 @@ impl Linear {
     }
 }
 
+/// The f32 values of a contiguous CPU tensor, read in place, or `None` for any other tensor.
+fn with_cpu_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Option<R> {
+    let (storage, layout) = t.storage_and_layout();
+    match (&*storage, layout.contiguous_offsets()) {
+        (candle_core::Storage::Cpu(candle_core::CpuStorage::F32(v)), Some((a, b))) => {
+            Some(f(&v[a..b]))
+        }
+        _ => None,
+    }
+}
+
 impl Linear {
+    /// Whether [`Linear::packed_forward`] applies: a plain biased f32 layer on the CPU, not a
+    /// trainable variable, on a CPU with the packed kernel.
+    fn can_pack(&self) -> bool {
+        let w = &self.weight;
+        self.lora.is_none()
+            && self.bias.as_ref().is_some_and(|b| {
+                b.dtype() == DType::F32 && !b.is_variable() && matches!(b.device(), Device::Cpu)
+            })
+            && w.dtype() == DType::F32
+            && !w.is_variable()
+            && matches!(w.device(), Device::Cpu)
+            && super::packed_gemm::available()
+    }
+
+    /// Inference through the packed kernel: `act(x W^T + b) + residual`, where `residual` has
+    /// the output's shape. `None` when the kernel does not apply (see [`Linear::can_pack`]) or
+    /// the input is not an f32 CPU tensor.
+    fn packed_forward(
+        &self,
+        x: &Tensor,
+        residual: Option<&Tensor>,
+        epilogue: super::packed_gemm::Epilogue,
+    ) -> Result<Option<Tensor>> {
+        let Some(b) = self.bias.as_ref().filter(|_| self.can_pack()) else {
+            return Ok(None);
+        };
+        if x.dtype() != DType::F32 || !matches!(x.device(), Device::Cpu) {
+            return Ok(None);
+        }
+        let Some(p) = self.packed(b)? else {
+            return Ok(None);
+        };
+        let mut dims = x.dims().to_vec();
+        let in_dim = *dims.last().expect("rank >= 1");
+        if in_dim != p.weight.in_dim() {
+            candle_core::bail!(
+                "linear layer: input width {in_dim}, weight {}",
+                p.weight.in_dim()
+            );
+        }
+        let rows: usize = dims[..dims.len() - 1].iter().product();
+        let n = p.weight.out_dim();
+        *dims.last_mut().expect("rank") = n;
+        let x = x.contiguous()?;
+        let residual = match residual {
+            Some(r) if r.dims() != dims.as_slice() => {
+                candle_core::bail!("residual {:?} for output {:?}", r.dims(), dims)
+            }
+            Some(r) if r.dtype() != DType::F32 || !matches!(r.device(), Device::Cpu) => {
+                return Ok(None)
+            }
+            Some(r) => Some(r.contiguous()?),
+            None => None,
+        };
+        let mut y = vec![0f32; rows * n];
+        let done = with_cpu_f32(&x, |xs| match &residual {
+            Some(r) => with_cpu_f32(r, |rs| {
+                p.weight
+                    .matmul(xs, rows, &p.bias, Some(rs), epilogue, &mut y)
+            }),
+            None => {
+                p.weight.matmul(xs, rows, &p.bias, None, epilogue, &mut y);
+                Some(())
+            }
+        })
+        .flatten();
+        if done.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(Tensor::from_vec(y, dims, x.device())?))
+    }
+
     /// Forward; without gradients, plain biased layers take the fused CPU kernel.
     pub fn forward_t(&self, x: &Tensor, diff: bool) -> Result<Tensor> {
         if !diff && self.lora.is_none() {
@@ -172,17 +227,8 @@ impl Linear {
                 let dims = x.dims().to_vec();
                 let in_dim = *dims.last().expect("rank >= 1");
                 let rows: usize = dims[..dims.len() - 1].iter().product();
-                if x.dtype() == DType::F32 && matches!(x.device(), Device::Cpu) {
-                    if let Some(p) = self.packed(b)? {
-                        let n = p.weight.out_dim();
-                        let y = x
-                            .reshape((rows, in_dim))?
-                            .contiguous()?
-                            .apply_op1_no_bwd(p.as_ref())?;
-                        let mut out = dims;
-                        *out.last_mut().expect("rank") = n;
-                        return y.reshape(out);
-                    }
+                if let Some(y) = self.packed_forward(x, None, super::packed_gemm::Epilogue::None)? {
+                    return Ok(y);
                 }
                 if let Some(y) =
                     super::cpu_linear::fused_linear(&x.reshape((rows, in_dim))?, &self.weight, b)?
@@ -402,6 +448,64 @@ impl Attention {
         ))
     }
 
+    /// Inference on the CPU in three steps, all through the packed kernel: the stacked Q/K/V
+    /// projection, [`super::packed_gemm::attention`], and out_proj with the residual added in
+    /// its epilogue. Returns `residual + attention(x)` and, when asked, the probabilities, or
+    /// `None` when the packed path does not apply.
+    fn forward_packed(
+        &self,
+        x: &Tensor,
+        residual: &Tensor,
+        want_probs: bool,
+    ) -> Result<Option<(Tensor, Option<Tensor>)>> {
+        let (b, n, d) = x.dims3()?;
+        let hd = d / self.heads;
+        if !self.can_fuse()
+            || !self.out_proj.can_pack()
+            || !hd.is_multiple_of(16)
+            || hd * self.heads != d
+        {
+            return Ok(None);
+        }
+        let lin = self.fused_linear()?;
+        let Some(qkv) = lin.packed_forward(x, None, super::packed_gemm::Epilogue::None)? else {
+            return Ok(None);
+        };
+        let mut out = vec![0f32; b * n * d];
+        let mut probs = want_probs.then(|| vec![0f32; b * self.heads * n * n]);
+        let scale = self.scale as f32;
+        let done = with_cpu_f32(&qkv, |q| {
+            super::packed_gemm::attention(
+                q,
+                b,
+                n,
+                self.heads,
+                hd,
+                scale,
+                &mut out,
+                probs.as_deref_mut(),
+            )
+        });
+        if done.is_none() {
+            return Ok(None);
+        }
+        let dev = x.device();
+        let out = Tensor::from_vec(out, (b, n, d), dev)?;
+        let Some(y) = self.out_proj.packed_forward(
+            &out,
+            Some(residual),
+            super::packed_gemm::Epilogue::None,
+        )?
+        else {
+            return Ok(None);
+        };
+        let probs = match probs {
+            Some(p) => Some(Tensor::from_vec(p, (b, self.heads, n, n), dev)?),
+            None => None,
+        };
+        Ok(Some((y, probs)))
+    }
+
     /// Returns the output and, when asked, the attention probabilities [B, H, N, N].
     fn forward(
         &self,
@@ -479,12 +583,49 @@ impl EncoderLayer {
             mlp: Mlp::new(vb.pp("mlp"), c)?,
         })
     }
+    /// Inference through the packed CPU kernels: attention with the residual added by
+    /// out_proj, fc1 with quick_gelu applied as it stores, fc2 with the residual. `None` when
+    /// a layer does not qualify (adapters, trainable weights, another device).
+    fn forward_packed(
+        &self,
+        x: &Tensor,
+        want_probs: bool,
+    ) -> Result<Option<(Tensor, Option<Tensor>)>> {
+        use super::packed_gemm::Epilogue;
+        if !self.mlp.fc1.can_pack() || !self.mlp.fc2.can_pack() {
+            return Ok(None);
+        }
+        let h = self.layer_norm1.forward(x, false)?;
+        let Some((x1, probs)) = self.self_attn.forward_packed(&h, x, want_probs)? else {
+            return Ok(None);
+        };
+        let h = self.layer_norm2.forward(&x1, false)?;
+        let epilogue = if self.mlp.quick {
+            Epilogue::QuickGelu
+        } else {
+            Epilogue::None
+        };
+        let Some(a) = self.mlp.fc1.packed_forward(&h, None, epilogue)? else {
+            return Ok(None);
+        };
+        let a = if self.mlp.quick { a } else { a.gelu_erf()? };
+        let Some(y) = self.mlp.fc2.packed_forward(&a, Some(&x1), Epilogue::None)? else {
+            return Ok(None);
+        };
+        Ok(Some((y, probs)))
+    }
+
     fn forward(
         &self,
         x: &Tensor,
         want_probs: bool,
         diff: bool,
     ) -> Result<(Tensor, Option<Tensor>)> {
+        if !diff {
+            if let Some(out) = self.forward_packed(x, want_probs)? {
+                return Ok(out);
+            }
+        }
         let (a, probs) =
             self.self_attn
                 .forward(&self.layer_norm1.forward(x, diff)?, want_probs, diff)?;
@@ -658,4 +799,108 @@ pub fn keep_indices(masks: &[Vec<bool>], device: &Device) -> Result<Tensor> {
         candle_core::bail!("a keep-mask must keep at least one patch");
     }
     Tensor::from_vec(idx, (masks.len(), k), device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::D;
+    use candle_nn::VarMap;
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(D::Minus1)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    /// A small model whose heads are 16 wide (the packed attention's unit) and whose MLP width
+    /// is not a whole number of panels, with plain (non-variable) weights, as loaded for
+    /// inference.
+    fn plain_model() -> ClipVision {
+        let mut c = ClipVisionConfig::tiny();
+        c.hidden_size = 48;
+        c.num_attention_heads = 3;
+        c.intermediate_size = 72;
+        let vm = VarMap::new();
+        ClipVision::new(VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu), &c).unwrap();
+        let plain = vm
+            .data()
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| {
+                // Larger weights than the initialisation's, so attention is far from uniform.
+                (k.clone(), (v.as_tensor().detach() * 8.0).unwrap())
+            })
+            .collect();
+        ClipVision::new(
+            VarBuilder::from_tensors(plain, DType::F32, &Device::Cpu),
+            &c,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn packed_cpu_layers_match_the_differentiable_path() {
+        if !super::super::packed_gemm::available() {
+            return;
+        }
+        let m = plain_model();
+        let x = Tensor::randn(0f32, 1.0, (2, 3, 32, 32), &Device::Cpu).unwrap();
+        // The packed path really runs (it is not silently falling back).
+        let h = m.embeddings.forward(&x, None).unwrap();
+        assert!(m.layers[0].forward_packed(&h, true).unwrap().is_some());
+        let half: Vec<Vec<bool>> = vec![(0..16).map(|i| i % 3 != 0).collect(); 2];
+        let idx = keep_indices(&half, &Device::Cpu).unwrap();
+        for keep in [None, Some(&idx)] {
+            let run = |differentiable| {
+                m.forward_with(
+                    &x,
+                    ForwardOptions {
+                        keep,
+                        hidden_states: true,
+                        attentions: true,
+                        differentiable,
+                        ..Default::default()
+                    },
+                )
+                .unwrap()
+            };
+            let (a, b) = (run(false), run(true));
+            assert!(max_diff(&a.embeds, &b.embeds) < 1e-3);
+            for (ha, hb) in a.hidden_states.iter().zip(&b.hidden_states) {
+                let scale = hb
+                    .abs()
+                    .unwrap()
+                    .max_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap();
+                let d = max_diff(ha, hb);
+                assert!(
+                    d < 1e-4 * scale.max(1.0),
+                    "hidden states differ by {d} (scale {scale})"
+                );
+            }
+            assert_eq!(a.attentions.len(), 2);
+            for (pa, pb) in a.attentions.iter().zip(&b.attentions) {
+                assert_eq!(pa.dims(), pb.dims());
+                let d = max_diff(pa, pb);
+                assert!(d < 1e-4, "attention maps differ by {d}");
+            }
+            let peak = a.attentions[0]
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(peak > 0.2, "attention should not be uniform (peak {peak})");
+        }
+    }
 }
