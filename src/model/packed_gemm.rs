@@ -110,6 +110,47 @@ impl PackedWeight {
                 }
             }
         }
+        self.accumulate(x, m, epilogue, y)
+    }
+
+    /// As [`PackedWeight::matmul`], into a new buffer that is written once (no zeroing first).
+    pub fn matmul_new(
+        &self,
+        x: &[f32],
+        m: usize,
+        bias: &[f32],
+        residual: Option<&[f32]>,
+        epilogue: Epilogue,
+    ) -> Vec<f32> {
+        let n = self.n;
+        assert!(bias.len() == n, "bias length");
+        assert!(
+            residual.is_none() || epilogue == Epilogue::None,
+            "an activation would apply to the residual"
+        );
+        let mut y = Vec::with_capacity(m * n);
+        match residual {
+            Some(r) => {
+                assert_eq!(r.len(), m * n, "residual shape");
+                for res in r.chunks_exact(n) {
+                    y.extend(res.iter().zip(bias).map(|(a, b)| a + b));
+                }
+            }
+            None => {
+                for _ in 0..m {
+                    y.extend_from_slice(bias);
+                }
+            }
+        }
+        self.accumulate(x, m, epilogue, &mut y);
+        y
+    }
+
+    /// y += x W^T, then the epilogue (y already holds the bias and any residual).
+    fn accumulate(&self, x: &[f32], m: usize, epilogue: Epilogue, y: &mut [f32]) {
+        let (n, k) = (self.n, self.k);
+        assert!(available(), "packed GEMM needs AVX2 and FMA");
+        assert!(x.len() == m * k && y.len() == m * n);
         let count = n.div_ceil(NR);
         // Rows in blocks of MB (one block for a single image's 197 tokens), so a batch's rows
         // are not streamed from memory once per panel; within a block, a few chunks of panels

@@ -202,21 +202,16 @@ impl Linear {
             Some(r) => Some(r.contiguous()?),
             None => None,
         };
-        let mut y = vec![0f32; rows * n];
-        let done = with_cpu_f32(&x, |xs| match &residual {
+        let y = with_cpu_f32(&x, |xs| match &residual {
             Some(r) => with_cpu_f32(r, |rs| {
-                p.weight
-                    .matmul(xs, rows, &p.bias, Some(rs), epilogue, &mut y)
+                p.weight.matmul_new(xs, rows, &p.bias, Some(rs), epilogue)
             }),
-            None => {
-                p.weight.matmul(xs, rows, &p.bias, None, epilogue, &mut y);
-                Some(())
-            }
+            None => Some(p.weight.matmul_new(xs, rows, &p.bias, None, epilogue)),
         })
         .flatten();
-        if done.is_none() {
+        let Some(y) = y else {
             return Ok(None);
-        }
+        };
         Ok(Some(Tensor::from_vec(y, dims, x.device())?))
     }
 
