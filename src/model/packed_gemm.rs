@@ -75,10 +75,10 @@ impl PackedWeight {
         self.matmul(x, m, bias, None, Epilogue::None, y)
     }
 
-    /// y [m, n] = act(x [m, k] W^T + bias [n]) + residual [m, n], in one pass over y: the
-    /// residual and the bias pre-fill y, and the activation is applied to the accumulators before
-    /// they are stored. (With both, the activation would see the residual: callers pass one or
-    /// the other.) Panics when the kernel is not [`available`].
+    /// y [m, n] = act(x [m, k] W^T + bias [n]) + residual [m, n], y written once: the kernel
+    /// starts its accumulators from the bias, adds the residual rows after its loop and applies
+    /// the activation before the store, so y is never read. (With both, the activation would see
+    /// the residual: callers pass one or the other.) Panics when the kernel is not [`available`].
     pub fn matmul(
         &self,
         x: &[f32],
@@ -88,29 +88,9 @@ impl PackedWeight {
         epilogue: Epilogue,
         y: &mut [f32],
     ) {
-        let (n, k) = (self.n, self.k);
-        assert!(available(), "packed GEMM needs AVX2 and FMA");
-        assert!(x.len() == m * k && bias.len() == n && y.len() == m * n);
-        assert!(
-            residual.is_none() || epilogue == Epilogue::None,
-            "an activation would apply to the residual"
-        );
-        match residual {
-            Some(r) => {
-                assert_eq!(r.len(), m * n, "residual shape");
-                for (row, res) in y.chunks_exact_mut(n).zip(r.chunks_exact(n)) {
-                    for ((o, a), b) in row.iter_mut().zip(res).zip(bias) {
-                        *o = a + b;
-                    }
-                }
-            }
-            None => {
-                for row in y.chunks_exact_mut(n) {
-                    row.copy_from_slice(bias);
-                }
-            }
-        }
-        self.accumulate(x, m, epilogue, y)
+        assert!(y.len() == m * self.n, "output shape");
+        // SAFETY: y holds m * n values.
+        unsafe { self.compute(x, m, bias, residual, epilogue, y.as_mut_ptr()) }
     }
 
     /// As [`PackedWeight::matmul`], into a new buffer that is written once (no zeroing first).
@@ -122,35 +102,41 @@ impl PackedWeight {
         residual: Option<&[f32]>,
         epilogue: Epilogue,
     ) -> Vec<f32> {
-        let n = self.n;
-        assert!(bias.len() == n, "bias length");
+        let len = m * self.n;
+        let mut y: Vec<f32> = Vec::with_capacity(len);
+        // SAFETY: the capacity holds m * n values; compute writes every one of them (each row
+        // of every panel, partial panels through a buffer), so they are initialised before
+        // set_len.
+        unsafe {
+            self.compute(x, m, bias, residual, epilogue, y.as_mut_ptr());
+            y.set_len(len);
+        }
+        y
+    }
+
+    /// Writes y = act(x W^T + bias) + residual to all m * n values at `y`.
+    ///
+    /// # Safety
+    /// `y` must be valid for writes of m * n values.
+    unsafe fn compute(
+        &self,
+        x: &[f32],
+        m: usize,
+        bias: &[f32],
+        residual: Option<&[f32]>,
+        epilogue: Epilogue,
+        y: *mut f32,
+    ) {
+        let (n, k) = (self.n, self.k);
+        assert!(available(), "packed GEMM needs AVX2 and FMA");
+        assert!(x.len() == m * k && bias.len() == n, "input or bias shape");
         assert!(
             residual.is_none() || epilogue == Epilogue::None,
             "an activation would apply to the residual"
         );
-        let mut y = Vec::with_capacity(m * n);
-        match residual {
-            Some(r) => {
-                assert_eq!(r.len(), m * n, "residual shape");
-                for res in r.chunks_exact(n) {
-                    y.extend(res.iter().zip(bias).map(|(a, b)| a + b));
-                }
-            }
-            None => {
-                for _ in 0..m {
-                    y.extend_from_slice(bias);
-                }
-            }
+        if let Some(r) = residual {
+            assert_eq!(r.len(), m * n, "residual shape");
         }
-        self.accumulate(x, m, epilogue, &mut y);
-        y
-    }
-
-    /// y += x W^T, then the epilogue (y already holds the bias and any residual).
-    fn accumulate(&self, x: &[f32], m: usize, epilogue: Epilogue, y: &mut [f32]) {
-        let (n, k) = (self.n, self.k);
-        assert!(available(), "packed GEMM needs AVX2 and FMA");
-        assert!(x.len() == m * k && y.len() == m * n);
         let count = n.div_ceil(NR);
         // Rows in blocks of MB (one block for a single image's 197 tokens), so a batch's rows
         // are not streamed from memory once per panel; within a block, a few chunks of panels
@@ -165,7 +151,7 @@ impl PackedWeight {
         let per = count.div_ceil(per_block);
         let blocks = m.div_ceil(MB);
         let chunks = blocks * per_block;
-        let out = SendPtr(y.as_mut_ptr());
+        let out = SendPtr(y);
         let work = |t: usize| {
             let out = &out;
             let (block, c) = (t / per_block, t % per_block);
@@ -177,8 +163,9 @@ impl PackedWeight {
                 while r0 < m1 {
                     let rows = MR.min(m1 - r0);
                     // SAFETY: chunk t writes only rows [m0, m1) of columns [p*16, p*16+cols)
-                    // of its own panels: in bounds of y, disjoint between chunks; x and the
-                    // panel are read in bounds (rows * k and k * 16 values).
+                    // of its own panels: in bounds of y, disjoint between chunks; x, the panel,
+                    // the bias and the residual are read in bounds (rows * k, k * 16, cols and
+                    // rows x cols values).
                     unsafe {
                         tile(
                             rows,
@@ -186,6 +173,8 @@ impl PackedWeight {
                             k,
                             x.as_ptr().add(r0 * k),
                             panel.as_ptr(),
+                            bias.as_ptr().add(p * NR),
+                            residual.map(|r| (r.as_ptr().add(r0 * n + p * NR), n)),
                             out.0.add(r0 * n + p * NR),
                             n,
                             epilogue,
@@ -243,7 +232,6 @@ pub fn attention(
     if let Some(p) = &probs {
         assert_eq!(p.len(), batch * heads * n * n, "probabilities shape");
     }
-    out.fill(0.0);
     let ld_qkv = 3 * d;
     // Scores are n x lds: n columns padded to whole panels (the padding is zeroed before P V).
     let kpanels = n.div_ceil(NR);
@@ -277,7 +265,8 @@ pub fn attention(
                     .copy_from_slice(&row[p * NR..(p + 1) * NR]);
             }
         }
-        let mut s = vec![0f32; n * lds];
+        // Written whole by the tiles below (every row, every padded column) before it is read.
+        let mut s: Vec<f32> = Vec::with_capacity(n * lds);
         let mut r0 = 0;
         while r0 < n {
             let rows = MR.min(n - r0);
@@ -291,6 +280,8 @@ pub fn attention(
                         qkv.as_ptr().add(q_off + r0 * ld_qkv),
                         ld_qkv,
                         kp.as_ptr().add(p * hd * NR),
+                        std::ptr::null(),
+                        None,
                         s.as_mut_ptr().add(r0 * lds + p * NR),
                         lds,
                         Epilogue::None,
@@ -299,6 +290,8 @@ pub fn attention(
             }
             r0 += rows;
         }
+        // SAFETY: the tiles above wrote all n * lds values (rows 0..n, kpanels * 16 columns).
+        unsafe { s.set_len(n * lds) };
         for (r, row) in s.chunks_exact_mut(lds).enumerate() {
             softmax_row(&mut row[..n], scale);
             row[n..].fill(0.0);
@@ -327,6 +320,8 @@ pub fn attention(
                         s.as_ptr().add(r0 * lds),
                         lds,
                         vp.as_ptr().add(p * n * NR),
+                        std::ptr::null(),
+                        None,
                         out_ptr.0.add((bi * n + r0) * d + h * hd + p * NR),
                         d,
                         Epilogue::None,
@@ -362,8 +357,9 @@ struct SendPtr(*mut f32);
 // SAFETY: the threads write disjoint regions (see matmul_bias).
 unsafe impl Sync for SendPtr {}
 
-/// One tile: `rows` (<= 6) rows of x times one panel, accumulated into y (already holding the
-/// bias). A partial panel (`cols` < 16) goes through a local buffer.
+/// One tile: `rows` (<= 6) rows of x times one panel, plus the bias (`cols` values, or none)
+/// and the rows of `add` (`(pointer, stride)`, or none), written to y. A partial panel
+/// (`cols` < 16) goes through local buffers.
 #[allow(clippy::too_many_arguments)]
 unsafe fn tile(
     rows: usize,
@@ -371,20 +367,42 @@ unsafe fn tile(
     k: usize,
     x: *const f32,
     panel: *const f32,
+    bias: *const f32,
+    add: Option<(*const f32, usize)>,
     y: *mut f32,
     ldy: usize,
     epilogue: Epilogue,
 ) {
     if cols == NR {
-        return kernel_dispatch(rows, k, x, k, panel, y, ldy, epilogue);
+        return kernel_dispatch(rows, k, x, k, panel, bias, add, y, ldy, epilogue);
     }
-    let mut buf = [0f32; MR * NR];
-    for r in 0..rows {
-        for c in 0..cols {
-            buf[r * NR + c] = *y.add(r * ldy + c);
+    let mut b = [0f32; NR];
+    if !bias.is_null() {
+        for (c, v) in b.iter_mut().enumerate().take(cols) {
+            *v = *bias.add(c);
         }
     }
-    kernel_dispatch(rows, k, x, k, panel, buf.as_mut_ptr(), NR, epilogue);
+    let mut a = [0f32; MR * NR];
+    if let Some((ap, lda)) = add {
+        for r in 0..rows {
+            for c in 0..cols {
+                a[r * NR + c] = *ap.add(r * lda + c);
+            }
+        }
+    }
+    let mut buf = [0f32; MR * NR];
+    kernel_dispatch(
+        rows,
+        k,
+        x,
+        k,
+        panel,
+        b.as_ptr(),
+        add.map(|_| (a.as_ptr(), NR)),
+        buf.as_mut_ptr(),
+        NR,
+        epilogue,
+    );
     for r in 0..rows {
         for c in 0..cols {
             *y.add(r * ldy + c) = buf[r * NR + c];
@@ -392,6 +410,7 @@ unsafe fn tile(
     }
 }
 
+/// y = act(x panel + bias + add) for one tile of `rows` rows; a null `bias` is zero.
 #[allow(clippy::too_many_arguments)]
 unsafe fn kernel_dispatch(
     rows: usize,
@@ -399,6 +418,8 @@ unsafe fn kernel_dispatch(
     x: *const f32,
     ldx: usize,
     panel: *const f32,
+    bias: *const f32,
+    add: Option<(*const f32, usize)>,
     y: *mut f32,
     ldy: usize,
     epilogue: Epilogue,
@@ -407,25 +428,26 @@ unsafe fn kernel_dispatch(
     {
         use avx2::kernel as kern;
         let g = epilogue == Epilogue::QuickGelu;
+        let (ap, lda) = add.unwrap_or((std::ptr::null(), 0));
         match (rows, g) {
-            (6, false) => kern::<6, false>(k, x, ldx, panel, y, ldy),
-            (5, false) => kern::<5, false>(k, x, ldx, panel, y, ldy),
-            (4, false) => kern::<4, false>(k, x, ldx, panel, y, ldy),
-            (3, false) => kern::<3, false>(k, x, ldx, panel, y, ldy),
-            (2, false) => kern::<2, false>(k, x, ldx, panel, y, ldy),
-            (1, false) => kern::<1, false>(k, x, ldx, panel, y, ldy),
-            (6, true) => kern::<6, true>(k, x, ldx, panel, y, ldy),
-            (5, true) => kern::<5, true>(k, x, ldx, panel, y, ldy),
-            (4, true) => kern::<4, true>(k, x, ldx, panel, y, ldy),
-            (3, true) => kern::<3, true>(k, x, ldx, panel, y, ldy),
-            (2, true) => kern::<2, true>(k, x, ldx, panel, y, ldy),
-            (1, true) => kern::<1, true>(k, x, ldx, panel, y, ldy),
+            (6, false) => kern::<6, false>(k, x, ldx, panel, bias, ap, lda, y, ldy),
+            (5, false) => kern::<5, false>(k, x, ldx, panel, bias, ap, lda, y, ldy),
+            (4, false) => kern::<4, false>(k, x, ldx, panel, bias, ap, lda, y, ldy),
+            (3, false) => kern::<3, false>(k, x, ldx, panel, bias, ap, lda, y, ldy),
+            (2, false) => kern::<2, false>(k, x, ldx, panel, bias, ap, lda, y, ldy),
+            (1, false) => kern::<1, false>(k, x, ldx, panel, bias, ap, lda, y, ldy),
+            (6, true) => kern::<6, true>(k, x, ldx, panel, bias, ap, lda, y, ldy),
+            (5, true) => kern::<5, true>(k, x, ldx, panel, bias, ap, lda, y, ldy),
+            (4, true) => kern::<4, true>(k, x, ldx, panel, bias, ap, lda, y, ldy),
+            (3, true) => kern::<3, true>(k, x, ldx, panel, bias, ap, lda, y, ldy),
+            (2, true) => kern::<2, true>(k, x, ldx, panel, bias, ap, lda, y, ldy),
+            (1, true) => kern::<1, true>(k, x, ldx, panel, bias, ap, lda, y, ldy),
             _ => unreachable!("tiles have 1 to 6 rows"),
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (rows, k, x, ldx, panel, y, ldy, epilogue);
+        let _ = (rows, k, x, ldx, panel, bias, add, y, ldy, epilogue);
         unreachable!("available() is false off x86-64")
     }
 }
@@ -516,21 +538,36 @@ mod avx2 {
         _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0), e))
     }
 
-    /// y[r, 0..16] += sum_p x[r, p] * panel[p, 0..16] for r < R, then quick_gelu when `G`.
+    /// y[r, 0..16] = bias[0..16] + sum_p x[r, p] * panel[p, 0..16] + add[r, 0..16] for r < R,
+    /// through quick_gelu when `G`. A null `bias` or `add` counts as zero. y is only written:
+    /// the accumulators start from the bias (16 values, in cache), and `add` (a residual, most
+    /// likely not in cache) is prefetched here and added after the loop, so a cache miss never
+    /// holds the FMA chain.
+    #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn kernel<const R: usize, const G: bool>(
         k: usize,
         x: *const f32,
         ldx: usize,
         panel: *const f32,
+        bias: *const f32,
+        add: *const f32,
+        lda: usize,
         y: *mut f32,
         ldy: usize,
     ) {
-        let mut lo = [_mm256_setzero_ps(); MR];
-        let mut hi = [_mm256_setzero_ps(); MR];
-        for r in 0..R {
-            lo[r] = _mm256_loadu_ps(y.add(r * ldy));
-            hi[r] = _mm256_loadu_ps(y.add(r * ldy + 8));
+        let (b0, b1) = if bias.is_null() {
+            (_mm256_setzero_ps(), _mm256_setzero_ps())
+        } else {
+            (_mm256_loadu_ps(bias), _mm256_loadu_ps(bias.add(8)))
+        };
+        let mut lo = [b0; MR];
+        let mut hi = [b1; MR];
+        if !add.is_null() {
+            for r in 0..R {
+                _mm_prefetch::<_MM_HINT_T0>(add.add(r * lda) as *const i8);
+                _mm_prefetch::<_MM_HINT_T0>(add.add(r * lda + NR - 1) as *const i8);
+            }
         }
         for p in 0..k {
             let b0 = _mm256_loadu_ps(panel.add(p * NR));
@@ -542,6 +579,10 @@ mod avx2 {
             }
         }
         for r in 0..R {
+            if !add.is_null() {
+                lo[r] = _mm256_add_ps(lo[r], _mm256_loadu_ps(add.add(r * lda)));
+                hi[r] = _mm256_add_ps(hi[r], _mm256_loadu_ps(add.add(r * lda + 8)));
+            }
             if G {
                 lo[r] = quick_gelu(lo[r]);
                 hi[r] = quick_gelu(hi[r]);
@@ -635,6 +676,9 @@ mod tests {
             }
         }
         assert!(big > 10, "the test must reach the activation's tails");
+        // The write-once variant fills every value of its fresh buffer alike.
+        assert_eq!(pw.matmul_new(&x, m, &b, None, Epilogue::QuickGelu), g);
+        assert_eq!(pw.matmul_new(&x, m, &b, Some(&res), Epilogue::None), r);
     }
 
     #[test]
