@@ -1,7 +1,7 @@
 //! The command-line shell: parses arguments, calls the service layer, prints results. No science here.
 
 use crate::detect::{self, Verdict};
-use crate::device::DeviceChoice;
+use crate::device::{DeviceChoice, Precision};
 use crate::jobs::{CancelFlag, Progress};
 use crate::model::preprocess::CropMode;
 use crate::model::store::{self, FetchSource, DEFAULT_MODEL};
@@ -32,6 +32,9 @@ pub struct ModelArgs {
     /// Compute device.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto, global = true)]
     pub device: DeviceChoice,
+    /// Inference number format: auto is f16 on CUDA and f32 on the CPU (training is always f32).
+    #[arg(long, value_enum, default_value_t = Precision::Auto, global = true)]
+    pub precision: Precision,
 }
 
 #[derive(Subcommand, Debug)]
@@ -211,6 +214,9 @@ pub struct BenchArgs {
     pub json: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
+    /// Number format: auto is f16 on CUDA and f32 on the CPU.
+    #[arg(long, value_enum, default_value_t = Precision::Auto)]
+    pub precision: Precision,
     /// Instead: time opening this image as the window does (load, the primary detector's verdict
     /// with the TAM and attention maps, the second detector, the stability check).
     #[arg(long)]
@@ -442,7 +448,7 @@ fn gui(_: GuiArgs) -> Result<i32> {
 fn bench(b: BenchArgs) -> Result<i32> {
     use crate::bench;
     if let Some(img) = &b.open {
-        let engine = Engine::open(DEFAULT_MODEL, b.device, &mut log_stderr)?;
+        let engine = Engine::open(DEFAULT_MODEL, b.device, b.precision, &mut log_stderr)?;
         let r = bench::time_open(&engine, img, b.iters)?;
         for (stage, med, min) in &r {
             println!(
@@ -464,6 +470,7 @@ fn bench(b: BenchArgs) -> Result<i32> {
     if let Some(n) = note {
         eprintln!("note: {n}");
     }
+    let dtype = crate::device::resolve_dtype(b.precision, &device);
     let mut report = serde_json::json!({
         "device": crate::device::device_label(&device),
         "threads": rayon::current_num_threads(),
@@ -487,14 +494,11 @@ fn bench(b: BenchArgs) -> Result<i32> {
             )
         })?;
         let real = (cfg == crate::model::ClipVisionConfig::vit_b16())
-            .then(|| store::load_model(DEFAULT_MODEL, &device, candle_core::DType::F32).ok())
+            .then(|| store::load_model(DEFAULT_MODEL, &device, dtype).ok())
             .flatten();
         let (model, weights) = match real {
             Some(m) => (m.vision, "real"),
-            None => (
-                bench::random_model(&cfg, &device, candle_core::DType::F32)?,
-                "random",
-            ),
+            None => (bench::random_model(&cfg, &device, dtype)?, "random"),
         };
         for &bs in &b.batch {
             let r = bench::time_forward(&model, bs, b.iters, b.min_seconds, weights)?;
@@ -516,7 +520,7 @@ fn bench(b: BenchArgs) -> Result<i32> {
 
 fn open_engine(m: &ModelArgs) -> Result<Engine> {
     let mut log = log_stderr;
-    let e = Engine::open(&m.model, m.device, &mut log)?;
+    let e = Engine::open(&m.model, m.device, m.precision, &mut log)?;
     if let Some(n) = &e.device_note {
         eprintln!("note: {n}");
     }
@@ -749,7 +753,14 @@ fn crop_given() -> bool {
 }
 
 fn train(t: TrainArgs) -> Result<i32> {
-    let engine = open_engine(&t.model)?;
+    // Training (and the held-out calibration it does) always runs in f32.
+    if matches!(t.model.precision, Precision::F16 | Precision::Bf16) {
+        eprintln!("note: training runs in f32; --precision applies to inference only");
+    }
+    let engine = open_engine(&ModelArgs {
+        precision: Precision::F32,
+        ..t.model.clone()
+    })?;
     let name = t.name.clone().unwrap_or_else(|| {
         t.out
             .file_stem()

@@ -4,6 +4,7 @@ mod common;
 
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{VarBuilder, VarMap};
+use fauxscope::device::Precision;
 use fauxscope::jobs::{no_progress, CancelFlag};
 use fauxscope::model::preprocess::CropMode;
 use fauxscope::model::vit::keep_indices;
@@ -46,6 +47,15 @@ fn reference(path: &Path) -> Vec<(String, Vec<f64>)> {
 }
 
 fn check_parity(engine: &fauxscope::workstation::Engine, dir: &Path, refs: &[(String, Vec<f64>)]) {
+    check_parity_to(engine, dir, refs, 0.9999);
+}
+
+fn check_parity_to(
+    engine: &fauxscope::workstation::Engine,
+    dir: &Path,
+    refs: &[(String, Vec<f64>)],
+    min_cosine: f64,
+) {
     let paths: Vec<PathBuf> = refs.iter().map(|(n, _)| dir.join(n)).collect();
     let out = engine
         .embed_paths(&paths, CropMode::Clip, &no_progress, &CancelFlag::new())
@@ -54,7 +64,11 @@ fn check_parity(engine: &fauxscope::workstation::Engine, dir: &Path, refs: &[(St
     for ((name, r), o) in refs.iter().zip(out) {
         let (_, e) = o.unwrap();
         let c = cosine(&e, r);
-        assert!(c >= 0.9999, "{name}: cosine {c} with the numpy reference");
+        assert!(
+            c >= min_cosine,
+            "{name}: cosine {c} with the numpy reference ({:?})",
+            engine.base.vision.dtype()
+        );
     }
 }
 
@@ -83,18 +97,26 @@ fn real_vit_b16_matches_numpy_reference() {
         eprintln!("skipping: real weights not installed (run `fauxscope model fetch`)");
         return;
     }
-    let engine = fauxscope::workstation::Engine::open(
-        "clip-vit-base-patch16",
-        Default::default(),
-        &mut |_| {},
-    )
-    .unwrap();
     let dir = fixtures().join("parity");
-    check_parity(
-        &engine,
-        &dir,
-        &reference(&dir.join("reference_vit_b16.json")),
-    );
+    let refs = reference(&dir.join("reference_vit_b16.json"));
+    // f32 against the reference; f16 (weights cast as they load; CUDA's default) must stay within
+    // cosine 0.999 of it on the same images (it gives 0.99999). bf16 does not reach 0.999 (0.9984
+    // on scene.png: its 8-bit mantissa on the residual stream's large values), so it is held to
+    // 0.995 here and documented as the lesser choice (docs/BENCHMARKS.md).
+    for (precision, min_cosine) in [
+        (Precision::F32, 0.9999),
+        (Precision::F16, 0.999),
+        (Precision::Bf16, 0.995),
+    ] {
+        let engine = fauxscope::workstation::Engine::open(
+            "clip-vit-base-patch16",
+            fauxscope::device::DeviceChoice::Cpu,
+            precision,
+            &mut |_| {},
+        )
+        .unwrap();
+        check_parity_to(&engine, &dir, &refs, min_cosine);
+    }
 }
 
 fn tiny_varmap_model() -> (VarMap, ClipVision) {

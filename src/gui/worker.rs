@@ -3,7 +3,7 @@
 //! channels ([`Cmd`] in, [`Event`] out) and ask it to repaint when something arrives.
 
 use crate::detect::{self, Detector, DetectorMeta};
-use crate::device::DeviceChoice;
+use crate::device::{DeviceChoice, Precision};
 use crate::forensics::metadata::{read_metadata, Metadata};
 use crate::jobs::{CancelFlag, Progress};
 use crate::model::preprocess::CropMode;
@@ -240,7 +240,7 @@ impl Service {
                 let _ = tx.send(Event::Status(s.to_string()));
                 wake();
             };
-            match Engine::open(&model, device, &mut log) {
+            match Engine::open(&model, device, Precision::Auto, &mut log) {
                 Ok(e) => {
                     self.engine = Some(Arc::new(e));
                     self.opened = Some((model, device));

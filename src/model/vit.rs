@@ -815,9 +815,6 @@ mod tests {
             .unwrap()
     }
 
-    /// A small model whose heads are 16 wide (the packed attention's unit) and whose MLP width
-    /// is not a whole number of panels, with plain (non-variable) weights, as loaded for
-    /// inference.
     /// `len` values in [-1, 1) from a linear congruential generator.
     fn lcg_values(seed: &mut u64, len: usize) -> Vec<f32> {
         (0..len)
@@ -830,7 +827,16 @@ mod tests {
             .collect()
     }
 
+    /// A small model whose heads are 16 wide (the packed attention's unit) and whose MLP width
+    /// is not a whole number of panels, with plain (non-variable) weights, as loaded for
+    /// inference.
     fn plain_model() -> ClipVision {
+        plain_model_as(DType::F32, 8.0)
+    }
+
+    /// [`plain_model`]'s weights with matrices `gain` times the initialisation's scale, cast to
+    /// `dtype` as they load.
+    fn plain_model_as(dtype: DType, gain: f32) -> ClipVision {
         let mut c = ClipVisionConfig::tiny();
         c.hidden_size = 48;
         c.num_attention_heads = 3;
@@ -858,7 +864,7 @@ mod tests {
                     u.iter().map(|v| 0.1 * v).collect()
                 } else {
                     let fan_in: usize = dims[1..].iter().product::<usize>().max(1);
-                    let s = 8.0 * (3.0 / fan_in as f32).sqrt();
+                    let s = gain * (3.0 / fan_in as f32).sqrt();
                     u.iter().map(|v| s * v).collect()
                 };
                 (
@@ -867,11 +873,53 @@ mod tests {
                 )
             })
             .collect();
-        ClipVision::new(
-            VarBuilder::from_tensors(plain, DType::F32, &Device::Cpu),
-            &c,
+        ClipVision::new(VarBuilder::from_tensors(plain, dtype, &Device::Cpu), &c).unwrap()
+    }
+
+    fn cosine_rows(a: &Tensor, b: &Tensor) -> Vec<f32> {
+        let a: Vec<Vec<f32>> = a.to_dtype(DType::F32).unwrap().to_vec2().unwrap();
+        let b: Vec<Vec<f32>> = b.to_dtype(DType::F32).unwrap().to_vec2().unwrap();
+        a.iter()
+            .zip(&b)
+            .map(|(x, y)| {
+                let dot: f32 = x.iter().zip(y).map(|(p, q)| p * q).sum();
+                let n = |v: &[f32]| v.iter().map(|p| p * p).sum::<f32>().sqrt();
+                dot / (n(x) * n(y))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn half_precision_forward_matches_f32() {
+        let x = Tensor::from_vec(
+            lcg_values(&mut 11, 3 * 3 * 32 * 32),
+            (3, 3, 32, 32),
+            &Device::Cpu,
         )
-        .unwrap()
+        .unwrap();
+        // Gain 2: attention well away from uniform, activations in f16's range and resolution
+        // as a real model's are (gain 8 drives hidden states to ~400, where f16 steps by 0.25).
+        let full = plain_model_as(DType::F32, 2.0).embed(&x).unwrap();
+        for dtype in [DType::F16, DType::BF16] {
+            let m = plain_model_as(dtype, 2.0);
+            assert_eq!(m.dtype(), dtype);
+            let out = m
+                .forward_with(
+                    &x.to_dtype(dtype).unwrap(),
+                    ForwardOptions {
+                        attentions: true,
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+            assert_eq!(out.embeds.dtype(), dtype);
+            assert_eq!(out.attentions.len(), 2);
+            // bf16's 8-bit mantissa loses more (0.9989 here; 0.9984 on the real ViT-B/16).
+            let bound = if dtype == DType::F16 { 0.9999 } else { 0.995 };
+            for c in cosine_rows(&out.embeds, &full) {
+                assert!(c >= bound, "{dtype:?} embedding cosine {c} against f32");
+            }
+        }
     }
 
     #[test]

@@ -62,9 +62,15 @@ pub type Outcome<T> = std::result::Result<T, String>;
 impl Engine {
     /// Opens a base model: a directory holding `config.json` + `model.safetensors`, or the name of an
     /// installed model (the default model is fetched when missing).
-    pub fn open(model: &str, device: DeviceChoice, log: &mut dyn FnMut(&str)) -> Result<Self> {
+    /// Inference runs in `precision` (weights cast as they load); training engines pass f32.
+    pub fn open(
+        model: &str,
+        device: DeviceChoice,
+        precision: crate::device::Precision,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<Self> {
         let (device, device_note) = select_device(device);
-        let dtype = DType::F32;
+        let dtype = crate::device::resolve_dtype(precision, &device);
         let p = Path::new(model);
         let base = if p.is_dir() {
             open_model_dir(p, &device, dtype)?

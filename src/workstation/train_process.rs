@@ -14,7 +14,7 @@
 use super::train::MpftRequest;
 use super::{Engine, ProbeRequest};
 use crate::detect::Checkpoint;
-use crate::device::DeviceChoice;
+use crate::device::{DeviceChoice, Precision};
 use crate::jobs::{CancelFlag, Progress, ProgressSink};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -123,7 +123,7 @@ pub fn run_worker() -> Result<i32> {
         p.values.retain(|(_, v)| v.is_finite());
         emit(&Message::Progress(p));
     };
-    let result = Engine::open(&spec.model, spec.device, &mut |s: &str| {
+    let result = Engine::open(&spec.model, spec.device, Precision::F32, &mut |s: &str| {
         progress(Progress::new("loading", 0, 0, s))
     })
     .and_then(|engine| spec.request.run(&engine, &progress, &cancel));
