@@ -265,32 +265,23 @@ pub fn attention(
                     .copy_from_slice(&row[p * NR..(p + 1) * NR]);
             }
         }
-        // Written whole by the tiles below (every row, every padded column) before it is read.
+        // Written whole by `product` (every row, every padded column) before it is read.
         let mut s: Vec<f32> = Vec::with_capacity(n * lds);
-        let mut r0 = 0;
-        while r0 < n {
-            let rows = MR.min(n - r0);
-            for p in 0..kpanels {
-                // SAFETY: rows r0..r0+rows of Q (stride 3d, hd values each) are in bounds of
-                // qkv; the panel holds hd * 16 values; the tile of s is in bounds (lds columns).
-                unsafe {
-                    kernel_dispatch(
-                        rows,
-                        hd,
-                        qkv.as_ptr().add(q_off + r0 * ld_qkv),
-                        ld_qkv,
-                        kp.as_ptr().add(p * hd * NR),
-                        std::ptr::null(),
-                        None,
-                        s.as_mut_ptr().add(r0 * lds + p * NR),
-                        lds,
-                        Epilogue::None,
-                    );
-                }
-            }
-            r0 += rows;
-        }
-        // SAFETY: the tiles above wrote all n * lds values (rows 0..n, kpanels * 16 columns).
+        // SAFETY: rows of Q (stride 3d, hd values each) are in bounds of qkv; kp holds kpanels
+        // panels of hd * 16 values; s has capacity for n rows of lds = kpanels * 16 columns.
+        unsafe {
+            product(
+                n,
+                hd,
+                qkv.as_ptr().add(q_off),
+                ld_qkv,
+                kp.as_ptr(),
+                kpanels,
+                s.as_mut_ptr(),
+                lds,
+            )
+        };
+        // SAFETY: product wrote all n * lds values (rows 0..n, kpanels * 16 columns).
         unsafe { s.set_len(n * lds) };
         for (r, row) in s.chunks_exact_mut(lds).enumerate() {
             softmax_row(&mut row[..n], scale);
@@ -306,30 +297,21 @@ pub fn attention(
                 }
             }
         }
-        let mut r0 = 0;
-        while r0 < n {
-            let rows = MR.min(n - r0);
-            for p in 0..vpanels {
-                // SAFETY: P rows (stride lds, n values) are in bounds of s; the panel holds
-                // n * 16 values; the output tile is rows x 16 at column h*hd + p*16 of rows of
-                // sample bi: in bounds, and only this task writes head h's columns.
-                unsafe {
-                    kernel_dispatch(
-                        rows,
-                        n,
-                        s.as_ptr().add(r0 * lds),
-                        lds,
-                        vp.as_ptr().add(p * n * NR),
-                        std::ptr::null(),
-                        None,
-                        out_ptr.0.add((bi * n + r0) * d + h * hd + p * NR),
-                        d,
-                        Epilogue::None,
-                    );
-                }
-            }
-            r0 += rows;
-        }
+        // SAFETY: P rows (stride lds, n values) are in bounds of s; vp holds vpanels panels of
+        // n * 16 values; the output is n rows x hd columns at column h*hd of sample bi's rows:
+        // in bounds, and only this task writes head h's columns.
+        unsafe {
+            product(
+                n,
+                n,
+                s.as_ptr(),
+                lds,
+                vp.as_ptr(),
+                vpanels,
+                out_ptr.0.add(bi * n * d + h * hd),
+                d,
+            )
+        };
     };
     let tasks = batch * heads;
     if rayon::current_num_threads() <= 1 || tasks == 1 {
@@ -337,6 +319,44 @@ pub fn attention(
     } else {
         use rayon::prelude::*;
         (0..tasks).into_par_iter().for_each(task);
+    }
+}
+
+/// out[r, 16 p + c] = sum_i a[r, i] panel_p[i, c] for r < m, p < count: plain products (no bias,
+/// no residual, no activation) over `count` consecutive panels of k x 16, six rows at a time.
+///
+/// # Safety
+/// `a` must hold m rows of k values at stride `lda`, `panels` count * k * 16 values, and `out` m
+/// rows of count * 16 writable values at stride `ldo`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn product(
+    m: usize,
+    k: usize,
+    a: *const f32,
+    lda: usize,
+    panels: *const f32,
+    count: usize,
+    out: *mut f32,
+    ldo: usize,
+) {
+    let mut r0 = 0;
+    while r0 < m {
+        let rows = MR.min(m - r0);
+        for p in 0..count {
+            kernel_dispatch(
+                rows,
+                k,
+                a.add(r0 * lda),
+                lda,
+                panels.add(p * k * NR),
+                std::ptr::null(),
+                None,
+                out.add(r0 * ldo + p * NR),
+                ldo,
+                Epilogue::None,
+            );
+        }
+        r0 += rows;
     }
 }
 
@@ -596,19 +616,15 @@ mod avx2 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rng::Rng;
 
     #[test]
     fn matches_a_plain_loop_on_awkward_shapes() {
         if !available() {
             return;
         }
-        let mut seed = 1u64;
-        let mut rnd = || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((seed >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-        };
+        let mut rng = Rng::new(1);
+        let mut rnd = || rng.range(-0.5, 0.5) as f32;
         for (m, k, n) in [
             (1, 1, 1),
             (5, 7, 15),
@@ -635,15 +651,9 @@ mod tests {
         }
     }
 
-    fn rnd_vec(seed: &mut u64, len: usize) -> Vec<f32> {
-        (0..len)
-            .map(|_| {
-                *seed = seed
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((*seed >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-            })
-            .collect()
+    /// `len` values uniform in [-0.5, 0.5).
+    fn rnd_vec(rng: &mut Rng, len: usize) -> Vec<f32> {
+        (0..len).map(|_| rng.range(-0.5, 0.5) as f32).collect()
     }
 
     #[test]
@@ -651,7 +661,7 @@ mod tests {
         if !available() {
             return;
         }
-        let mut seed = 7u64;
+        let mut seed = Rng::new(7);
         let (m, k, n) = (13, 40, 37);
         let x: Vec<f32> = rnd_vec(&mut seed, m * k).iter().map(|v| v * 8.0).collect();
         let w = rnd_vec(&mut seed, n * k);
@@ -753,7 +763,7 @@ mod tests {
         if !available() {
             return;
         }
-        let mut seed = 3u64;
+        let mut seed = Rng::new(3);
         for (batch, n, heads, hd) in [(1, 1, 1, 16), (2, 7, 3, 16), (1, 23, 2, 32), (3, 50, 4, 16)]
         {
             let d = heads * hd;

@@ -802,10 +802,8 @@ mod tests {
     use candle_core::D;
     use candle_nn::VarMap;
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
+    fn max_abs(t: &Tensor) -> f32 {
+        t.abs()
             .unwrap()
             .flatten_all()
             .unwrap()
@@ -815,16 +813,14 @@ mod tests {
             .unwrap()
     }
 
-    /// `len` values in [-1, 1) from a linear congruential generator.
-    fn lcg_values(seed: &mut u64, len: usize) -> Vec<f32> {
-        (0..len)
-            .map(|_| {
-                *seed = seed
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
-                ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        max_abs(&(a - b).unwrap())
+    }
+
+    /// `len` values uniform in [-1, 1), fixed by `seed`.
+    fn uniform_values(seed: u64, len: usize) -> Vec<f32> {
+        let mut rng = crate::rng::Rng::new(seed);
+        (0..len).map(|_| rng.range(-1.0, 1.0) as f32).collect()
     }
 
     /// A small model whose heads are 16 wide (the packed attention's unit) and whose MLP width
@@ -853,10 +849,10 @@ mod tests {
                 // than the initialisation's, so attention is far from uniform.
                 let dims = v.as_tensor().dims().to_vec();
                 let len: usize = dims.iter().product();
-                let mut seed = k.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                let seed = k.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
                     (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
                 });
-                let u = lcg_values(&mut seed, len);
+                let u = uniform_values(seed, len);
                 let norm = dims.len() == 1 && k.contains("norm");
                 let vals: Vec<f32> = if norm && k.ends_with("weight") {
                     u.iter().map(|v| 1.0 + 0.1 * v).collect()
@@ -892,7 +888,7 @@ mod tests {
     #[test]
     fn half_precision_forward_matches_f32() {
         let x = Tensor::from_vec(
-            lcg_values(&mut 11, 3 * 3 * 32 * 32),
+            uniform_values(11, 3 * 3 * 32 * 32),
             (3, 3, 32, 32),
             &Device::Cpu,
         )
@@ -929,7 +925,7 @@ mod tests {
         }
         let m = plain_model();
         let x = Tensor::from_vec(
-            lcg_values(&mut 7, 2 * 3 * 32 * 32),
+            uniform_values(7, 2 * 3 * 32 * 32),
             (2, 3, 32, 32),
             &Device::Cpu,
         )
@@ -957,13 +953,7 @@ mod tests {
             let d = max_diff(&a.embeds, &b.embeds);
             assert!(d < 1e-3, "embeddings differ by {d}");
             for (ha, hb) in a.hidden_states.iter().zip(&b.hidden_states) {
-                let scale = hb
-                    .abs()
-                    .unwrap()
-                    .max_all()
-                    .unwrap()
-                    .to_scalar::<f32>()
-                    .unwrap();
+                let scale = max_abs(hb);
                 let d = max_diff(ha, hb);
                 assert!(
                     d < 1e-4 * scale.max(1.0),
