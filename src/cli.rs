@@ -162,6 +162,14 @@ pub struct TrainArgs {
     /// MPFT: fully tune the last N blocks instead of LoRA there (0 = LoRA everywhere).
     #[arg(long, default_value_t = 0)]
     pub full_blocks: usize,
+    /// Probe: standardise each embedding feature (z-score over the training images) before the
+    /// fit; the scaling is folded into the stored weights.
+    #[arg(long)]
+    pub standardize: bool,
+    /// Probe / MPFT / PiN: the head reads the class token after this block (1-based; later blocks are
+    /// dropped). Default: the last block.
+    #[arg(long)]
+    pub head_layer: Option<usize>,
     /// MPFT / PiN: continue from a checkpoint written by an earlier run.
     #[arg(long)]
     pub resume: Option<PathBuf>,
@@ -778,6 +786,8 @@ fn train(t: TrainArgs) -> Result<i32> {
             seed: t.seed,
             holdout: t.holdout,
             target_fpr: t.target_fpr,
+            head_layer: t.head_layer,
+            standardize: t.standardize,
             ..Default::default()
         },
     };
@@ -841,6 +851,7 @@ fn train(t: TrainArgs) -> Result<i32> {
                     texture_measure: t.texture_measure,
                     lora_rank: t.lora_rank,
                     full_blocks: t.full_blocks,
+                    head_layer: t.head_layer,
                     seed: t.seed,
                     target_fpr: t.target_fpr,
                     crop,

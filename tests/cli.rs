@@ -259,3 +259,66 @@ fn usage_and_detector_errors() {
         .status
         .success());
 }
+
+#[test]
+fn probe_on_an_earlier_block_trains_scans_and_rejects_a_missing_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, fake) = make_data(dir.path());
+    let train = |layer: &str, out: &Path| {
+        bin()
+            .args([
+                "train",
+                "--method",
+                "probe",
+                "--head-layer",
+                layer,
+                "--model",
+            ])
+            .arg(tiny())
+            .arg("--real")
+            .arg(&real)
+            .arg("--fake")
+            .arg(&fake)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let ckpt = dir.path().join("h1.safetensors");
+    let out = train("1", &ckpt);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta = fauxscope::detect::Checkpoint::load(&ckpt).unwrap().meta;
+    assert_eq!(meta.settings["head_layer"], 1);
+    let out = bin()
+        .args(["scan", "--json", "--model"])
+        .arg(tiny())
+        .arg("--detector")
+        .arg(&ckpt)
+        .arg(&real)
+        .arg(&fake)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    let mean = |fake: bool| {
+        let v: Vec<f64> = rows
+            .iter()
+            .filter(|r| r["path"].as_str().unwrap().contains("/fake/") == fake)
+            .map(|r| r["score"].as_f64().unwrap())
+            .collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    assert!(mean(true) > mean(false), "{rows:?}");
+    // The tiny tower has 2 blocks: block 5 is a clear error, and nothing is written.
+    let missing = dir.path().join("h5.safetensors");
+    let out = train("5", &missing);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("head layer 5 does not exist"), "{stderr}");
+    assert!(!missing.exists());
+}

@@ -192,6 +192,66 @@ fn mpft_learns_saves_small_checkpoint_and_resumes() {
 }
 
 #[test]
+fn head_on_an_earlier_block_trains_only_that_far_and_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, fake) = make_data(dir.path());
+    let e = tiny_engine();
+    let out = dir.path().join("h1.safetensors");
+    let mut req = MpftRequest {
+        real: vec![real.clone()],
+        fake: vec![fake.clone()],
+        out: out.clone(),
+        name: "tiny-h1".into(),
+        settings: MpftSettings {
+            head_layer: Some(1),
+            ..settings()
+        },
+        resume: None,
+        pin: None,
+    };
+    let c = e
+        .train_mpft(&req, &no_progress, &CancelFlag::new())
+        .unwrap();
+    assert_eq!(c.meta.settings["head_layer"], 1);
+    // Block 1 (index 1) of the 2-block tower is dropped: nothing of it is trained or stored.
+    assert!(c.tensors.keys().any(|k| k.contains("layers.0.")));
+    assert!(
+        c.tensors.keys().all(|k| !k.contains("layers.1.")),
+        "{:?}",
+        c.tensors.keys().collect::<Vec<_>>()
+    );
+    let det = fauxscope::detect::build_detector(
+        fauxscope::detect::Checkpoint::load(&out).unwrap(),
+        &e.base,
+    )
+    .unwrap();
+    assert_eq!(det.vision().layers.len(), 1);
+    let paths: Vec<PathBuf> = (0..16)
+        .map(|i| real.join(format!("r{i}.png")))
+        .chain((0..16).map(|i| fake.join(format!("f{i}.png"))))
+        .collect();
+    let rows = e
+        .scan_paths(det.as_ref(), &paths, &no_progress, &CancelFlag::new())
+        .unwrap();
+    let s: Vec<f32> = rows.iter().map(|r| r.as_ref().unwrap().score).collect();
+    let auc = fauxscope::eval::metrics::auc(&s, &(0..32).map(|i| i >= 16).collect::<Vec<_>>());
+    assert!(auc > 0.9, "AUC {auc}");
+    // A block the tower does not have, or PiN noise after the head, is a clear error.
+    for (layer, noise_layer) in [(Some(3), None), (Some(0), None), (Some(1), Some(1))] {
+        req.settings.head_layer = layer;
+        req.pin = noise_layer.map(|l| fauxscope::train::pin::PinSettings {
+            noise_layer: l,
+            ..Default::default()
+        });
+        let err = e
+            .train_mpft(&req, &no_progress, &CancelFlag::new())
+            .err()
+            .unwrap_or_else(|| panic!("{layer:?}/{noise_layer:?} trained"));
+        assert!(format!("{err:#}").contains("layer"), "{err:#}");
+    }
+}
+
+#[test]
 fn cancelled_run_saves_nothing_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let (real, fake) = make_data(dir.path());

@@ -131,6 +131,29 @@ pub fn apply_trained(
     Ok(())
 }
 
+/// Keeps only the first `head_layer` encoder blocks (all when None), so the pooled output is
+/// `post_layernorm` of the class token after that block. Errors when the tower has fewer blocks.
+pub fn truncate_to_head(m: &mut ClipVision, head_layer: Option<usize>) -> Result<()> {
+    if let Some(k) = head_layer {
+        if k == 0 || k > m.layers.len() {
+            bail!(
+                "head layer {k} does not exist (the tower has blocks 1 to {})",
+                m.layers.len()
+            );
+        }
+        m.layers.truncate(k);
+    }
+    Ok(())
+}
+
+/// The `head_layer` recorded in a detector's settings (None: the last block).
+pub fn head_layer_setting(settings: &serde_json::Value) -> Option<usize> {
+    settings
+        .get("head_layer")
+        .and_then(|v| v.as_u64())
+        .map(|v| v as usize)
+}
+
 /// Head logits from pooled features.
 pub fn head_logits(pooled: &Tensor, w: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
     pooled.matmul(&w.t()?)?.broadcast_add(b)?.squeeze(1)
@@ -160,6 +183,8 @@ impl MpftDetector {
                 .unwrap_or(8.0)
                 .max(1.0);
         let mut vision = base.vision.clone();
+        truncate_to_head(&mut vision, head_layer_setting(&ckpt.meta.settings))
+            .with_context(|| format!("detector '{}'", ckpt.meta.name))?;
         apply_trained(&mut vision, &ckpt.tensors, scale, true)?;
         vision.prepare_inference()?;
         let dev = vision.device().clone();

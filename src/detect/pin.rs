@@ -149,7 +149,9 @@ impl PinDetector {
             .get("noise_at_inference")
             .and_then(|v| serde_json::from_value(v.clone()).ok())
             .unwrap_or_default();
-        if layer >= base.info.config.num_hidden_layers {
+        let blocks =
+            super::mpft::head_layer_setting(s).unwrap_or(base.info.config.num_hidden_layers);
+        if layer >= blocks {
             bail!(
                 "detector '{}': noise layer {layer} does not exist in {}",
                 ckpt.meta.name,

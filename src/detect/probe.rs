@@ -4,7 +4,7 @@
 use super::{Checkpoint, Detector, DetectorMeta};
 use crate::model::vit::VisionOutput;
 use crate::model::{BaseModel, ClipVision};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use candle_core::{DType, Tensor, D};
 
 pub const WEIGHT: &str = "probe.weight";
@@ -32,9 +32,15 @@ impl ProbeDetector {
                 bias.dims()
             );
         }
+        let mut vision = base.vision.clone();
+        super::mpft::truncate_to_head(
+            &mut vision,
+            super::mpft::head_layer_setting(&ckpt.meta.settings),
+        )
+        .with_context(|| format!("detector '{}'", ckpt.meta.name))?;
         Ok(Self {
             meta: ckpt.meta,
-            vision: base.vision.clone(),
+            vision,
             weight,
             bias,
             warnings,

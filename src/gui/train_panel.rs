@@ -299,6 +299,24 @@ impl TrainPanel {
                         ui.label("LoRA rank");
                         ui.add(egui::DragValue::new(&mut s.lora_rank).range(1..=64));
                         ui.end_row();
+                        ui.label("Head reads block");
+                        ui.horizontal(|ui| {
+                            let mut last = s.head_layer.is_none();
+                            if ui
+                                .checkbox(&mut last, "last")
+                                .on_hover_text(
+                                    "The head reads the class token after this encoder block; \
+                                     later blocks are not run. See docs/METHODS.md.",
+                                )
+                                .changed()
+                            {
+                                s.head_layer = (!last).then_some(9);
+                            }
+                            if let Some(k) = s.head_layer.as_mut() {
+                                ui.add(egui::DragValue::new(k).range(1..=48));
+                            }
+                        });
+                        ui.end_row();
                     }
                 });
         });

@@ -42,6 +42,10 @@ pub struct MpftSettings {
     pub augment: AugmentSettings,
     /// How images become model input at validation and inference time.
     pub crop: CropMode,
+    /// How many encoder blocks feed the head: the class token after block `head_layer` goes
+    /// through `post_layernorm` to the head, and later blocks are not run (None: all of them).
+    #[serde(default)]
+    pub head_layer: Option<usize>,
 }
 
 impl Default for MpftSettings {
@@ -63,6 +67,7 @@ impl Default for MpftSettings {
             seed: 0,
             augment: AugmentSettings::default(),
             crop: CropMode::Center,
+            head_layer: None,
         }
     }
 }
@@ -106,6 +111,7 @@ pub fn build_trainable(
 ) -> Result<Trainable> {
     let vm = VarMap::new();
     let mut m = base.clone();
+    crate::detect::mpft::truncate_to_head(&mut m, s.head_layer)?;
     let dev = m.device().clone();
     let layers = m.layers.len();
     let d = m.config.hidden_size;

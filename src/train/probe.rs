@@ -16,6 +16,15 @@ pub struct ProbeSettings {
     pub holdout: f64,
     pub target_fpr: f32,
     pub seed: u64,
+    /// The probe reads the projected class token after this encoder block (1-based; later
+    /// blocks are not run). None: the last block, as CLIP's own image embedding.
+    #[serde(default)]
+    pub head_layer: Option<usize>,
+    /// Standardise each feature (z-score over the training rows) before the fit; the scaling is
+    /// folded into the stored weight and bias, so the detector is unchanged. Off by default
+    /// (docs/EVALUATION.md, "Which encoder block feeds the head").
+    #[serde(default)]
+    pub standardize: bool,
 }
 
 impl Default for ProbeSettings {
@@ -27,6 +36,8 @@ impl Default for ProbeSettings {
             holdout: 0.25,
             target_fpr: 0.05,
             seed: 0,
+            head_layer: None,
+            standardize: false,
         }
     }
 }
@@ -70,8 +81,15 @@ fn normalized(f: &[f32]) -> Vec<f64> {
     f.iter().map(|v| *v as f64 / n).collect()
 }
 
-/// Fits w, b on rows `idx` of `x` (already normalised), class-balanced.
-fn fit_logreg(x: &[Vec<f64>], y: &[bool], idx: &[usize], s: &ProbeSettings) -> (Vec<f64>, f64) {
+/// Fits w, b on rows `idx` of `x`, class-balanced. The inputs are multiplied by `scale` inside
+/// the fit (so the penalty acts on larger effective weights); the returned weights include it.
+fn fit_logreg(
+    x: &[Vec<f64>],
+    y: &[bool],
+    idx: &[usize],
+    s: &ProbeSettings,
+    scale: f64,
+) -> (Vec<f64>, f64) {
     let d = x.first().map(|r| r.len()).unwrap_or(0);
     let npos = idx.iter().filter(|&&i| y[i]).count().max(1) as f64;
     let nneg = idx.iter().filter(|&&i| !y[i]).count().max(1) as f64;
@@ -79,8 +97,6 @@ fn fit_logreg(x: &[Vec<f64>], y: &[bool], idx: &[usize], s: &ProbeSettings) -> (
     let (mut mw, mut vw) = (vec![0f64; d], vec![0f64; d]);
     let (mut mb, mut vb) = (0f64, 0f64);
     let (b1, b2, eps) = (0.9, 0.999, 1e-8);
-    // Embeddings are unit-norm, so logits need a large weight norm; scale inputs instead.
-    let scale = (d as f64).sqrt();
     for t in 1..=s.steps {
         let mut gw = vec![0f64; d];
         let mut gb = 0f64;
@@ -114,7 +130,32 @@ fn fit_logreg(x: &[Vec<f64>], y: &[bool], idx: &[usize], s: &ProbeSettings) -> (
 pub fn train_probe(features: &[Vec<f32>], labels: &[bool], s: &ProbeSettings) -> ProbeFit {
     let x: Vec<Vec<f64>> = features.iter().map(|f| normalized(f)).collect();
     let (tr, ho) = stratified_split(labels, s.holdout, s.seed);
-    let (w, b) = fit_logreg(&x, labels, &tr, s);
+    let d = x.first().map(|r| r.len()).unwrap_or(0);
+    let (w, b) = if s.standardize {
+        // z-score with the training rows' statistics, fit, then fold the scaling back:
+        // w·(x - mu)/sd + b = (w/sd)·x + (b - sum w·mu/sd).
+        let n = tr.len().max(1) as f64;
+        let mu: Vec<f64> = (0..d)
+            .map(|j| tr.iter().map(|&i| x[i][j]).sum::<f64>() / n)
+            .collect();
+        let sd: Vec<f64> = (0..d)
+            .map(|j| {
+                let v = tr.iter().map(|&i| (x[i][j] - mu[j]).powi(2)).sum::<f64>() / n;
+                v.sqrt().max(1e-6)
+            })
+            .collect();
+        let z: Vec<Vec<f64>> = x
+            .iter()
+            .map(|r| (0..d).map(|j| (r[j] - mu[j]) / sd[j]).collect())
+            .collect();
+        let (wz, bz) = fit_logreg(&z, labels, &tr, s, 1.0);
+        let w: Vec<f64> = wz.iter().zip(&sd).map(|(w, s)| w / s).collect();
+        let b = bz - w.iter().zip(&mu).map(|(w, m)| w * m).sum::<f64>();
+        (w, b)
+    } else {
+        // Embeddings are unit-norm, so logits need a large weight norm; scale inputs instead.
+        fit_logreg(&x, labels, &tr, s, (d as f64).sqrt())
+    };
     let logit = |i: usize| (b + x[i].iter().zip(&w).map(|(a, c)| a * c).sum::<f64>()) as f32;
     let ho_scores: Vec<f32> = ho.iter().map(|&i| logit(i)).collect();
     let ho_labels: Vec<bool> = ho.iter().map(|&i| labels[i]).collect();
@@ -188,6 +229,47 @@ mod tests {
         );
         assert!(fit.calibration.heldout_fpr <= 0.05);
         assert!(fit.weight[0] > 0.0);
+    }
+
+    #[test]
+    fn standardising_finds_a_weak_direction_and_folds_back_exactly() {
+        // The class shows only in a feature whose spread is 1000 times smaller than the others'.
+        let mut rng = Rng::new(9);
+        let (mut f, mut l) = (Vec::new(), Vec::new());
+        for i in 0..240 {
+            let fake = i % 2 == 0;
+            let mut v: Vec<f32> = (0..6).map(|_| 1.0 + rng.normal() as f32).collect();
+            v[5] = 1e-3 * (rng.normal() as f32 * 0.3 + if fake { 1.0 } else { -1.0 });
+            f.push(v);
+            l.push(fake);
+        }
+        let s = ProbeSettings {
+            steps: 600,
+            standardize: true,
+            ..Default::default()
+        };
+        let fit = train_probe(&f, &l, &s);
+        assert!(
+            fit.metrics["heldout_auc"].as_f64().unwrap() > 0.95,
+            "{}",
+            fit.metrics
+        );
+        // The folded weight and bias score raw (L2-normalised) features as the detector does.
+        let (_, ho) = stratified_split(&l, s.holdout, s.seed);
+        let scores: Vec<f32> = ho
+            .iter()
+            .map(|&i| {
+                let x = normalized(&f[i]);
+                fit.bias
+                    + x.iter()
+                        .zip(&fit.weight)
+                        .map(|(a, w)| *a as f32 * w)
+                        .sum::<f32>()
+            })
+            .collect();
+        let labels: Vec<bool> = ho.iter().map(|&i| l[i]).collect();
+        let auc = metrics::auc(&scores, &labels);
+        assert!((auc - fit.metrics["heldout_auc"].as_f64().unwrap()).abs() < 1e-9);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::imageio::{ImageFacts, LoadLimits};
 use crate::jobs::{CancelFlag, Progress, ProgressSink};
 use crate::model::preprocess::{batch_tensor, CropMode};
 use crate::model::store::{self, BaseModel, BaseModelInfo};
+use crate::model::ClipVision;
 use crate::train::probe::{train_probe, ProbeSettings};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
@@ -128,6 +129,18 @@ impl Engine {
         progress: ProgressSink,
         cancel: &CancelFlag,
     ) -> Result<Vec<Outcome<Embedded>>> {
+        self.embed_paths_with(&self.base.vision, paths, mode, progress, cancel)
+    }
+
+    /// As [`Engine::embed_paths`], with another tower (e.g. one cut after an earlier block).
+    pub fn embed_paths_with(
+        &self,
+        vision: &ClipVision,
+        paths: &[PathBuf],
+        mode: CropMode,
+        progress: ProgressSink,
+        cancel: &CancelFlag,
+    ) -> Result<Vec<Outcome<Embedded>>> {
         let mut out: Vec<Outcome<Embedded>> = Vec::with_capacity(paths.len());
         let mut done = 0;
         for_each_chunk(paths, self.spec(mode, None), CHUNK, cancel, |batch| {
@@ -137,8 +150,7 @@ impl Engine {
             let emb: Vec<Vec<f32>> = if crops.is_empty() {
                 vec![]
             } else {
-                self.base
-                    .vision
+                vision
                     .embed(&self.pixels(&crops)?)?
                     .to_dtype(DType::F32)?
                     .to_vec2()?
@@ -252,7 +264,9 @@ impl Engine {
     ) -> Result<Checkpoint> {
         let start = std::time::Instant::now();
         let (paths, labels) = labelled_paths(&req.real, &req.fake)?;
-        let results = self.embed_paths(&paths, req.crop, progress, cancel)?;
+        let mut vision = self.base.vision.clone();
+        detect::mpft::truncate_to_head(&mut vision, req.settings.head_layer)?;
+        let results = self.embed_paths_with(&vision, &paths, req.crop, progress, cancel)?;
         if cancel.is_cancelled() {
             bail!("training cancelled");
         }

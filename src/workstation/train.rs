@@ -125,13 +125,23 @@ impl Engine {
         let start = std::time::Instant::now();
         let s = &req.settings;
         let method = if req.pin.is_some() { "pin" } else { "mpft" };
+        let blocks = s
+            .head_layer
+            .unwrap_or(self.base.info.config.num_hidden_layers);
+        if blocks == 0 || blocks > self.base.info.config.num_hidden_layers {
+            bail!(
+                "head layer {blocks} does not exist ({} has blocks 1 to {})",
+                self.base.info.arch,
+                self.base.info.config.num_hidden_layers
+            );
+        }
         if let Some(p) = &req.pin {
-            if p.noise_layer >= self.base.info.config.num_hidden_layers {
+            if p.noise_layer >= blocks {
                 bail!(
-                    "noise layer {} does not exist ({} has {} layers)",
+                    "noise layer {} does not exist ({} runs {} layers before the head)",
                     p.noise_layer,
                     self.base.info.arch,
-                    self.base.info.config.num_hidden_layers
+                    blocks
                 );
             }
         }
