@@ -1,0 +1,73 @@
+"""Per-block logistic probes on features written by examples/layer_features.rs (see
+bench/layer_features.sh). Usage: python3 bench/layer_probe.py DIR [L2] [WIDTH]"""
+import sys
+
+import numpy as np
+
+d = sys.argv[1]
+lam = float(sys.argv[2]) if len(sys.argv) > 2 else 1e-2
+FAMILIES = ["BigGAN", "CycleGAN", "SD1.x-finetune", "StyleGAN"]
+
+
+def features(split, width):
+    paths = [l.strip() for l in open(f"{d}/{split}.txt") if l.strip()]
+    raw = np.fromfile(f"{d}/{split}.f32", dtype="<f4")
+    x = raw.reshape(len(paths), -1, 2, width)
+    y = np.array([0 if "/real/" in p else 1 for p in paths])
+    fam = np.array([p.split("/")[-2] if "/fake/" in p else "real" for p in paths])
+    return x, y, fam
+
+
+def fit(x, y):
+    """Class-balanced L2-regularised logistic regression by Newton's method."""
+    n, dim = x.shape
+    xb = np.hstack([x, np.ones((n, 1))])
+    w = np.zeros(dim + 1)
+    sw = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
+    reg = lam * np.r_[np.ones(dim), 0]
+    for _ in range(30):
+        p = 1 / (1 + np.exp(-(xb @ w)))
+        g = xb.T @ (sw * (p - y)) / n + reg * w
+        h = (xb * (sw * p * (1 - p))[:, None]).T @ xb / n + np.diag(reg)
+        w -= np.linalg.solve(h, g)
+    return w
+
+
+def score(w, x):
+    return np.hstack([x, np.ones((len(x), 1))]) @ w
+
+
+def auc(pos, neg):
+    s = np.r_[pos, neg]
+    r = s.argsort().argsort() + 1
+    return (r[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
+
+
+def evaluate(ft, yt, fv, famv):
+    mu, sd = ft.mean(0), ft.std(0) + 1e-6
+    ft, fv = (ft - mu) / sd, (fv - mu) / sd
+    idx = np.random.default_rng(0).permutation(len(ft))
+    oof = np.zeros(len(ft))
+    for f in np.array_split(idx, 4):
+        m = np.ones(len(ft), bool)
+        m[f] = False
+        oof[f] = score(fit(ft[m], yt[m]), ft[f])
+    thr = np.quantile(oof[yt == 0], 0.95)
+    sv = score(fit(ft, yt), fv)
+    real = sv[famv == "real"]
+    racc = (real < thr).mean()
+    return {g: (auc(sv[famv == g], real), ((sv[famv == g] >= thr).mean() + racc) / 2) for g in FAMILIES}, racc
+
+
+width = int(sys.argv[3]) if len(sys.argv) > 3 else 768  # the model's hidden size
+xt, yt, _ = features("train", width)
+xv, _, famv = features("val", width)
+print(f"| features | mean AUC | mean bal. acc | real acc | " + " | ".join(f"{g} AUC / bal. acc" for g in FAMILIES) + " |")
+print("|---|---:|---:|---:|" + "---:|" * len(FAMILIES))
+for kind, k in [("class token", 0), ("mean patch token", 1)]:
+    for layer in range(1, xt.shape[1]):
+        res, racc = evaluate(xt[:, layer, k], yt, xv[:, layer, k], famv)
+        ma = np.mean([a for a, _ in res.values()])
+        mb = np.mean([b for _, b in res.values()])
+        cells = " | ".join(f"{a:.2f} / {b:.2f}" for a, b in res.values())
+        print(f"| {kind}, block {layer} | {ma:.3f} | {mb:.3f} | {racc:.3f} | {cells} |", flush=True)

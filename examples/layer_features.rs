@@ -1,0 +1,92 @@
+//! Dumps per-layer features of a frozen base model for a list of images, for offline analysis of
+//! which layers separate real from generated images (docs/METHODS.md, "Head input").
+//!
+//!   cargo run --release --example layer_features -- LIST OUT [MODEL] [CROP]
+//!
+//! LIST has one image path per line. OUT receives, per image, little-endian f32 values:
+//! for each hidden state (index 0 after `pre_layrnorm`, i+1 after layer i) the class token, then
+//! the mean of the patch tokens, each of the model width. Images that fail to load are reported
+//! on stderr and written as NaN rows, so rows stay aligned with LIST.
+use anyhow::{Context, Result};
+use candle_core::{DType, Device, D};
+use fauxscope::imageio::{load_image, LoadLimits};
+use fauxscope::model::preprocess::{batch_tensor, preprocess, CropMode};
+use fauxscope::model::store::load_model;
+use fauxscope::model::vit::ForwardOptions;
+use std::io::Write;
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 3 {
+        anyhow::bail!("usage: layer_features LIST OUT [MODEL] [CROP]");
+    }
+    let list = std::fs::read_to_string(&args[1]).with_context(|| args[1].clone())?;
+    let model = args
+        .get(3)
+        .map(String::as_str)
+        .unwrap_or("clip-vit-base-patch16");
+    let crop: CropMode = args
+        .get(4)
+        .map(String::as_str)
+        .unwrap_or("center")
+        .parse()
+        .map_err(anyhow::Error::msg)?;
+    let base = load_model(model, &Device::Cpu, DType::F32)?;
+    base.vision.prepare_inference()?;
+    let size = base.info.config.image_size;
+    let width = base.info.config.hidden_size;
+    let states = base.info.config.num_hidden_layers + 1;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&args[2])?);
+    let paths: Vec<&str> = list.lines().filter(|l| !l.trim().is_empty()).collect();
+    let started = std::time::Instant::now();
+    for (n, path) in paths.iter().enumerate() {
+        let row = match features(&base, path, size, crop) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("{path}: {e:#}");
+                vec![f32::NAN; states * 2 * width]
+            }
+        };
+        for v in row {
+            out.write_all(&v.to_le_bytes())?;
+        }
+        if n % 50 == 49 {
+            eprintln!(
+                "{}/{} images, {:.1} s",
+                n + 1,
+                paths.len(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn features(
+    base: &fauxscope::model::store::BaseModel,
+    path: &str,
+    size: usize,
+    crop: CropMode,
+) -> Result<Vec<f32>> {
+    let img = load_image(std::path::Path::new(path), &LoadLimits::default())?;
+    let crops = preprocess(&img.rgb, size as u32, crop);
+    let x = batch_tensor(&crops, size, &Device::Cpu, DType::F32)?;
+    let out = base.vision.forward_with(
+        &x,
+        ForwardOptions {
+            hidden_states: true,
+            ..Default::default()
+        },
+    )?;
+    let mut row = Vec::new();
+    for h in &out.hidden_states {
+        // Average over the crops of one image (one crop unless CROP is tiles:N).
+        let cls = h.narrow(1, 0, 1)?.squeeze(1)?.mean(0)?;
+        let n = h.dim(1)?;
+        let patches = h.narrow(1, 1, n - 1)?.mean(D::Minus2)?.mean(0)?;
+        row.extend(cls.to_vec1::<f32>()?);
+        row.extend(patches.to_vec1::<f32>()?);
+    }
+    Ok(row)
+}
