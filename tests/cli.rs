@@ -44,22 +44,63 @@ fn make_data(dir: &Path) -> (PathBuf, PathBuf) {
     (real, dir.join("fake"))
 }
 
+/// Runs `train --method probe` on the tiny model with extra flags.
+fn train_probe(real: &Path, fake: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    bin()
+        .args(["train", "--method", "probe", "--model"])
+        .arg(tiny())
+        .args(extra)
+        .arg("--real")
+        .arg(real)
+        .arg("--fake")
+        .arg(fake)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+/// Scans the 12 + 12 training images with a checkpoint and checks that the generated ones score
+/// higher on average.
+fn assert_separates(ckpt: &Path, real: &Path, fake: &Path) {
+    let out = bin()
+        .args(["scan", "--json", "--model"])
+        .arg(tiny())
+        .arg("--detector")
+        .arg(ckpt)
+        .arg(real)
+        .arg(fake)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    let mean = |fake: bool| {
+        let v: Vec<f64> = rows
+            .iter()
+            .filter(|r| r["path"].as_str().unwrap().contains("/fake/") == fake)
+            .map(|r| r["score"].as_f64().unwrap())
+            .collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    assert_eq!(rows.len(), 24);
+    let (real_mean, fake_mean) = (mean(false), mean(true));
+    assert!(
+        fake_mean > real_mean,
+        "fake mean {fake_mean} <= real mean {real_mean}"
+    );
+}
+
 #[test]
 fn train_then_scan_with_bad_files_in_the_batch() {
     let dir = tempfile::tempdir().unwrap();
     let (real, fake) = make_data(dir.path());
     let ckpt = dir.path().join("tiny-probe.safetensors");
-    let out = bin()
-        .args(["train", "--method", "probe", "--model"])
-        .arg(tiny())
-        .arg("--real")
-        .arg(&real)
-        .arg("--fake")
-        .arg(&fake)
-        .arg("--out")
-        .arg(&ckpt)
-        .output()
-        .unwrap();
+    let out = train_probe(&real, &fake, &ckpt, &[]);
     assert!(
         out.status.success(),
         "{}",
@@ -119,32 +160,7 @@ fn train_then_scan_with_bad_files_in_the_batch() {
     );
 
     // The trained probe separates the two classes it saw.
-    let out = bin()
-        .args(["scan", "--json", "--model"])
-        .arg(tiny())
-        .arg("--detector")
-        .arg(&ckpt)
-        .arg(&real)
-        .arg(&fake)
-        .output()
-        .unwrap();
-    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let rows = rows.as_array().unwrap();
-    assert_eq!(rows.len(), 24);
-    let mean = |fake: bool| {
-        let v: Vec<f64> = rows
-            .iter()
-            .filter(|r| r["path"].as_str().unwrap().contains("/fake/") == fake)
-            .map(|r| r["score"].as_f64().unwrap())
-            .collect();
-        v.iter().sum::<f64>() / v.len() as f64
-    };
-    assert!(
-        mean(true) > mean(false),
-        "fake mean {} <= real mean {}",
-        mean(true),
-        mean(false)
-    );
+    assert_separates(&ckpt, &real, &fake);
 
     // eval on the real/ + fake/<generator>/ layout, with a perturbation; the JSON has the agreed shape.
     let json = dir.path().join("eval.json");
@@ -264,26 +280,7 @@ fn usage_and_detector_errors() {
 fn probe_on_an_earlier_block_trains_scans_and_rejects_a_missing_block() {
     let dir = tempfile::tempdir().unwrap();
     let (real, fake) = make_data(dir.path());
-    let train = |layer: &str, out: &Path| {
-        bin()
-            .args([
-                "train",
-                "--method",
-                "probe",
-                "--head-layer",
-                layer,
-                "--model",
-            ])
-            .arg(tiny())
-            .arg("--real")
-            .arg(&real)
-            .arg("--fake")
-            .arg(&fake)
-            .arg("--out")
-            .arg(out)
-            .output()
-            .unwrap()
-    };
+    let train = |layer: &str, out: &Path| train_probe(&real, &fake, out, &["--head-layer", layer]);
     let ckpt = dir.path().join("h1.safetensors");
     let out = train("1", &ckpt);
     assert!(
@@ -293,27 +290,7 @@ fn probe_on_an_earlier_block_trains_scans_and_rejects_a_missing_block() {
     );
     let meta = fauxscope::detect::Checkpoint::load(&ckpt).unwrap().meta;
     assert_eq!(meta.settings["head_layer"], 1);
-    let out = bin()
-        .args(["scan", "--json", "--model"])
-        .arg(tiny())
-        .arg("--detector")
-        .arg(&ckpt)
-        .arg(&real)
-        .arg(&fake)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let rows = rows.as_array().unwrap();
-    let mean = |fake: bool| {
-        let v: Vec<f64> = rows
-            .iter()
-            .filter(|r| r["path"].as_str().unwrap().contains("/fake/") == fake)
-            .map(|r| r["score"].as_f64().unwrap())
-            .collect();
-        v.iter().sum::<f64>() / v.len() as f64
-    };
-    assert!(mean(true) > mean(false), "{rows:?}");
+    assert_separates(&ckpt, &real, &fake);
     // The tiny tower has 2 blocks: block 5 is a clear error, and nothing is written.
     let missing = dir.path().join("h5.safetensors");
     let out = train("5", &missing);

@@ -120,6 +120,42 @@ fn merged_inference_equals_adapter_forward() {
     assert!(d0 > 1e-3, "adapter had no effect");
 }
 
+/// An MPFT request on one real and one generated folder, named after the output file.
+fn request(real: &Path, fake: &Path, out: &Path, settings: MpftSettings) -> MpftRequest {
+    MpftRequest {
+        real: vec![real.to_path_buf()],
+        fake: vec![fake.to_path_buf()],
+        out: out.to_path_buf(),
+        name: out.file_stem().unwrap().to_string_lossy().into_owned(),
+        settings,
+        resume: None,
+        pin: None,
+    }
+}
+
+/// Loads a checkpoint through the detector registry and scans the 16 + 16 training images with
+/// it: (the blocks its tower runs, the AUC of its scores).
+fn reload_and_scan(e: &Engine, ckpt: &Path, real: &Path, fake: &Path) -> (usize, f64) {
+    let det = fauxscope::detect::build_detector(
+        fauxscope::detect::Checkpoint::load(ckpt).unwrap(),
+        &e.base,
+    )
+    .unwrap();
+    let paths: Vec<PathBuf> = (0..16)
+        .map(|i| real.join(format!("r{i}.png")))
+        .chain((0..16).map(|i| fake.join(format!("f{i}.png"))))
+        .collect();
+    let rows = e
+        .scan_paths(det.as_ref(), &paths, &no_progress, &CancelFlag::new())
+        .unwrap();
+    let s: Vec<f32> = rows.iter().map(|r| r.as_ref().unwrap().score).collect();
+    let labels: Vec<bool> = (0..32).map(|i| i >= 16).collect();
+    (
+        det.vision().layers.len(),
+        fauxscope::eval::metrics::auc(&s, &labels),
+    )
+}
+
 #[test]
 fn mpft_learns_saves_small_checkpoint_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
@@ -127,18 +163,15 @@ fn mpft_learns_saves_small_checkpoint_and_resumes() {
     let e = tiny_engine();
     for mode in [MaskMode::Texture, MaskMode::Random, MaskMode::None] {
         let out = dir.path().join(format!("m-{mode:?}.safetensors"));
-        let req = MpftRequest {
-            real: vec![real.clone()],
-            fake: vec![fake.clone()],
-            out: out.clone(),
-            name: "tiny-mpft".into(),
-            settings: MpftSettings {
+        let req = request(
+            &real,
+            &fake,
+            &out,
+            MpftSettings {
                 mask_mode: mode,
                 ..settings()
             },
-            resume: None,
-            pin: None,
-        };
+        );
         let c = e
             .train_mpft(&req, &no_progress, &CancelFlag::new())
             .unwrap();
@@ -154,20 +187,7 @@ fn mpft_learns_saves_small_checkpoint_and_resumes() {
             || k.contains("layrnorm")
             || k.starts_with("head.")));
         // Reloaded through the detector registry, the scores separate the classes.
-        let det = fauxscope::detect::build_detector(
-            fauxscope::detect::Checkpoint::load(&out).unwrap(),
-            &e.base,
-        )
-        .unwrap();
-        let paths: Vec<PathBuf> = (0..16)
-            .map(|i| real.join(format!("r{i}.png")))
-            .chain((0..16).map(|i| fake.join(format!("f{i}.png"))))
-            .collect();
-        let rows = e
-            .scan_paths(det.as_ref(), &paths, &no_progress, &CancelFlag::new())
-            .unwrap();
-        let s: Vec<f32> = rows.iter().map(|r| r.as_ref().unwrap().score).collect();
-        let auc = fauxscope::eval::metrics::auc(&s, &(0..32).map(|i| i >= 16).collect::<Vec<_>>());
+        let (_, auc) = reload_and_scan(&e, &out, &real, &fake);
         assert!(auc > 0.9, "{mode:?}: AUC {auc}");
     }
     // Resume: a finished 3-epoch run resumed with 4 epochs runs exactly one more.
@@ -197,18 +217,15 @@ fn head_on_an_earlier_block_trains_only_that_far_and_reloads() {
     let (real, fake) = make_data(dir.path());
     let e = tiny_engine();
     let out = dir.path().join("h1.safetensors");
-    let mut req = MpftRequest {
-        real: vec![real.clone()],
-        fake: vec![fake.clone()],
-        out: out.clone(),
-        name: "tiny-h1".into(),
-        settings: MpftSettings {
+    let mut req = request(
+        &real,
+        &fake,
+        &out,
+        MpftSettings {
             head_layer: Some(1),
             ..settings()
         },
-        resume: None,
-        pin: None,
-    };
+    );
     let c = e
         .train_mpft(&req, &no_progress, &CancelFlag::new())
         .unwrap();
@@ -220,21 +237,8 @@ fn head_on_an_earlier_block_trains_only_that_far_and_reloads() {
         "{:?}",
         c.tensors.keys().collect::<Vec<_>>()
     );
-    let det = fauxscope::detect::build_detector(
-        fauxscope::detect::Checkpoint::load(&out).unwrap(),
-        &e.base,
-    )
-    .unwrap();
-    assert_eq!(det.vision().layers.len(), 1);
-    let paths: Vec<PathBuf> = (0..16)
-        .map(|i| real.join(format!("r{i}.png")))
-        .chain((0..16).map(|i| fake.join(format!("f{i}.png"))))
-        .collect();
-    let rows = e
-        .scan_paths(det.as_ref(), &paths, &no_progress, &CancelFlag::new())
-        .unwrap();
-    let s: Vec<f32> = rows.iter().map(|r| r.as_ref().unwrap().score).collect();
-    let auc = fauxscope::eval::metrics::auc(&s, &(0..32).map(|i| i >= 16).collect::<Vec<_>>());
+    let (blocks, auc) = reload_and_scan(&e, &out, &real, &fake);
+    assert_eq!(blocks, 1);
     assert!(auc > 0.9, "AUC {auc}");
     // A block the tower does not have, or PiN noise after the head, is a clear error.
     for (layer, noise_layer) in [(Some(3), None), (Some(0), None), (Some(1), Some(1))] {
