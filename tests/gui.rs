@@ -180,6 +180,12 @@ fn training_starts_shows_progress_and_cancels() {
         t.executable = Some(PathBuf::from(env!("CARGO_BIN_EXE_fauxscope")));
     }
     h.step();
+    // "Head reads block": unticking "last" offers a block number; the tiny tower has 2 blocks.
+    h.get_by_label("last").click();
+    h.step();
+    assert_eq!(h.state().train.mpft.head_layer, Some(9));
+    h.state_mut().train.mpft.head_layer = Some(1);
+    h.step();
     h.get_by_label("Start training").click();
     h.step();
     assert!(h.state().train.running());
@@ -195,6 +201,7 @@ fn training_starts_shows_progress_and_cancels() {
         // Cancelled after an epoch: the best epoch so far is installed, and fewer epochs ran.
         Some(Ok((path, meta))) => {
             assert!(path.is_file());
+            assert_eq!(meta.settings["head_layer"], 1);
             let run = meta.metrics["epochs_run"].as_u64().unwrap();
             assert!(run < 500, "ran all {run} epochs");
         }
