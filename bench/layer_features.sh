@@ -4,6 +4,7 @@
 # (examples/layer_features.rs), then fits a class-balanced logistic regression per block on
 # train/ and reports val's per-generator AUC and balanced accuracy at a threshold set for 5%
 # false positives on train/'s reals (4-fold out-of-fold scores). Needs python3 with numpy.
+# layers-one-class.md: the same table for a Gaussian density of the real photos alone.
 #   bash bench/layer_features.sh [OUT_DIR]        (about 3 minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,3 +18,4 @@ for split in train val; do
   [ -f "$out/$split.f32" ] || "$CARGO_TARGET_DIR/release/examples/layer_features" "$out/$split.txt" "$out/$split.f32"
 done
 python3 bench/layer_probe.py "$out" | tee "$out/layers.md"
+python3 bench/layer_probe.py "$out" --one-class | tee "$out/layers-one-class.md"

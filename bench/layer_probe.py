@@ -1,11 +1,19 @@
 """Per-block logistic probes on features written by examples/layer_features.rs (see
-bench/layer_features.sh). Usage: python3 bench/layer_probe.py DIR [L2] [WIDTH]"""
+bench/layer_features.sh). Usage: python3 bench/layer_probe.py DIR [L2] [WIDTH] [--one-class]
+
+--one-class scores each block without seeing a generated image: the Mahalanobis distance to a
+Gaussian fitted on train/'s real photos (covariance shrunk halfway to its mean variance), with
+the threshold at the 95th percentile of the reals' out-of-fold distances. It is the literal
+reading of "deviation from the distribution of real images"."""
 import sys
 
 import numpy as np
 
-d = sys.argv[1]
-lam = float(sys.argv[2]) if len(sys.argv) > 2 else 1e-2
+one_class = "--one-class" in sys.argv
+argv = [a for a in sys.argv if a != "--one-class"]
+d = argv[1]
+lam = float(argv[2]) if len(argv) > 2 else 1e-2
+SHRINK = 0.5
 FAMILIES = ["BigGAN", "CycleGAN", "SD1.x-finetune", "StyleGAN"]
 
 
@@ -43,6 +51,29 @@ def auc(pos, neg):
     return (r[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
 
 
+def gaussian(real):
+    mu = real.mean(0)
+    cov = np.cov(real, rowvar=False)
+    cov = (1 - SHRINK) * cov + SHRINK * np.trace(cov) / len(cov) * np.eye(len(cov))
+    prec = np.linalg.inv(cov)
+    return lambda x: np.einsum("ij,jk,ik->i", x - mu, prec, x - mu)
+
+
+def evaluate_one_class(ft, yt, fv, famv):
+    real_t = ft[yt == 0]
+    idx = np.random.default_rng(0).permutation(len(real_t))
+    oof = np.zeros(len(real_t))
+    for f in np.array_split(idx, 4):
+        m = np.ones(len(real_t), bool)
+        m[f] = False
+        oof[f] = gaussian(real_t[m])(real_t[f])
+    thr = np.quantile(oof, 0.95)
+    sv = gaussian(real_t)(fv)
+    real = sv[famv == "real"]
+    racc = (real < thr).mean()
+    return {g: (auc(sv[famv == g], real), ((sv[famv == g] >= thr).mean() + racc) / 2) for g in FAMILIES}, racc
+
+
 def evaluate(ft, yt, fv, famv):
     mu, sd = ft.mean(0), ft.std(0) + 1e-6
     ft, fv = (ft - mu) / sd, (fv - mu) / sd
@@ -59,14 +90,14 @@ def evaluate(ft, yt, fv, famv):
     return {g: (auc(sv[famv == g], real), ((sv[famv == g] >= thr).mean() + racc) / 2) for g in FAMILIES}, racc
 
 
-width = int(sys.argv[3]) if len(sys.argv) > 3 else 768  # the model's hidden size
+width = int(argv[3]) if len(argv) > 3 else 768  # the model's hidden size
 xt, yt, _ = features("train", width)
 xv, _, famv = features("val", width)
 print(f"| features | mean AUC | mean bal. acc | real acc | " + " | ".join(f"{g} AUC / bal. acc" for g in FAMILIES) + " |")
 print("|---|---:|---:|---:|" + "---:|" * len(FAMILIES))
 for kind, k in [("class token", 0), ("mean patch token", 1)]:
     for layer in range(1, xt.shape[1]):
-        res, racc = evaluate(xt[:, layer, k], yt, xv[:, layer, k], famv)
+        res, racc = (evaluate_one_class if one_class else evaluate)(xt[:, layer, k], yt, xv[:, layer, k], famv)
         ma = np.mean([a for a, _ in res.values()])
         mb = np.mean([b for _, b in res.values()])
         cells = " | ".join(f"{a:.2f} / {b:.2f}" for a, b in res.values())
