@@ -170,6 +170,10 @@ pub struct TrainArgs {
     /// dropped). Default: the last block.
     #[arg(long)]
     pub head_layer: Option<usize>,
+    /// MPFT / PiN: simulated upsampling fakes per training real photo and epoch, made from the
+    /// real photos (0 = none). They are used for training only, never for calibration.
+    #[arg(long, default_value_t = 0.0)]
+    pub synthetic_fakes: f64,
     /// MPFT / PiN: continue from a checkpoint written by an earlier run.
     #[arg(long)]
     pub resume: Option<PathBuf>,
@@ -761,6 +765,15 @@ fn crop_given() -> bool {
 }
 
 fn train(t: TrainArgs) -> Result<i32> {
+    if !(0.0..=10.0).contains(&t.synthetic_fakes) {
+        bail!(
+            "--synthetic-fakes {}: expected a number of simulated fakes per real photo from 0 to 10",
+            t.synthetic_fakes
+        );
+    }
+    if t.method == Method::Probe && t.synthetic_fakes > 0.0 {
+        bail!("--synthetic-fakes applies to mpft, pin and pin+tam training, not to the probe");
+    }
     // Training (and the held-out calibration it does) always runs in f32.
     if matches!(t.model.precision, Precision::F16 | Precision::Bf16) {
         eprintln!("note: training runs in f32; --precision applies to inference only");
@@ -852,6 +865,7 @@ fn train(t: TrainArgs) -> Result<i32> {
                     lora_rank: t.lora_rank,
                     full_blocks: t.full_blocks,
                     head_layer: t.head_layer,
+                    synthetic_fakes: t.synthetic_fakes,
                     seed: t.seed,
                     target_fpr: t.target_fpr,
                     crop,

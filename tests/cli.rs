@@ -299,3 +299,24 @@ fn probe_on_an_earlier_block_trains_scans_and_rejects_a_missing_block() {
     assert!(stderr.contains("head layer 5 does not exist"), "{stderr}");
     assert!(!missing.exists());
 }
+
+#[test]
+fn simulated_fakes_setting_is_checked_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, fake) = make_data(dir.path());
+    let out = dir.path().join("s.safetensors");
+    for (extra, want) in [
+        (
+            &["--synthetic-fakes", "1"][..],
+            "--synthetic-fakes applies to mpft",
+        ),
+        (&["--synthetic-fakes=-1"][..], "from 0 to 10"),
+        (&["--synthetic-fakes", "NaN"][..], "from 0 to 10"),
+    ] {
+        let o = train_probe(&real, &fake, &out, extra);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{extra:?} was accepted");
+        assert!(stderr.contains(want), "{extra:?}: {stderr}");
+        assert!(!out.exists());
+    }
+}

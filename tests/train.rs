@@ -256,6 +256,58 @@ fn head_on_an_earlier_block_trains_only_that_far_and_reloads() {
 }
 
 #[test]
+fn simulated_fakes_join_training_only_and_are_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, fake) = make_data(dir.path());
+    let e = tiny_engine();
+    let plain = e
+        .train_mpft(
+            &request(&real, &fake, &dir.path().join("p.safetensors"), settings()),
+            &no_progress,
+            &CancelFlag::new(),
+        )
+        .unwrap();
+    let out = dir.path().join("s.safetensors");
+    let c = e
+        .train_mpft(
+            &request(
+                &real,
+                &fake,
+                &out,
+                MpftSettings {
+                    synthetic_fakes: 1.0,
+                    ..settings()
+                },
+            ),
+            &no_progress,
+            &CancelFlag::new(),
+        )
+        .unwrap();
+    assert_eq!(c.meta.settings["synthetic_fakes"], 1.0);
+    // 16 + 16 images, 20% held out: 13 training reals give 13 simulated fakes per epoch, and
+    // the held-out split (checkpoint choice and calibration) is the same genuine images.
+    assert_eq!(c.meta.metrics["synthetic_fakes_per_epoch"], 13);
+    assert_eq!(plain.meta.metrics["synthetic_fakes_per_epoch"], 0);
+    assert_eq!(
+        c.meta.metrics["heldout_images"],
+        plain.meta.metrics["heldout_images"]
+    );
+    // The extra fakes change what is learnt, and the detector still separates the classes.
+    let key = "head.weight";
+    let diff = (&c.tensors[key] - &plain.tensors[key])
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(diff > 1e-4, "head unchanged by simulated fakes ({diff})");
+    let (_, auc) = reload_and_scan(&e, &out, &real, &fake);
+    assert!(auc > 0.9, "AUC {auc}");
+}
+
+#[test]
 fn cancelled_run_saves_nothing_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let (real, fake) = make_data(dir.path());

@@ -5,3 +5,4 @@ pub mod data;
 pub mod mpft;
 pub mod pin;
 pub mod probe;
+pub mod synthetic;

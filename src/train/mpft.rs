@@ -46,6 +46,11 @@ pub struct MpftSettings {
     /// through `post_layernorm` to the head, and later blocks are not run (None: all of them).
     #[serde(default)]
     pub head_layer: Option<usize>,
+    /// Simulated upsampling fakes per training real photo and epoch (0: none; see
+    /// `train::synthetic`). They join the generated class for training only: held-out
+    /// validation and calibration see genuine images alone.
+    #[serde(default)]
+    pub synthetic_fakes: f64,
 }
 
 impl Default for MpftSettings {
@@ -68,6 +73,7 @@ impl Default for MpftSettings {
             augment: AugmentSettings::default(),
             crop: CropMode::Center,
             head_layer: None,
+            synthetic_fakes: 0.0,
         }
     }
 }
@@ -309,8 +315,10 @@ pub fn train_loop(
             fakes.len()
         );
     }
+    // Simulated fakes: each epoch draws this many training reals to turn into upsampling fakes.
+    let n_synthetic = (reals.len() as f64 * s.synthetic_fakes.max(0.0)).round() as usize;
     let bs = s.batch_size.max(2);
-    let steps_per_epoch = train.len().div_ceil(bs);
+    let steps_per_epoch = (train.len() + n_synthetic).div_ceil(bs);
     let total = steps_per_epoch * s.epochs;
     let mut opt = AdamW::new(
         t.varmap.all_vars(),
@@ -330,9 +338,19 @@ pub fn train_loop(
     for epoch in start_epoch..s.epochs {
         let t0 = std::time::Instant::now();
         let mut erng = Rng::new(s.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64));
-        let (mut r_ord, mut f_ord) = (reals.clone(), fakes.clone());
+        // Generated entries: (image, simulated from a real photo?).
+        let mut r_ord = reals.clone();
+        let mut f_ord: Vec<(usize, bool)> = fakes.iter().map(|&i| (i, false)).collect();
         erng.shuffle(&mut r_ord);
         erng.shuffle(&mut f_ord);
+        if n_synthetic > 0 {
+            // A separate stream, so runs without simulated fakes are unchanged.
+            let mut srng = Rng::new(erng.next_u64() ^ 0x5117);
+            let mut sources = reals.clone();
+            srng.shuffle(&mut sources);
+            f_ord.extend((0..n_synthetic).map(|k| (sources[k % sources.len()], true)));
+            srng.shuffle(&mut f_ord);
+        }
         let (mut loss_sum, mut correct, mut seen) = (0f64, 0usize, 0usize);
         for step in 0..steps_per_epoch {
             if cancel.is_cancelled() {
@@ -341,22 +359,30 @@ pub fn train_loop(
             let g = epoch * steps_per_epoch + step;
             opt.set_learning_rate(lr_at(g, total, s));
             // Class-balanced batch: half real, half generated, cycling the smaller class.
-            let batch: Vec<(usize, bool)> = (0..bs)
+            // Entries: (image, label, simulated fake).
+            let batch: Vec<(usize, bool, bool)> = (0..bs)
                 .map(|j| {
                     let k = step * bs / 2 + j / 2;
                     if j % 2 == 0 {
-                        (r_ord[k % r_ord.len()], false)
+                        (r_ord[k % r_ord.len()], false, false)
                     } else {
-                        (f_ord[k % f_ord.len()], true)
+                        let (i, syn) = f_ord[k % f_ord.len()];
+                        (i, true, syn)
                     }
                 })
                 .collect();
             let prepared: Vec<(Vec<f32>, Option<Vec<bool>>)> = batch
                 .par_iter()
                 .enumerate()
-                .map(|(j, &(i, _))| {
+                .map(|(j, &(i, _, synthetic))| {
                     let mut rng = Rng::new(s.seed ^ ((g as u64) << 20) ^ ((j as u64) << 8) ^ 0xA5);
-                    let crop = augment(&data.images[i], size as u32, &s.augment, &mut rng);
+                    let crop = if synthetic {
+                        let fake =
+                            crate::train::synthetic::upsampling_fake(&data.images[i], &mut rng);
+                        augment(&fake, size as u32, &s.augment, &mut rng)
+                    } else {
+                        augment(&data.images[i], size as u32, &s.augment, &mut rng)
+                    };
                     let mask = keep_mask(
                         &crop,
                         size,

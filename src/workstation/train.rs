@@ -330,6 +330,11 @@ impl Engine {
                 "best_epoch": rep.epoch,
                 "train_images": train.len(),
                 "heldout_images": heldout.len(),
+                // Simulated upsampling fakes drawn per epoch (training only).
+                "synthetic_fakes_per_epoch": (train.iter().filter(|&&i| !data.labels[i]).count()
+                    as f64
+                    * s.synthetic_fakes.max(0.0))
+                .round() as usize,
                 "heldout_auc": rep.heldout_auc,
                 "heldout_balanced_accuracy": rep.heldout_balanced_accuracy,
                 "history": history,

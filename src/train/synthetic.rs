@@ -1,0 +1,169 @@
+//! Synthetic "upsampling" fakes made from real training photos.
+//!
+//! Generators that are not diffusion models (GANs, image-to-image networks) build their output
+//! by upsampling feature maps, and the upsampling leaves a periodic trace in the pixels. A
+//! detector trained on one diffusion family never sees that trace. Following the idea of
+//! Zhang, Karaman and Chang ("Detecting and Simulating Artifacts in GAN Fake Images", 2019),
+//! training can add fakes simulated from its own real photos: halve the photo (2×2 box average),
+//! double it back by pixel repetition, smooth with a random positive 3×3 kernel (a stand-in
+//! for the learnt filter after an upsampling layer), then save it as a JPEG at quality 75-95,
+//! as a generated picture would be. The content stays that of a real photo, so only the trace
+//! can tell the classes apart. This is our addition to MPFT and PiN-CLIP, off by default
+//! (`synthetic_fakes` = 0); docs/METHODS.md says why and what it changed.
+
+use crate::eval::perturb::Perturbation;
+use crate::rng::Rng;
+use image::RgbImage;
+
+/// 2×2 box average then pixel repetition: every aligned 2×2 block holds one colour. Odd edges
+/// are dropped, so the output has even sides (at least 2×2 when the input has at least 2×2).
+pub fn down_up(img: &RgbImage) -> RgbImage {
+    let (w, h) = ((img.width() / 2).max(1), (img.height() / 2).max(1));
+    let src = |x: u32, y: u32| img.get_pixel(x.min(img.width() - 1), y.min(img.height() - 1));
+    let mut small = RgbImage::new(w, h);
+    for (x, y, p) in small.enumerate_pixels_mut() {
+        for c in 0..3 {
+            let s: u32 = [(0, 0), (1, 0), (0, 1), (1, 1)]
+                .iter()
+                .map(|&(dx, dy)| src(2 * x + dx, 2 * y + dy)[c] as u32)
+                .sum();
+            p[c] = ((s + 2) / 4) as u8;
+        }
+    }
+    RgbImage::from_fn(2 * w, 2 * h, |x, y| *small.get_pixel(x / 2, y / 2))
+}
+
+/// Convolution with a 3×3 kernel (weights summing to one), edges reflected.
+pub fn smooth3(img: &RgbImage, k: &[f32; 9]) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let refl = |v: i64, n: u32| -> u32 {
+        let n = n as i64;
+        (if v < 0 {
+            -v
+        } else if v >= n {
+            2 * n - 2 - v
+        } else {
+            v
+        })
+        .clamp(0, n - 1) as u32
+    };
+    RgbImage::from_fn(w, h, |x, y| {
+        let mut acc = [0f32; 3];
+        for dy in 0..3i64 {
+            for dx in 0..3i64 {
+                let p = img.get_pixel(refl(x as i64 + dx - 1, w), refl(y as i64 + dy - 1, h));
+                let wgt = k[(dy * 3 + dx) as usize];
+                for c in 0..3 {
+                    acc[c] += wgt * p[c] as f32;
+                }
+            }
+        }
+        image::Rgb(acc.map(|v| v.round().clamp(0.0, 255.0) as u8))
+    })
+}
+
+/// A random positive 3×3 kernel whose weights sum to one.
+pub fn random_kernel(rng: &mut Rng) -> [f32; 9] {
+    let mut k = [0f32; 9];
+    for v in &mut k {
+        *v = rng.uniform() as f32 + 1e-3;
+    }
+    let s: f32 = k.iter().sum();
+    k.map(|v| v / s)
+}
+
+/// A simulated upsampling fake of a real photo (see the module comment). Deterministic for the
+/// generator's state.
+pub fn upsampling_fake(img: &RgbImage, rng: &mut Rng) -> RgbImage {
+    let k = random_kernel(rng);
+    let q = 75 + rng.below(21) as u8;
+    Perturbation::Jpeg(q).apply(&smooth3(&down_up(img), &k))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn photo(w: u32, h: u32) -> RgbImage {
+        let mut rng = Rng::new(3);
+        RgbImage::from_fn(w, h, |x, y| {
+            let n = (rng.normal() * 20.0) as i32;
+            let v = |b: i32| (b + n).clamp(0, 255) as u8;
+            image::Rgb([
+                v((x * 2) as i32),
+                v((y * 3) as i32),
+                v(((x + y) % 200) as i32),
+            ])
+        })
+    }
+
+    #[test]
+    fn down_up_repeats_each_box_average() {
+        let img = photo(31, 20);
+        let du = down_up(&img);
+        assert_eq!(du.dimensions(), (30, 20));
+        for y in (0..20).step_by(2) {
+            for x in (0..30).step_by(2) {
+                let p = du.get_pixel(x, y);
+                for (dx, dy) in [(1, 0), (0, 1), (1, 1)] {
+                    assert_eq!(du.get_pixel(x + dx, y + dy), p);
+                }
+                for c in 0..3 {
+                    let s: u32 = [(0, 0), (1, 0), (0, 1), (1, 1)]
+                        .iter()
+                        .map(|&(a, b)| img.get_pixel(x + a, y + b)[c] as u32)
+                        .sum();
+                    assert!((p[c] as i32 - (s as f32 / 4.0).round() as i32).abs() <= 1);
+                }
+            }
+        }
+        // Tiny inputs do not panic.
+        assert_eq!(down_up(&RgbImage::new(1, 1)).dimensions(), (2, 2));
+    }
+
+    #[test]
+    fn kernel_is_normalised_and_keeps_flat_colour() {
+        let k = random_kernel(&mut Rng::new(1));
+        assert!((k.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        assert!(k.iter().all(|&v| v > 0.0));
+        let flat = RgbImage::from_pixel(9, 7, image::Rgb([200, 10, 90]));
+        assert_eq!(smooth3(&flat, &k), flat);
+        // An identity kernel leaves any image unchanged.
+        let mut id = [0f32; 9];
+        id[4] = 1.0;
+        let img = photo(12, 9);
+        assert_eq!(smooth3(&img, &id), img);
+    }
+
+    #[test]
+    fn fakes_are_deterministic_and_carry_a_period_two_trace() {
+        let img = photo(64, 48);
+        let a = upsampling_fake(&img, &mut Rng::new(7));
+        assert_eq!(a, upsampling_fake(&img, &mut Rng::new(7)));
+        assert_ne!(a, upsampling_fake(&img, &mut Rng::new(8)));
+        assert_eq!(a.dimensions(), (64, 48));
+        // The trace: differences between horizontal neighbours inside a 2×2 box are much
+        // smaller than across box borders, which a real photo does not show.
+        let ratio = |im: &RgbImage| {
+            let (mut inside, mut across) = (0f64, 0f64);
+            for y in 0..im.height() {
+                for x in 0..im.width() - 1 {
+                    let d = (im.get_pixel(x, y)[0] as f64 - im.get_pixel(x + 1, y)[0] as f64).abs();
+                    if x % 2 == 0 {
+                        inside += d;
+                    } else {
+                        across += d;
+                    }
+                }
+            }
+            inside / across
+        };
+        let plain = smooth3(&down_up(&img), &{
+            let mut id = [0f32; 9];
+            id[4] = 1.0;
+            id
+        });
+        assert!(ratio(&plain) < 0.05, "{}", ratio(&plain));
+        assert!(ratio(&img) > 0.8, "{}", ratio(&img));
+    }
+}
