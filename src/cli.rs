@@ -170,8 +170,8 @@ pub struct TrainArgs {
     /// dropped). Default: the last block.
     #[arg(long)]
     pub head_layer: Option<usize>,
-    /// MPFT / PiN: simulated upsampling fakes per training real photo and epoch, made from the
-    /// real photos (0 = none). They are used for training only, never for calibration.
+    /// Simulated upsampling fakes per training real photo (per epoch for MPFT / PiN), made from
+    /// the real photos (0 = none). They are used for training only, never for calibration.
     #[arg(long, default_value_t = 0.0)]
     pub synthetic_fakes: f64,
     /// MPFT / PiN: continue from a checkpoint written by an earlier run.
@@ -771,9 +771,6 @@ fn train(t: TrainArgs) -> Result<i32> {
             t.synthetic_fakes
         );
     }
-    if t.method == Method::Probe && t.synthetic_fakes > 0.0 {
-        bail!("--synthetic-fakes applies to mpft, pin and pin+tam training, not to the probe");
-    }
     // Training (and the held-out calibration it does) always runs in f32.
     if matches!(t.model.precision, Precision::F16 | Precision::Bf16) {
         eprintln!("note: training runs in f32; --precision applies to inference only");
@@ -801,6 +798,7 @@ fn train(t: TrainArgs) -> Result<i32> {
             target_fpr: t.target_fpr,
             head_layer: t.head_layer,
             standardize: t.standardize,
+            synthetic_fakes: t.synthetic_fakes,
             ..Default::default()
         },
     };

@@ -301,22 +301,27 @@ fn probe_on_an_earlier_block_trains_scans_and_rejects_a_missing_block() {
 }
 
 #[test]
-fn simulated_fakes_setting_is_checked_before_any_work() {
+fn probe_with_simulated_fakes_trains_on_them_and_bad_values_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (real, fake) = make_data(dir.path());
-    let out = dir.path().join("s.safetensors");
-    for (extra, want) in [
-        (
-            &["--synthetic-fakes", "1"][..],
-            "--synthetic-fakes applies to mpft",
-        ),
-        (&["--synthetic-fakes=-1"][..], "from 0 to 10"),
-        (&["--synthetic-fakes", "NaN"][..], "from 0 to 10"),
+    let ckpt = dir.path().join("s.safetensors");
+    let o = train_probe(&real, &fake, &ckpt, &["--synthetic-fakes", "1"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let meta = fauxscope::detect::Checkpoint::load(&ckpt).unwrap().meta;
+    assert_eq!(meta.settings["synthetic_fakes"], 1.0);
+    // 12 reals, a quarter held out: one simulated fake for each of the 9 training reals.
+    assert_eq!(meta.metrics["synthetic_fakes"], 9);
+    assert_eq!(meta.metrics["heldout_images"], 6);
+    assert_separates(&ckpt, &real, &fake);
+    let out = dir.path().join("bad.safetensors");
+    for extra in [
+        &["--synthetic-fakes=-1"][..],
+        &["--synthetic-fakes", "NaN"][..],
     ] {
         let o = train_probe(&real, &fake, &out, extra);
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success(), "{extra:?} was accepted");
-        assert!(stderr.contains(want), "{extra:?}: {stderr}");
+        assert!(stderr.contains("from 0 to 10"), "{extra:?}: {stderr}");
         assert!(!out.exists());
     }
 }

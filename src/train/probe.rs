@@ -25,6 +25,10 @@ pub struct ProbeSettings {
     /// (docs/EVALUATION.md, "Which encoder block feeds the head").
     #[serde(default)]
     pub standardize: bool,
+    /// Simulated upsampling fakes per training real photo (0: none; see `train::synthetic`).
+    /// Their embeddings join the generated class for the fit only, never the held-out split.
+    #[serde(default)]
+    pub synthetic_fakes: f64,
 }
 
 impl Default for ProbeSettings {
@@ -38,6 +42,7 @@ impl Default for ProbeSettings {
             seed: 0,
             head_layer: None,
             standardize: false,
+            synthetic_fakes: 0.0,
         }
     }
 }
@@ -128,8 +133,31 @@ fn fit_logreg(
 
 /// Trains on embeddings (unnormalised, as the tower outputs them) with labels (true = generated).
 pub fn train_probe(features: &[Vec<f32>], labels: &[bool], s: &ProbeSettings) -> ProbeFit {
-    let x: Vec<Vec<f64>> = features.iter().map(|f| normalized(f)).collect();
-    let (tr, ho) = stratified_split(labels, s.holdout, s.seed);
+    train_probe_with(features, labels, &[], s)
+}
+
+/// As `train_probe`, with `extra_fakes` (embeddings of simulated fakes) added to the generated
+/// class of the training rows only: the held-out split, and so the calibration, is the same as
+/// without them.
+pub fn train_probe_with(
+    features: &[Vec<f32>],
+    labels: &[bool],
+    extra_fakes: &[Vec<f32>],
+    s: &ProbeSettings,
+) -> ProbeFit {
+    let (mut tr, ho) = stratified_split(labels, s.holdout, s.seed);
+    tr.extend(features.len()..features.len() + extra_fakes.len());
+    let x: Vec<Vec<f64>> = features
+        .iter()
+        .chain(extra_fakes)
+        .map(|f| normalized(f))
+        .collect();
+    let labels: Vec<bool> = labels
+        .iter()
+        .copied()
+        .chain(std::iter::repeat_n(true, extra_fakes.len()))
+        .collect();
+    let labels = &labels[..];
     let d = x.first().map(|r| r.len()).unwrap_or(0);
     let (w, b) = if s.standardize {
         // z-score with the training rows' statistics, fit, then fold the scaling back:
@@ -169,6 +197,7 @@ pub fn train_probe(features: &[Vec<f32>], labels: &[bool], s: &ProbeSettings) ->
     let metrics = serde_json::json!({
         "train_images": tr.len(),
         "heldout_images": ho.len(),
+        "synthetic_fakes": extra_fakes.len(),
         "train_accuracy": metrics::accuracy(&tr_scores, &tr_labels, 0.0),
         "heldout_accuracy_at_threshold": metrics::accuracy(&ho_scores, &ho_labels, calibration.threshold),
         "heldout_balanced_accuracy": balanced(&ho_scores, &ho_labels, calibration.threshold),
@@ -270,6 +299,52 @@ mod tests {
         let labels: Vec<bool> = ho.iter().map(|&i| l[i]).collect();
         let auc = metrics::auc(&scores, &labels);
         assert!((auc - fit.metrics["heldout_auc"].as_f64().unwrap()).abs() < 1e-9);
+    }
+
+    #[test]
+    fn extra_fakes_train_but_never_calibrate() {
+        // Genuine fakes differ in feature 0; the extra fakes only in feature 2.
+        let mut rng = Rng::new(11);
+        let (mut f, mut l) = (Vec::new(), Vec::new());
+        for i in 0..120 {
+            let fake = i % 2 == 0;
+            let mut v: Vec<f32> = (0..6).map(|_| rng.normal() as f32 * 0.3).collect();
+            v[0] += if fake { 1.0 } else { -1.0 };
+            v[5] += 3.0;
+            f.push(v);
+            l.push(fake);
+        }
+        let extra: Vec<Vec<f32>> = (0..60)
+            .map(|_| {
+                let mut v: Vec<f32> = (0..6).map(|_| rng.normal() as f32 * 0.3).collect();
+                v[0] -= 1.0;
+                v[2] += 1.5;
+                v[5] += 3.0;
+                v
+            })
+            .collect();
+        let s = ProbeSettings {
+            steps: 400,
+            ..Default::default()
+        };
+        let plain = train_probe(&f, &l, &s);
+        let with = train_probe_with(&f, &l, &extra, &s);
+        assert_eq!(
+            with.metrics["heldout_images"],
+            plain.metrics["heldout_images"]
+        );
+        assert_eq!(with.metrics["synthetic_fakes"], 60);
+        assert_eq!(
+            with.metrics["train_images"].as_u64().unwrap(),
+            plain.metrics["train_images"].as_u64().unwrap() + 60
+        );
+        assert!(
+            with.weight[2] > 0.5 + plain.weight[2].abs(),
+            "{:?}",
+            with.weight
+        );
+        // The held-out split holds genuine images only: the genuine direction still separates it.
+        assert!(with.metrics["heldout_auc"].as_f64().unwrap() > 0.9);
     }
 
     #[test]

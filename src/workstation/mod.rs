@@ -18,7 +18,7 @@ use crate::jobs::{CancelFlag, Progress, ProgressSink};
 use crate::model::preprocess::{batch_tensor, CropMode};
 use crate::model::store::{self, BaseModel, BaseModelInfo};
 use crate::model::ClipVision;
-use crate::train::probe::{train_probe, ProbeSettings};
+use crate::train::probe::{train_probe_with, ProbeSettings};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use pipeline::for_each_chunk;
@@ -271,7 +271,8 @@ impl Engine {
             bail!("training cancelled");
         }
         let (mut feats, mut labs, mut files, mut skipped) = (vec![], vec![], vec![], vec![]);
-        for (r, &l) in results.into_iter().zip(&labels) {
+        let mut kept = Vec::new();
+        for ((r, &l), path) in results.into_iter().zip(&labels).zip(&paths) {
             match r {
                 Ok((facts, e)) => {
                     files.push(FileRecord {
@@ -280,6 +281,7 @@ impl Engine {
                     });
                     feats.push(e);
                     labs.push(l);
+                    kept.push(path);
                 }
                 Err(e) => skipped.push(e),
             }
@@ -299,7 +301,19 @@ impl Engine {
             1,
             format!("{nr} real, {nf} generated"),
         ));
-        let fit = train_probe(&feats, &labs, &req.settings);
+        let s = &req.settings;
+        let extra = if s.synthetic_fakes > 0.0 {
+            // Simulated fakes come from the training reals only (the held-out split is the same
+            // as `train_probe_with` draws).
+            let (tr, _) = crate::train::probe::stratified_split(&labs, s.holdout, s.seed);
+            let sources: Vec<&PathBuf> =
+                tr.iter().filter(|&&i| !labs[i]).map(|&i| kept[i]).collect();
+            let n = (sources.len() as f64 * s.synthetic_fakes).round() as usize;
+            self.embed_simulated_fakes(&vision, &sources, n, req.crop, s.seed, progress, cancel)?
+        } else {
+            vec![]
+        };
+        let fit = train_probe_with(&feats, &labs, &extra, s);
         let p = self.base.info.config.projection_dim;
         let mut tensors = std::collections::HashMap::new();
         tensors.insert(
@@ -338,6 +352,65 @@ impl Engine {
             format!("saved {}", req.out.display()),
         ));
         Ok(ckpt)
+    }
+}
+
+impl Engine {
+    /// Embeddings of `n` simulated upsampling fakes made from `sources` (cycled), each from its
+    /// own seeded generator (`train::synthetic`).
+    #[allow(clippy::too_many_arguments)]
+    fn embed_simulated_fakes(
+        &self,
+        vision: &ClipVision,
+        sources: &[&PathBuf],
+        n: usize,
+        mode: CropMode,
+        seed: u64,
+        progress: ProgressSink,
+        cancel: &CancelFlag,
+    ) -> Result<Vec<Vec<f32>>> {
+        use rayon::prelude::*;
+        let mut out = Vec::with_capacity(n);
+        if sources.is_empty() {
+            return Ok(out);
+        }
+        for start in (0..n).step_by(CHUNK) {
+            if cancel.is_cancelled() {
+                bail!("training cancelled");
+            }
+            let prepared: Vec<Vec<Vec<f32>>> = (start..(start + CHUNK).min(n))
+                .into_par_iter()
+                .map(|k| {
+                    let path = sources[k % sources.len()];
+                    let img = crate::imageio::load_image(path, &self.limits)
+                        .with_context(|| format!("{}", path.display()))?;
+                    let mut rng = crate::rng::Rng::new(seed ^ 0x5117_0000 ^ (k as u64) << 1);
+                    let fake = crate::train::synthetic::upsampling_fake(&img.rgb, &mut rng);
+                    Ok(crate::model::preprocess::preprocess(
+                        &fake,
+                        self.image_size(),
+                        mode,
+                    ))
+                })
+                .collect::<Result<_>>()?;
+            let crops: Vec<&Vec<f32>> = prepared.iter().flatten().collect();
+            let emb: Vec<Vec<f32>> = vision
+                .embed(&self.pixels(&crops)?)?
+                .to_dtype(DType::F32)?
+                .to_vec2()?;
+            let mut k = 0;
+            for p in &prepared {
+                out.push(mean_rows(&emb[k..k + p.len()]));
+                k += p.len();
+            }
+            progress(Progress::new(
+                "simulated fakes",
+                out.len(),
+                n,
+                "embedding simulated upsampling fakes",
+            ));
+        }
+        Ok(out)
     }
 }
 
