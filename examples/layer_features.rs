@@ -1,7 +1,13 @@
 //! Dumps per-layer features of a frozen base model for a list of images, for offline analysis of
 //! which layers separate real from generated images (docs/METHODS.md, "Head input").
 //!
-//!   cargo run --release --example layer_features -- LIST OUT [MODEL] [CROP]
+//!   cargo run --release --example layer_features -- LIST OUT [MODEL] [CROP] [TRANSFORM]
+//!
+//! TRANSFORM (default `none`) is applied to each decoded image first: `fake` makes the simulated
+//! upsampling fake that `train --synthetic-fakes` trains on (`train::synthetic`), `smooth`
+//! low-passes without the upsampling trace (a Gaussian blur of sigma 0.5-1.5 or a bilinear
+//! halving and doubling, alternately), `blur:S` is the evaluation's `blur:S` perturbation. The
+//! random transforms are seeded by the image's line number.
 //!
 //! LIST has one image path per line. OUT receives, per image, little-endian f32 values:
 //! for each hidden state (index 0 after `pre_layrnorm`, i+1 after layer i) the class token, then
@@ -31,6 +37,16 @@ fn main() -> Result<()> {
         .unwrap_or("center")
         .parse()
         .map_err(anyhow::Error::msg)?;
+    let transform = args
+        .get(5)
+        .map(String::as_str)
+        .unwrap_or("none")
+        .to_string();
+    if !["none", "fake", "smooth"].contains(&transform.as_str()) {
+        transform
+            .parse::<fauxscope::eval::perturb::Perturbation>()
+            .map_err(|e| anyhow::anyhow!("TRANSFORM: {e}"))?;
+    }
     let base = load_model(model, &Device::Cpu, DType::F32)?;
     base.vision.prepare_inference()?;
     let size = base.info.config.image_size;
@@ -40,7 +56,7 @@ fn main() -> Result<()> {
     let paths: Vec<&str> = list.lines().filter(|l| !l.trim().is_empty()).collect();
     let started = std::time::Instant::now();
     for (n, path) in paths.iter().enumerate() {
-        let row = match features(&base, path, size, crop) {
+        let row = match features(&base, path, size, crop, &transform, n as u64) {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("{path}: {e:#}");
@@ -68,9 +84,36 @@ fn features(
     path: &str,
     size: usize,
     crop: CropMode,
+    transform: &str,
+    line: u64,
 ) -> Result<Vec<f32>> {
-    let img = load_image(std::path::Path::new(path), &LoadLimits::default())?;
-    let crops = preprocess(&img.rgb, size as u32, crop);
+    use fauxscope::eval::perturb::Perturbation;
+    let img = load_image(std::path::Path::new(path), &LoadLimits::default())?.rgb;
+    let mut rng = fauxscope::rng::Rng::new(0x51A7 ^ line);
+    let img = match transform {
+        "none" => img,
+        "fake" => fauxscope::train::synthetic::upsampling_fake(&img, &mut rng),
+        "smooth" => {
+            let q = 75 + rng.below(21) as u8;
+            let soft = if line % 2 == 0 {
+                Perturbation::Blur(rng.range(0.5, 1.5) as f32).apply(&img)
+            } else {
+                let half = Perturbation::Resize(0.5).apply(&img);
+                image::imageops::resize(
+                    &half,
+                    img.width(),
+                    img.height(),
+                    image::imageops::FilterType::Triangle,
+                )
+            };
+            Perturbation::Jpeg(q).apply(&soft)
+        }
+        other => match other.parse::<Perturbation>() {
+            Ok(p) => p.apply(&img),
+            Err(e) => anyhow::bail!("TRANSFORM: {e}"),
+        },
+    };
+    let crops = preprocess(&img, size as u32, crop);
     let x = batch_tensor(&crops, size, &Device::Cpu, DType::F32)?;
     let out = base.vision.forward_with(
         &x,

@@ -174,6 +174,10 @@ pub struct TrainArgs {
     /// the real photos (0 = none). They are used for training only, never for calibration.
     #[arg(long, default_value_t = 0.0)]
     pub synthetic_fakes: f64,
+    /// Low-passed copies of the training real photos (blurred, or halved and doubled), trained as
+    /// real, per training real photo (per epoch for MPFT / PiN); 0 = none. Training only.
+    #[arg(long, default_value_t = 0.0)]
+    pub low_passed_reals: f64,
     /// MPFT / PiN: continue from a checkpoint written by an earlier run.
     #[arg(long)]
     pub resume: Option<PathBuf>,
@@ -765,11 +769,13 @@ fn crop_given() -> bool {
 }
 
 fn train(t: TrainArgs) -> Result<i32> {
-    if !(0.0..=10.0).contains(&t.synthetic_fakes) {
-        bail!(
-            "--synthetic-fakes {}: expected a number of simulated fakes per real photo from 0 to 10",
-            t.synthetic_fakes
-        );
+    for (flag, v) in [
+        ("--synthetic-fakes", t.synthetic_fakes),
+        ("--low-passed-reals", t.low_passed_reals),
+    ] {
+        if !(0.0..=10.0).contains(&v) {
+            bail!("{flag} {v}: expected a number of images per real photo from 0 to 10");
+        }
     }
     // Training (and the held-out calibration it does) always runs in f32.
     if matches!(t.model.precision, Precision::F16 | Precision::Bf16) {
@@ -799,6 +805,7 @@ fn train(t: TrainArgs) -> Result<i32> {
             head_layer: t.head_layer,
             standardize: t.standardize,
             synthetic_fakes: t.synthetic_fakes,
+            low_passed_reals: t.low_passed_reals,
             ..Default::default()
         },
     };
@@ -864,6 +871,7 @@ fn train(t: TrainArgs) -> Result<i32> {
                     full_blocks: t.full_blocks,
                     head_layer: t.head_layer,
                     synthetic_fakes: t.synthetic_fakes,
+                    low_passed_reals: t.low_passed_reals,
                     seed: t.seed,
                     target_fpr: t.target_fpr,
                     crop,

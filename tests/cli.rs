@@ -305,18 +305,27 @@ fn probe_with_simulated_fakes_trains_on_them_and_bad_values_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (real, fake) = make_data(dir.path());
     let ckpt = dir.path().join("s.safetensors");
-    let o = train_probe(&real, &fake, &ckpt, &["--synthetic-fakes", "1"]);
+    let o = train_probe(
+        &real,
+        &fake,
+        &ckpt,
+        &["--synthetic-fakes", "1", "--low-passed-reals", "1"],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let meta = fauxscope::detect::Checkpoint::load(&ckpt).unwrap().meta;
     assert_eq!(meta.settings["synthetic_fakes"], 1.0);
-    // 12 reals, a quarter held out: one simulated fake for each of the 9 training reals.
+    // 12 reals, a quarter held out: one simulated fake and one low-passed copy for each of the
+    // 9 training reals.
     assert_eq!(meta.metrics["synthetic_fakes"], 9);
+    assert_eq!(meta.metrics["low_passed_reals"], 9);
+    assert_eq!(meta.settings["low_passed_reals"], 1.0);
     assert_eq!(meta.metrics["heldout_images"], 6);
     assert_separates(&ckpt, &real, &fake);
     let out = dir.path().join("bad.safetensors");
     for extra in [
         &["--synthetic-fakes=-1"][..],
         &["--synthetic-fakes", "NaN"][..],
+        &["--low-passed-reals", "11"][..],
     ] {
         let o = train_probe(&real, &fake, &out, extra);
         let stderr = String::from_utf8_lossy(&o.stderr);

@@ -256,7 +256,7 @@ fn head_on_an_earlier_block_trains_only_that_far_and_reloads() {
 }
 
 #[test]
-fn simulated_fakes_join_training_only_and_are_recorded() {
+fn made_images_join_training_only_and_are_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let (real, fake) = make_data(dir.path());
     let e = tiny_engine();
@@ -276,6 +276,7 @@ fn simulated_fakes_join_training_only_and_are_recorded() {
                 &out,
                 MpftSettings {
                     synthetic_fakes: 1.0,
+                    low_passed_reals: 0.5,
                     ..settings()
                 },
             ),
@@ -287,12 +288,14 @@ fn simulated_fakes_join_training_only_and_are_recorded() {
     // 16 + 16 images, 20% held out: 13 training reals give 13 simulated fakes per epoch, and
     // the held-out split (checkpoint choice and calibration) is the same genuine images.
     assert_eq!(c.meta.metrics["synthetic_fakes_per_epoch"], 13);
+    assert_eq!(c.meta.metrics["low_passed_reals_per_epoch"], 7);
+    assert_eq!(c.meta.settings["low_passed_reals"], 0.5);
     assert_eq!(plain.meta.metrics["synthetic_fakes_per_epoch"], 0);
     assert_eq!(
         c.meta.metrics["heldout_images"],
         plain.meta.metrics["heldout_images"]
     );
-    // The extra fakes change what is learnt, and the detector still separates the classes.
+    // The made images change what is learnt, and the detector still separates the classes.
     let key = "head.weight";
     let diff = (&c.tensors[key] - &plain.tensors[key])
         .unwrap()

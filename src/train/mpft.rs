@@ -51,6 +51,10 @@ pub struct MpftSettings {
     /// validation and calibration see genuine images alone.
     #[serde(default)]
     pub synthetic_fakes: f64,
+    /// Low-passed copies of training real photos per real photo and epoch, trained as real
+    /// (0: none; `train::synthetic::low_passed_real`). Training only, like `synthetic_fakes`.
+    #[serde(default)]
+    pub low_passed_reals: f64,
 }
 
 impl Default for MpftSettings {
@@ -74,6 +78,7 @@ impl Default for MpftSettings {
             crop: CropMode::Center,
             head_layer: None,
             synthetic_fakes: 0.0,
+            low_passed_reals: 0.0,
         }
     }
 }
@@ -317,8 +322,9 @@ pub fn train_loop(
     }
     // Simulated fakes: each epoch draws this many training reals to turn into upsampling fakes.
     let n_synthetic = (reals.len() as f64 * s.synthetic_fakes.max(0.0)).round() as usize;
+    let n_low_passed = (reals.len() as f64 * s.low_passed_reals.max(0.0)).round() as usize;
     let bs = s.batch_size.max(2);
-    let steps_per_epoch = (train.len() + n_synthetic).div_ceil(bs);
+    let steps_per_epoch = (train.len() + n_synthetic + n_low_passed).div_ceil(bs);
     let total = steps_per_epoch * s.epochs;
     let mut opt = AdamW::new(
         t.varmap.all_vars(),
@@ -338,18 +344,22 @@ pub fn train_loop(
     for epoch in start_epoch..s.epochs {
         let t0 = std::time::Instant::now();
         let mut erng = Rng::new(s.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64));
-        // Generated entries: (image, simulated from a real photo?).
-        let mut r_ord = reals.clone();
+        // Entries: (image, made from it: a simulated fake or a low-passed real?).
+        let mut r_ord: Vec<(usize, bool)> = reals.iter().map(|&i| (i, false)).collect();
         let mut f_ord: Vec<(usize, bool)> = fakes.iter().map(|&i| (i, false)).collect();
         erng.shuffle(&mut r_ord);
         erng.shuffle(&mut f_ord);
-        if n_synthetic > 0 {
-            // A separate stream, so runs without simulated fakes are unchanged.
+        if n_synthetic + n_low_passed > 0 {
+            // A separate stream, so runs without them are unchanged.
             let mut srng = Rng::new(erng.next_u64() ^ 0x5117);
-            let mut sources = reals.clone();
-            srng.shuffle(&mut sources);
-            f_ord.extend((0..n_synthetic).map(|k| (sources[k % sources.len()], true)));
-            srng.shuffle(&mut f_ord);
+            for (n, ord) in [(n_synthetic, &mut f_ord), (n_low_passed, &mut r_ord)] {
+                if n > 0 {
+                    let mut sources = reals.clone();
+                    srng.shuffle(&mut sources);
+                    ord.extend((0..n).map(|k| (sources[k % sources.len()], true)));
+                    srng.shuffle(ord);
+                }
+            }
         }
         let (mut loss_sum, mut correct, mut seen) = (0f64, 0usize, 0usize);
         for step in 0..steps_per_epoch {
@@ -359,29 +369,34 @@ pub fn train_loop(
             let g = epoch * steps_per_epoch + step;
             opt.set_learning_rate(lr_at(g, total, s));
             // Class-balanced batch: half real, half generated, cycling the smaller class.
-            // Entries: (image, label, simulated fake).
+            // Entries: (image, label, made from a real photo).
             let batch: Vec<(usize, bool, bool)> = (0..bs)
                 .map(|j| {
                     let k = step * bs / 2 + j / 2;
-                    if j % 2 == 0 {
-                        (r_ord[k % r_ord.len()], false, false)
+                    let (i, made) = if j % 2 == 0 {
+                        r_ord[k % r_ord.len()]
                     } else {
-                        let (i, syn) = f_ord[k % f_ord.len()];
-                        (i, true, syn)
-                    }
+                        f_ord[k % f_ord.len()]
+                    };
+                    (i, j % 2 == 1, made)
                 })
                 .collect();
             let prepared: Vec<(Vec<f32>, Option<Vec<bool>>)> = batch
                 .par_iter()
                 .enumerate()
-                .map(|(j, &(i, _, synthetic))| {
+                .map(|(j, &(i, fake, made))| {
+                    use crate::train::synthetic::{low_passed_real, upsampling_fake};
                     let mut rng = Rng::new(s.seed ^ ((g as u64) << 20) ^ ((j as u64) << 8) ^ 0xA5);
-                    let crop = if synthetic {
-                        let fake =
-                            crate::train::synthetic::upsampling_fake(&data.images[i], &mut rng);
-                        augment(&fake, size as u32, &s.augment, &mut rng)
-                    } else {
-                        augment(&data.images[i], size as u32, &s.augment, &mut rng)
+                    let crop = match (made, fake) {
+                        (false, _) => augment(&data.images[i], size as u32, &s.augment, &mut rng),
+                        (true, true) => {
+                            let im = upsampling_fake(&data.images[i], &mut rng);
+                            augment(&im, size as u32, &s.augment, &mut rng)
+                        }
+                        (true, false) => {
+                            let im = low_passed_real(&data.images[i], (g + j) as u64, &mut rng);
+                            augment(&im, size as u32, &s.augment, &mut rng)
+                        }
                     };
                     let mask = keep_mask(
                         &crop,

@@ -29,6 +29,9 @@ pub struct ProbeSettings {
     /// Their embeddings join the generated class for the fit only, never the held-out split.
     #[serde(default)]
     pub synthetic_fakes: f64,
+    /// Low-passed copies of training real photos per real photo, fitted as real (0: none).
+    #[serde(default)]
+    pub low_passed_reals: f64,
 }
 
 impl Default for ProbeSettings {
@@ -43,6 +46,7 @@ impl Default for ProbeSettings {
             head_layer: None,
             standardize: false,
             synthetic_fakes: 0.0,
+            low_passed_reals: 0.0,
         }
     }
 }
@@ -133,29 +137,33 @@ fn fit_logreg(
 
 /// Trains on embeddings (unnormalised, as the tower outputs them) with labels (true = generated).
 pub fn train_probe(features: &[Vec<f32>], labels: &[bool], s: &ProbeSettings) -> ProbeFit {
-    train_probe_with(features, labels, &[], s)
+    train_probe_with(features, labels, &[], &[], s)
 }
 
-/// As `train_probe`, with `extra_fakes` (embeddings of simulated fakes) added to the generated
-/// class of the training rows only: the held-out split, and so the calibration, is the same as
-/// without them.
+/// As `train_probe`, with `extra_fakes` (embeddings of simulated fakes) and `extra_reals`
+/// (of low-passed real photos) added to the training rows only: the held-out split, and so the
+/// calibration, is the same as without them.
 pub fn train_probe_with(
     features: &[Vec<f32>],
     labels: &[bool],
     extra_fakes: &[Vec<f32>],
+    extra_reals: &[Vec<f32>],
     s: &ProbeSettings,
 ) -> ProbeFit {
     let (mut tr, ho) = stratified_split(labels, s.holdout, s.seed);
-    tr.extend(features.len()..features.len() + extra_fakes.len());
+    let extra = extra_fakes.len() + extra_reals.len();
+    tr.extend(features.len()..features.len() + extra);
     let x: Vec<Vec<f64>> = features
         .iter()
         .chain(extra_fakes)
+        .chain(extra_reals)
         .map(|f| normalized(f))
         .collect();
     let labels: Vec<bool> = labels
         .iter()
         .copied()
         .chain(std::iter::repeat_n(true, extra_fakes.len()))
+        .chain(std::iter::repeat_n(false, extra_reals.len()))
         .collect();
     let labels = &labels[..];
     let d = x.first().map(|r| r.len()).unwrap_or(0);
@@ -198,6 +206,7 @@ pub fn train_probe_with(
         "train_images": tr.len(),
         "heldout_images": ho.len(),
         "synthetic_fakes": extra_fakes.len(),
+        "low_passed_reals": extra_reals.len(),
         "train_accuracy": metrics::accuracy(&tr_scores, &tr_labels, 0.0),
         "heldout_accuracy_at_threshold": metrics::accuracy(&ho_scores, &ho_labels, calibration.threshold),
         "heldout_balanced_accuracy": balanced(&ho_scores, &ho_labels, calibration.threshold),
@@ -328,7 +337,7 @@ mod tests {
             ..Default::default()
         };
         let plain = train_probe(&f, &l, &s);
-        let with = train_probe_with(&f, &l, &extra, &s);
+        let with = train_probe_with(&f, &l, &extra, &[], &s);
         assert_eq!(
             with.metrics["heldout_images"],
             plain.metrics["heldout_images"]

@@ -8,8 +8,10 @@
 //! double it back by pixel repetition, smooth with a random positive 3×3 kernel (a stand-in
 //! for the learnt filter after an upsampling layer), then save it as a JPEG at quality 75-95,
 //! as a generated picture would be. The content stays that of a real photo, so only the trace
-//! can tell the classes apart. This is our addition to MPFT and PiN-CLIP, off by default
-//! (`synthetic_fakes` = 0); docs/METHODS.md says why and what it changed.
+//! can tell the classes apart. Smoothing alone is not the trace, so low-passed copies of real
+//! photos can be trained as real beside them (`low_passed_real`). This is our addition to MPFT
+//! and PiN-CLIP, off by default (`synthetic_fakes` = `low_passed_reals` = 0); docs/METHODS.md
+//! says why and what it changed.
 
 use crate::eval::perturb::Perturbation;
 use crate::rng::Rng;
@@ -78,6 +80,26 @@ pub fn upsampling_fake(img: &RgbImage, rng: &mut Rng) -> RgbImage {
     let k = random_kernel(rng);
     let q = 75 + rng.below(21) as u8;
     Perturbation::Jpeg(q).apply(&smooth3(&down_up(img), &k))
+}
+
+/// A low-passed copy of a real photo without the upsampling trace: a Gaussian blur of sigma
+/// 0.5-1.5 or a bilinear halving and doubling (even and odd `variant`), then a JPEG at quality
+/// 75-95. Trained as real beside the simulated fakes, it keeps a detector from learning that
+/// smooth pictures are generated.
+pub fn low_passed_real(img: &RgbImage, variant: u64, rng: &mut Rng) -> RgbImage {
+    let soft = if variant % 2 == 0 {
+        Perturbation::Blur(rng.range(0.5, 1.5) as f32).apply(img)
+    } else {
+        let half = Perturbation::Resize(0.5).apply(img);
+        image::imageops::resize(
+            &half,
+            img.width(),
+            img.height(),
+            image::imageops::FilterType::Triangle,
+        )
+    };
+    let q = 75 + rng.below(21) as u8;
+    Perturbation::Jpeg(q).apply(&soft)
 }
 
 #[cfg(test)]
@@ -165,5 +187,25 @@ mod tests {
         });
         assert!(ratio(&plain) < 0.05, "{}", ratio(&plain));
         assert!(ratio(&img) > 0.8, "{}", ratio(&img));
+    }
+
+    #[test]
+    fn low_passed_reals_are_smoother_without_the_box_structure() {
+        let img = photo(64, 48);
+        for variant in [0, 1] {
+            let a = low_passed_real(&img, variant, &mut Rng::new(3));
+            assert_eq!(a, low_passed_real(&img, variant, &mut Rng::new(3)));
+            assert_eq!(a.dimensions(), img.dimensions());
+            // Less pixel-to-pixel variation than the photo.
+            let tv = |im: &RgbImage| {
+                (0..im.height())
+                    .flat_map(|y| (0..im.width() - 1).map(move |x| (x, y)))
+                    .map(|(x, y)| {
+                        (im.get_pixel(x, y)[0] as f64 - im.get_pixel(x + 1, y)[0] as f64).abs()
+                    })
+                    .sum::<f64>()
+            };
+            assert!(tv(&a) < 0.8 * tv(&img), "variant {variant}");
+        }
     }
 }

@@ -302,18 +302,30 @@ impl Engine {
             format!("{nr} real, {nf} generated"),
         ));
         let s = &req.settings;
-        let extra = if s.synthetic_fakes > 0.0 {
-            // Simulated fakes come from the training reals only (the held-out split is the same
-            // as `train_probe_with` draws).
-            let (tr, _) = crate::train::probe::stratified_split(&labs, s.holdout, s.seed);
-            let sources: Vec<&PathBuf> =
-                tr.iter().filter(|&&i| !labs[i]).map(|&i| kept[i]).collect();
-            let n = (sources.len() as f64 * s.synthetic_fakes).round() as usize;
-            self.embed_simulated_fakes(&vision, &sources, n, req.crop, s.seed, progress, cancel)?
-        } else {
-            vec![]
-        };
-        let fit = train_probe_with(&feats, &labs, &extra, s);
+        // Made images come from the training reals only (the held-out split is the same as
+        // `train_probe_with` draws).
+        let (tr, _) = crate::train::probe::stratified_split(&labs, s.holdout, s.seed);
+        let sources: Vec<&PathBuf> = tr.iter().filter(|&&i| !labs[i]).map(|&i| kept[i]).collect();
+        let count = |r: f64| (sources.len() as f64 * r.max(0.0)).round() as usize;
+        let extra_fakes = self.embed_made(
+            &vision,
+            &sources,
+            count(s.synthetic_fakes),
+            Made::SimulatedFake,
+            (req.crop, s.seed),
+            progress,
+            cancel,
+        )?;
+        let extra_reals = self.embed_made(
+            &vision,
+            &sources,
+            count(s.low_passed_reals),
+            Made::LowPassedReal,
+            (req.crop, s.seed),
+            progress,
+            cancel,
+        )?;
+        let fit = train_probe_with(&feats, &labs, &extra_fakes, &extra_reals, s);
         let p = self.base.info.config.projection_dim;
         let mut tensors = std::collections::HashMap::new();
         tensors.insert(
@@ -356,16 +368,16 @@ impl Engine {
 }
 
 impl Engine {
-    /// Embeddings of `n` simulated upsampling fakes made from `sources` (cycled), each from its
-    /// own seeded generator (`train::synthetic`).
+    /// Embeddings of `n` images made from `sources` (cycled), each from its own seeded
+    /// generator (`train::synthetic`).
     #[allow(clippy::too_many_arguments)]
-    fn embed_simulated_fakes(
+    fn embed_made(
         &self,
         vision: &ClipVision,
         sources: &[&PathBuf],
         n: usize,
-        mode: CropMode,
-        seed: u64,
+        made: Made,
+        (mode, seed): (CropMode, u64),
         progress: ProgressSink,
         cancel: &CancelFlag,
     ) -> Result<Vec<Vec<f32>>> {
@@ -404,13 +416,29 @@ impl Engine {
                 k += p.len();
             }
             progress(Progress::new(
-                "simulated fakes",
+                made.stage(),
                 out.len(),
                 n,
-                "embedding simulated upsampling fakes",
+                format!("embedding {}", made.stage()),
             ));
         }
         Ok(out)
+    }
+}
+
+/// Training images made from real photos (`train::synthetic`).
+#[derive(Debug, Clone, Copy)]
+enum Made {
+    SimulatedFake = 0,
+    LowPassedReal = 1,
+}
+
+impl Made {
+    fn stage(self) -> &'static str {
+        match self {
+            Made::SimulatedFake => "simulated fakes",
+            Made::LowPassedReal => "low-passed reals",
+        }
     }
 }
 

@@ -188,6 +188,7 @@ impl Engine {
         };
         let (train, heldout) =
             crate::train::probe::stratified_split(&data.labels, s.holdout, s.seed);
+        let train_reals = train.iter().filter(|&&i| !data.labels[i]).count();
         let (init, start_epoch) = match &req.resume {
             Some(p) => {
                 let c = Checkpoint::load(p)?;
@@ -331,10 +332,8 @@ impl Engine {
                 "train_images": train.len(),
                 "heldout_images": heldout.len(),
                 // Simulated upsampling fakes drawn per epoch (training only).
-                "synthetic_fakes_per_epoch": (train.iter().filter(|&&i| !data.labels[i]).count()
-                    as f64
-                    * s.synthetic_fakes.max(0.0))
-                .round() as usize,
+                "synthetic_fakes_per_epoch": (train_reals as f64 * s.synthetic_fakes.max(0.0)).round() as usize,
+                "low_passed_reals_per_epoch": (train_reals as f64 * s.low_passed_reals.max(0.0)).round() as usize,
                 "heldout_auc": rep.heldout_auc,
                 "heldout_balanced_accuracy": rep.heldout_balanced_accuracy,
                 "history": history,

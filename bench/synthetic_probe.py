@@ -1,0 +1,95 @@
+"""Do simulated upsampling fakes teach the upsampling trace, or only "smooth means generated"?
+Frozen ViT-B/16 features (bench/synthetic_check.sh writes them): a class-balanced logistic
+probe on one block's class token, trained on train/ alone, with simulated fakes of train/'s
+reals added to the generated class, with low-passed reals (no trace) added to the real class,
+or both. Scored on val/ and on val/ blurred (the evaluation's blur:1.0), with the threshold set
+for 5% false positives on train/'s genuine reals (4-fold out-of-fold scores).
+Usage: python3 bench/synthetic_probe.py DIR [WIDTH]"""
+import sys
+
+import numpy as np
+
+d = sys.argv[1]
+width = int(sys.argv[2]) if len(sys.argv) > 2 else 768
+FAMILIES = ["BigGAN", "CycleGAN", "SD1.x-finetune", "StyleGAN"]
+LAM = 1e-2
+
+
+def load(name, n_lines):
+    raw = np.fromfile(f"{d}/{name}.f32", dtype="<f4")
+    return raw.reshape(n_lines, -1, 2, width)
+
+
+def lines(name):
+    return [l.strip() for l in open(f"{d}/{name}.txt") if l.strip()]
+
+
+def fit(x, y):
+    """Class-balanced L2-regularised logistic regression by Newton's method."""
+    n, dim = x.shape
+    xb = np.hstack([x, np.ones((n, 1))])
+    w = np.zeros(dim + 1)
+    sw = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
+    reg = LAM * np.r_[np.ones(dim), 0]
+    for _ in range(30):
+        p = 1 / (1 + np.exp(-(xb @ w)))
+        g = xb.T @ (sw * (p - y)) / n + reg * w
+        h = (xb * (sw * p * (1 - p))[:, None]).T @ xb / n + np.diag(reg)
+        w -= np.linalg.solve(h, g)
+    return w
+
+
+def score(w, x):
+    return np.hstack([x, np.ones((len(x), 1))]) @ w
+
+
+def auc(pos, neg):
+    s = np.r_[pos, neg]
+    r = s.argsort().argsort() + 1
+    return (r[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
+
+
+train_paths, val_paths = lines("train"), lines("val")
+xt = load("train", len(train_paths))
+yt = np.array([0 if "/real/" in p else 1 for p in train_paths])
+fam = np.array([p.split("/")[-2] if "/fake/" in p else "real" for p in val_paths])
+xv, xvb = load("val", len(val_paths)), load("val-blur", len(val_paths))
+n_real = int((yt == 0).sum())
+fake, smooth = load("train-fake", n_real), load("train-smooth", n_real)
+
+
+def run(xtr, ytr, layer):
+    ft = xtr[:, layer, 0]
+    mu, sd = ft.mean(0), ft.std(0) + 1e-6
+    ft = (ft - mu) / sd
+    idx = np.random.default_rng(0).permutation(len(ft))
+    oof = np.zeros(len(ft))
+    for f in np.array_split(idx, 4):
+        m = np.ones(len(ft), bool)
+        m[f] = False
+        oof[f] = score(fit(ft[m], ytr[m]), ft[f])
+    thr = np.quantile(oof[: len(yt)][yt == 0], 0.95)
+    w = fit(ft, ytr)
+    cells = []
+    for v in (xv, xvb):
+        sv = score(w, (v[:, layer, 0] - mu) / sd)
+        real = sv[fam == "real"]
+        racc = (real < thr).mean()
+        aucs = [auc(sv[fam == g], real) for g in FAMILIES]
+        bas = [((sv[fam == g] >= thr).mean() + racc) / 2 for g in FAMILIES]
+        cells += [f"{np.mean(aucs):.3f}", f"{np.mean(bas):.3f}", f"{racc:.3f}"]
+    return cells
+
+
+ones, zeros = np.ones(n_real, int), np.zeros(n_real, int)
+variants = [
+    ("train/ only", xt, yt),
+    ("+ simulated fakes", np.concatenate([xt, fake]), np.r_[yt, ones]),
+    ("+ simulated fakes + low-passed reals", np.concatenate([xt, fake, smooth]), np.r_[yt, ones, zeros]),
+    ("+ low-passed reals", np.concatenate([xt, smooth]), np.r_[yt, zeros]),
+]
+print("| block | training set | mean AUC | mean bal. acc | real acc | blur 1.0: mean AUC | mean bal. acc | real acc |")
+print("|---|---|---:|---:|---:|---:|---:|---:|")
+for layer in (9, 12):
+    for name, x, y in variants:
+        print(f"| {layer} | {name} | " + " | ".join(run(x, y, layer)) + " |", flush=True)
