@@ -87,7 +87,7 @@ pub fn upsampling_fake(img: &RgbImage, rng: &mut Rng) -> RgbImage {
 /// 75-95. Trained as real beside the simulated fakes, it keeps a detector from learning that
 /// smooth pictures are generated.
 pub fn low_passed_real(img: &RgbImage, variant: u64, rng: &mut Rng) -> RgbImage {
-    let soft = if variant % 2 == 0 {
+    let soft = if variant.is_multiple_of(2) {
         Perturbation::Blur(rng.range(0.5, 1.5) as f32).apply(img)
     } else {
         let half = Perturbation::Resize(0.5).apply(img);
