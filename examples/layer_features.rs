@@ -5,8 +5,7 @@
 //!
 //! TRANSFORM (default `none`) is applied to each decoded image first: `fake` makes the simulated
 //! upsampling fake that `train --synthetic-fakes` trains on (`train::synthetic`), `smooth`
-//! low-passes without the upsampling trace (a Gaussian blur of sigma 0.5-1.5 or a bilinear
-//! halving and doubling, alternately), `blur:S` is the evaluation's `blur:S` perturbation. The
+//! makes the low-passed real of `train --low-passed-reals` (no upsampling trace), `blur:S` is the evaluation's `blur:S` perturbation. The
 //! random transforms are seeded by the image's line number.
 //!
 //! LIST has one image path per line. OUT receives, per image, little-endian f32 values:
@@ -93,21 +92,7 @@ fn features(
     let img = match transform {
         "none" => img,
         "fake" => fauxscope::train::synthetic::upsampling_fake(&img, &mut rng),
-        "smooth" => {
-            let q = 75 + rng.below(21) as u8;
-            let soft = if line % 2 == 0 {
-                Perturbation::Blur(rng.range(0.5, 1.5) as f32).apply(&img)
-            } else {
-                let half = Perturbation::Resize(0.5).apply(&img);
-                image::imageops::resize(
-                    &half,
-                    img.width(),
-                    img.height(),
-                    image::imageops::FilterType::Triangle,
-                )
-            };
-            Perturbation::Jpeg(q).apply(&soft)
-        }
+        "smooth" => fauxscope::train::synthetic::low_passed_real(&img, line, &mut rng),
         other => match other.parse::<Perturbation>() {
             Ok(p) => p.apply(&img),
             Err(e) => anyhow::bail!("TRANSFORM: {e}"),
