@@ -18,9 +18,6 @@ for split in train val; do
   [ -f "$out/$split.f32" ] || "$bin" "$out/$split.txt" "$out/$split.f32"
 done
 grep '/real/' "$out/train.txt" > "$out/train-real.txt"
-cp "$out/train-real.txt" "$out/train-fake.txt"
-cp "$out/train-real.txt" "$out/train-smooth.txt"
-cp "$out/val.txt" "$out/val-blur.txt"
 [ -f "$out/train-fake.f32" ] || "$bin" "$out/train-real.txt" "$out/train-fake.f32" clip-vit-base-patch16 center fake
 [ -f "$out/train-smooth.f32" ] || "$bin" "$out/train-real.txt" "$out/train-smooth.f32" clip-vit-base-patch16 center smooth
 [ -f "$out/val-blur.f32" ] || "$bin" "$out/val.txt" "$out/val-blur.f32" clip-vit-base-patch16 center blur:1.0
