@@ -9,15 +9,12 @@ import sys
 
 import numpy as np
 
-one_class = "--one-class" in sys.argv
-argv = [a for a in sys.argv if a != "--one-class"]
-d = argv[1]
-lam = float(argv[2]) if len(argv) > 2 else 1e-2
+lam = 1e-2  # L2 penalty; the command line may change it
 SHRINK = 0.5
 FAMILIES = ["BigGAN", "CycleGAN", "SD1.x-finetune", "StyleGAN"]
 
 
-def features(split, width):
+def features(d, split, width):
     paths = [l.strip() for l in open(f"{d}/{split}.txt") if l.strip()]
     raw = np.fromfile(f"{d}/{split}.f32", dtype="<f4")
     x = raw.reshape(len(paths), -1, 2, width)
@@ -90,15 +87,20 @@ def evaluate(ft, yt, fv, famv):
     return {g: (auc(sv[famv == g], real), ((sv[famv == g] >= thr).mean() + racc) / 2) for g in FAMILIES}, racc
 
 
-width = int(argv[3]) if len(argv) > 3 else 768  # the model's hidden size
-xt, yt, _ = features("train", width)
-xv, _, famv = features("val", width)
-print(f"| features | mean AUC | mean bal. acc | real acc | " + " | ".join(f"{g} AUC / bal. acc" for g in FAMILIES) + " |")
-print("|---|---:|---:|---:|" + "---:|" * len(FAMILIES))
-for kind, k in [("class token", 0), ("mean patch token", 1)]:
-    for layer in range(1, xt.shape[1]):
-        res, racc = (evaluate_one_class if one_class else evaluate)(xt[:, layer, k], yt, xv[:, layer, k], famv)
-        ma = np.mean([a for a, _ in res.values()])
-        mb = np.mean([b for _, b in res.values()])
-        cells = " | ".join(f"{a:.2f} / {b:.2f}" for a, b in res.values())
-        print(f"| {kind}, block {layer} | {ma:.3f} | {mb:.3f} | {racc:.3f} | {cells} |", flush=True)
+if __name__ == "__main__":
+    one_class = "--one-class" in sys.argv
+    argv = [a for a in sys.argv if a != "--one-class"]
+    d = argv[1]
+    lam = float(argv[2]) if len(argv) > 2 else lam
+    width = int(argv[3]) if len(argv) > 3 else 768  # the model's hidden size
+    xt, yt, _ = features(d, "train", width)
+    xv, _, famv = features(d, "val", width)
+    print(f"| features | mean AUC | mean bal. acc | real acc | " + " | ".join(f"{g} AUC / bal. acc" for g in FAMILIES) + " |")
+    print("|---|---:|---:|---:|" + "---:|" * len(FAMILIES))
+    for kind, k in [("class token", 0), ("mean patch token", 1)]:
+        for layer in range(1, xt.shape[1]):
+            res, racc = (evaluate_one_class if one_class else evaluate)(xt[:, layer, k], yt, xv[:, layer, k], famv)
+            ma = np.mean([a for a, _ in res.values()])
+            mb = np.mean([b for _, b in res.values()])
+            cells = " | ".join(f"{a:.2f} / {b:.2f}" for a, b in res.values())
+            print(f"| {kind}, block {layer} | {ma:.3f} | {mb:.3f} | {racc:.3f} | {cells} |", flush=True)

@@ -5,14 +5,16 @@ reals added to the generated class, with low-passed reals (no trace) added to th
 or both. Scored on val/ and on val/ blurred (the evaluation's blur:1.0), with the threshold set
 for 5% false positives on train/'s genuine reals (4-fold out-of-fold scores).
 Usage: python3 bench/synthetic_probe.py DIR [WIDTH]"""
+import os
 import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from layer_probe import FAMILIES, auc, fit, score  # noqa: E402
+
 d = sys.argv[1]
 width = int(sys.argv[2]) if len(sys.argv) > 2 else 768
-FAMILIES = ["BigGAN", "CycleGAN", "SD1.x-finetune", "StyleGAN"]
-LAM = 1e-2
 
 
 def load(name, n_lines):
@@ -22,31 +24,6 @@ def load(name, n_lines):
 
 def lines(name):
     return [l.strip() for l in open(f"{d}/{name}.txt") if l.strip()]
-
-
-def fit(x, y):
-    """Class-balanced L2-regularised logistic regression by Newton's method."""
-    n, dim = x.shape
-    xb = np.hstack([x, np.ones((n, 1))])
-    w = np.zeros(dim + 1)
-    sw = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
-    reg = LAM * np.r_[np.ones(dim), 0]
-    for _ in range(30):
-        p = 1 / (1 + np.exp(-(xb @ w)))
-        g = xb.T @ (sw * (p - y)) / n + reg * w
-        h = (xb * (sw * p * (1 - p))[:, None]).T @ xb / n + np.diag(reg)
-        w -= np.linalg.solve(h, g)
-    return w
-
-
-def score(w, x):
-    return np.hstack([x, np.ones((len(x), 1))]) @ w
-
-
-def auc(pos, neg):
-    s = np.r_[pos, neg]
-    r = s.argsort().argsort() + 1
-    return (r[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
 
 
 train_paths, val_paths = lines("train"), lines("val")
