@@ -5,6 +5,8 @@ mod common;
 
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
+use fauxscope::detect::tam::MaskMode;
+use fauxscope::gui::worker::TrainMethod;
 use fauxscope::gui::{App, Paths};
 use fauxscope::workstation::settings::OverlayKind;
 use std::path::{Path, PathBuf};
@@ -169,6 +171,24 @@ fn training_starts_shows_progress_and_cancels() {
     let (real, fake) = write_examples(&data, 12);
     h.get_by_label("Fine-tune").click();
     h.step();
+    // Each method starts with its own masking: MPFT with random masking (the recipe default,
+    // decided by experiment), PiN-CLIP + TAM with texture-aware masking.
+    assert_eq!(h.state().train.mpft.mask_mode, MaskMode::Random);
+    for (label, mode) in [
+        (TrainMethod::Pin.label(), MaskMode::Texture),
+        (TrainMethod::Mpft.label(), MaskMode::Random),
+    ] {
+        // The combo box is labelled "Method" (its value is the selected method).
+        h.get_by_role_and_label(egui::accesskit::Role::ComboBox, "Method")
+            .click();
+        h.step();
+        h.step();
+        // Open, the combo shows the selected method and the list: pick the list's entry.
+        h.get_all_by_label(label).last().unwrap().click();
+        h.step();
+        assert_eq!(h.state().train.method.label(), label);
+        assert_eq!(h.state().train.mpft.mask_mode, mode, "{label}");
+    }
     {
         let t = &mut h.state_mut().train;
         t.real.push(real);

@@ -252,7 +252,12 @@ impl TrainPanel {
                         .selected_text(self.method.label())
                         .show_ui(ui, |ui| {
                             for m in [TrainMethod::Probe, TrainMethod::Mpft, TrainMethod::Pin] {
-                                ui.selectable_value(&mut self.method, m, m.label());
+                                if ui
+                                    .selectable_value(&mut self.method, m, m.label())
+                                    .changed()
+                                {
+                                    self.mpft.mask_mode = m.default_mask_mode();
+                                }
                             }
                         });
                     ui.end_row();

@@ -2,6 +2,7 @@
 //! analyses evidence; training runs on its own thread. Both talk to the window only through
 //! channels ([`Cmd`] in, [`Event`] out) and ask it to repaint when something arrives.
 
+use crate::detect::tam::MaskMode;
 use crate::detect::{self, Detector, DetectorMeta};
 use crate::device::{DeviceChoice, Precision};
 use crate::forensics::metadata::{read_metadata, Metadata};
@@ -71,10 +72,19 @@ pub enum TrainMethod {
 }
 
 impl TrainMethod {
+    /// The masking each method starts with in the panel: MPFT's recipe default (random, decided by
+    /// experiment) and texture-aware masking for PiN-CLIP + TAM; the user can change it.
+    pub fn default_mask_mode(self) -> MaskMode {
+        match self {
+            Self::Pin => MaskMode::Texture,
+            Self::Probe | Self::Mpft => MpftSettings::default().mask_mode,
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Self::Probe => "Linear probe (frozen CLIP)",
-            Self::Mpft => "MPFT + TAM (fine-tune)",
+            Self::Mpft => "MPFT (fine-tune, random masking)",
             Self::Pin => "PiN-CLIP + TAM (fine-tune with learned noise)",
         }
     }
