@@ -861,7 +861,7 @@ impl App {
                 viewer::legend(ui, "smooth", "textured");
                 ui.label(
                     RichText::new(format!(
-                        "{measure} score per patch; outlined: the {:.0}% TAM masks",
+                        "{measure} score per patch; outlined: the {:.0}% most textured (what TAM masks)",
                         ratio * 100.0
                     ))
                     .small(),

@@ -208,7 +208,7 @@ fn item(h: &mut String, it: &ItemReport) {
         esc(&it.images.original)
     ));
     h.push_str(&format!(
-        "<figure><img src=\"{}\" alt=\"TAM map\"><figcaption>Texture-aware mask map: {} texture score per patch; the detector's mask ratio {:.0}% hides the most textured patches.{}</figcaption></figure>",
+        "<figure><img src=\"{}\" alt=\"TAM map\"><figcaption>Texture-aware mask map: {} texture score per patch; texture-aware masking at the detector's mask ratio hides the {:.0}% most textured patches.{}</figcaption></figure>",
         esc(&it.images.tam),
         esc(&it.tam_measure),
         it.tam_ratio * 100.0,

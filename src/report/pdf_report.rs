@@ -306,7 +306,7 @@ fn item(p: &mut Pdf, it: &ItemReport, pics: Option<&[RgbImage; 4]>) -> Result<()
         p.y = top - h1.max(h2);
         p.para_rgb(
             &format!(
-                "Left: original. Right: texture-aware mask map ({} texture score per patch over the analysed region, framed; the detector's mask ratio {:.0}% hides the most textured patches).",
+                "Left: original. Right: texture-aware mask map ({} texture score per patch over the analysed region, framed; texture-aware masking at the detector's mask ratio hides the {:.0}% most textured patches).",
                 it.tam_measure,
                 it.tam_ratio * 100.0
             ),
