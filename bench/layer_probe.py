@@ -56,35 +56,41 @@ def gaussian(real):
     return lambda x: np.einsum("ij,jk,ik->i", x - mu, prec, x - mu)
 
 
-def evaluate_one_class(ft, yt, fv, famv):
-    real_t = ft[yt == 0]
-    idx = np.random.default_rng(0).permutation(len(real_t))
-    oof = np.zeros(len(real_t))
+def logistic(x, y):
+    """A fitted class-balanced logistic probe, as a scoring function."""
+    w = fit(x, y)
+    return lambda z: score(w, z)
+
+
+def out_of_fold(x, y, model):
+    """4-fold out-of-fold scores of x; model(x_train, y_train) returns a scoring function."""
+    idx = np.random.default_rng(0).permutation(len(x))
+    oof = np.zeros(len(x))
     for f in np.array_split(idx, 4):
-        m = np.ones(len(real_t), bool)
+        m = np.ones(len(x), bool)
         m[f] = False
-        oof[f] = gaussian(real_t[m])(real_t[f])
-    thr = np.quantile(oof, 0.95)
-    sv = gaussian(real_t)(fv)
+        oof[f] = model(x[m], y[m])(x[f])
+    return oof
+
+
+def per_family(sv, famv, thr):
+    """Per generator (AUC against the reals, balanced accuracy at thr), and real accuracy."""
     real = sv[famv == "real"]
     racc = (real < thr).mean()
     return {g: (auc(sv[famv == g], real), ((sv[famv == g] >= thr).mean() + racc) / 2) for g in FAMILIES}, racc
+
+
+def evaluate_one_class(ft, yt, fv, famv):
+    real_t = ft[yt == 0]
+    thr = np.quantile(out_of_fold(real_t, yt[yt == 0], lambda x, _: gaussian(x)), 0.95)
+    return per_family(gaussian(real_t)(fv), famv, thr)
 
 
 def evaluate(ft, yt, fv, famv):
     mu, sd = ft.mean(0), ft.std(0) + 1e-6
     ft, fv = (ft - mu) / sd, (fv - mu) / sd
-    idx = np.random.default_rng(0).permutation(len(ft))
-    oof = np.zeros(len(ft))
-    for f in np.array_split(idx, 4):
-        m = np.ones(len(ft), bool)
-        m[f] = False
-        oof[f] = score(fit(ft[m], yt[m]), ft[f])
-    thr = np.quantile(oof[yt == 0], 0.95)
-    sv = score(fit(ft, yt), fv)
-    real = sv[famv == "real"]
-    racc = (real < thr).mean()
-    return {g: (auc(sv[famv == g], real), ((sv[famv == g] >= thr).mean() + racc) / 2) for g in FAMILIES}, racc
+    thr = np.quantile(out_of_fold(ft, yt, logistic)[yt == 0], 0.95)
+    return per_family(logistic(ft, yt)(fv), famv, thr)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from layer_probe import FAMILIES, auc, fit, score  # noqa: E402
+from layer_probe import FAMILIES, logistic, out_of_fold, per_family  # noqa: E402
 
 d = sys.argv[1]
 width = int(sys.argv[2]) if len(sys.argv) > 2 else 768
@@ -39,21 +39,13 @@ def run(xtr, ytr, layer):
     ft = xtr[:, layer, 0]
     mu, sd = ft.mean(0), ft.std(0) + 1e-6
     ft = (ft - mu) / sd
-    idx = np.random.default_rng(0).permutation(len(ft))
-    oof = np.zeros(len(ft))
-    for f in np.array_split(idx, 4):
-        m = np.ones(len(ft), bool)
-        m[f] = False
-        oof[f] = score(fit(ft[m], ytr[m]), ft[f])
-    thr = np.quantile(oof[: len(yt)][yt == 0], 0.95)
-    w = fit(ft, ytr)
+    # The threshold comes from train/'s genuine reals only (the first len(yt) rows).
+    thr = np.quantile(out_of_fold(ft, ytr, logistic)[: len(yt)][yt == 0], 0.95)
+    model = logistic(ft, ytr)
     cells = []
     for v in (xv, xvb):
-        sv = score(w, (v[:, layer, 0] - mu) / sd)
-        real = sv[fam == "real"]
-        racc = (real < thr).mean()
-        aucs = [auc(sv[fam == g], real) for g in FAMILIES]
-        bas = [((sv[fam == g] >= thr).mean() + racc) / 2 for g in FAMILIES]
+        fams, racc = per_family(model((v[:, layer, 0] - mu) / sd), fam, thr)
+        aucs, bas = zip(*(fams[g] for g in FAMILIES))
         cells += [f"{np.mean(aucs):.3f}", f"{np.mean(bas):.3f}", f"{racc:.3f}"]
     return cells
 
