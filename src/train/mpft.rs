@@ -12,6 +12,7 @@ use crate::model::vit::{keep_indices, LoraDelta};
 use crate::model::{ClipVision, ForwardOptions};
 use crate::rng::Rng;
 use crate::train::augment::{augment, AugmentSettings};
+use crate::train::synthetic::{made_count, Made};
 use anyhow::{bail, Result};
 use candle_core::{DType, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarMap};
@@ -323,8 +324,8 @@ pub fn train_loop(
         );
     }
     // Simulated fakes: each epoch draws this many training reals to turn into upsampling fakes.
-    let n_synthetic = (reals.len() as f64 * s.synthetic_fakes.max(0.0)).round() as usize;
-    let n_low_passed = (reals.len() as f64 * s.low_passed_reals.max(0.0)).round() as usize;
+    let n_synthetic = made_count(reals.len(), s.synthetic_fakes);
+    let n_low_passed = made_count(reals.len(), s.low_passed_reals);
     let bs = s.batch_size.max(2);
     let steps_per_epoch = (train.len() + n_synthetic + n_low_passed).div_ceil(bs);
     let total = steps_per_epoch * s.epochs;
@@ -387,19 +388,19 @@ pub fn train_loop(
                 .par_iter()
                 .enumerate()
                 .map(|(j, &(i, fake, made))| {
-                    use crate::train::synthetic::{low_passed_real, upsampling_fake};
                     let mut rng = Rng::new(s.seed ^ ((g as u64) << 20) ^ ((j as u64) << 8) ^ 0xA5);
-                    let crop = match (made, fake) {
-                        (false, _) => augment(&data.images[i], size as u32, &s.augment, &mut rng),
-                        (true, true) => {
-                            let im = upsampling_fake(&data.images[i], &mut rng);
-                            augment(&im, size as u32, &s.augment, &mut rng)
-                        }
-                        (true, false) => {
-                            let im = low_passed_real(&data.images[i], (g + j) as u64, &mut rng);
-                            augment(&im, size as u32, &s.augment, &mut rng)
-                        }
+                    let kind = if fake {
+                        Made::SimulatedFake
+                    } else {
+                        Made::LowPassedReal
                     };
+                    let im = made.then(|| kind.make(&data.images[i], (g + j) as u64, &mut rng));
+                    let crop = augment(
+                        im.as_ref().unwrap_or(&data.images[i]),
+                        size as u32,
+                        &s.augment,
+                        &mut rng,
+                    );
                     let mask = keep_mask(
                         &crop,
                         size,

@@ -102,6 +102,42 @@ pub fn low_passed_real(img: &RgbImage, variant: u64, rng: &mut Rng) -> RgbImage 
     Perturbation::Jpeg(q).apply(&soft)
 }
 
+/// A training image made from a real photo: a simulated upsampling fake (trained as generated)
+/// or a low-passed real (trained as real).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Made {
+    SimulatedFake,
+    LowPassedReal,
+}
+
+impl Made {
+    /// Makes this kind of image from `img`; `variant` picks the low-pass filter.
+    pub fn make(self, img: &RgbImage, variant: u64, rng: &mut Rng) -> RgbImage {
+        match self {
+            Made::SimulatedFake => upsampling_fake(img, rng),
+            Made::LowPassedReal => low_passed_real(img, variant, rng),
+        }
+    }
+
+    /// Whether it is trained as generated.
+    pub fn is_fake(self) -> bool {
+        self == Made::SimulatedFake
+    }
+
+    /// Its name in progress messages.
+    pub fn stage(self) -> &'static str {
+        match self {
+            Made::SimulatedFake => "simulated fakes",
+            Made::LowPassedReal => "low-passed reals",
+        }
+    }
+}
+
+/// How many images `per_real` made images per real photo give for `reals` real photos.
+pub fn made_count(reals: usize, per_real: f64) -> usize {
+    (reals as f64 * per_real.max(0.0)).round() as usize
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +223,27 @@ mod tests {
         });
         assert!(ratio(&plain) < 0.05, "{}", ratio(&plain));
         assert!(ratio(&img) > 0.8, "{}", ratio(&img));
+    }
+
+    #[test]
+    fn made_makes_the_kind_it_names() {
+        let img = photo(64, 48);
+        let make = |m: Made, v| m.make(&img, v, &mut Rng::new(9));
+        assert_eq!(
+            make(Made::SimulatedFake, 0),
+            upsampling_fake(&img, &mut Rng::new(9))
+        );
+        for v in [0, 1] {
+            assert_eq!(
+                make(Made::LowPassedReal, v),
+                low_passed_real(&img, v, &mut Rng::new(9))
+            );
+            assert_ne!(make(Made::LowPassedReal, v), make(Made::SimulatedFake, v));
+        }
+        assert!(Made::SimulatedFake.is_fake() && !Made::LowPassedReal.is_fake());
+        assert_eq!(made_count(350, 1.0), 350);
+        assert_eq!(made_count(350, 0.5), 175);
+        assert_eq!(made_count(350, -1.0), 0);
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::model::preprocess::{batch_tensor, CropMode};
 use crate::model::store::{self, BaseModel, BaseModelInfo};
 use crate::model::ClipVision;
 use crate::train::probe::{train_probe_with, ProbeSettings};
+use crate::train::synthetic::{made_count, Made};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use pipeline::for_each_chunk;
@@ -306,7 +307,7 @@ impl Engine {
         // `train_probe_with` draws).
         let (tr, _) = crate::train::probe::stratified_split(&labs, s.holdout, s.seed);
         let sources: Vec<&PathBuf> = tr.iter().filter(|&&i| !labs[i]).map(|&i| kept[i]).collect();
-        let count = |r: f64| (sources.len() as f64 * r.max(0.0)).round() as usize;
+        let count = |r: f64| made_count(sources.len(), r);
         let extra_fakes = self.embed_made(
             &vision,
             &sources,
@@ -396,10 +397,12 @@ impl Engine {
                     let path = sources[k % sources.len()];
                     let img = crate::imageio::load_image(path, &self.limits)
                         .with_context(|| format!("{}", path.display()))?;
-                    let mut rng = crate::rng::Rng::new(seed ^ 0x5117_0000 ^ (k as u64) << 1);
-                    let fake = crate::train::synthetic::upsampling_fake(&img.rgb, &mut rng);
+                    // Each kind its own stream (simulated fakes keep the one they always had).
+                    let kind = if made.is_fake() { 0 } else { 1u64 << 40 };
+                    let mut rng = crate::rng::Rng::new(seed ^ 0x5117_0000 ^ kind ^ (k as u64) << 1);
+                    let im = made.make(&img.rgb, k as u64, &mut rng);
                     Ok(crate::model::preprocess::preprocess(
-                        &fake,
+                        &im,
                         self.image_size(),
                         mode,
                     ))
@@ -423,22 +426,6 @@ impl Engine {
             ));
         }
         Ok(out)
-    }
-}
-
-/// Training images made from real photos (`train::synthetic`).
-#[derive(Debug, Clone, Copy)]
-enum Made {
-    SimulatedFake = 0,
-    LowPassedReal = 1,
-}
-
-impl Made {
-    fn stage(self) -> &'static str {
-        match self {
-            Made::SimulatedFake => "simulated fakes",
-            Made::LowPassedReal => "low-passed reals",
-        }
     }
 }
 

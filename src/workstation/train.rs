@@ -332,8 +332,8 @@ impl Engine {
                 "train_images": train.len(),
                 "heldout_images": heldout.len(),
                 // Simulated upsampling fakes drawn per epoch (training only).
-                "synthetic_fakes_per_epoch": (train_reals as f64 * s.synthetic_fakes.max(0.0)).round() as usize,
-                "low_passed_reals_per_epoch": (train_reals as f64 * s.low_passed_reals.max(0.0)).round() as usize,
+                "synthetic_fakes_per_epoch": crate::train::synthetic::made_count(train_reals, s.synthetic_fakes),
+                "low_passed_reals_per_epoch": crate::train::synthetic::made_count(train_reals, s.low_passed_reals),
                 "heldout_auc": rep.heldout_auc,
                 "heldout_balanced_accuracy": rep.heldout_balanced_accuracy,
                 "history": history,
