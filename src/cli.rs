@@ -180,6 +180,10 @@ pub struct TrainArgs {
     /// real, per training real photo (per epoch for MPFT / PiN); 0 = none. Training only.
     #[arg(long, default_value_t = 0.0)]
     pub low_passed_reals: f64,
+    /// Probability (0-1) that each made image (simulated fake or low-passed real) is saved as a
+    /// JPEG at quality 75-95 before training augmentation. Training only.
+    #[arg(long, default_value_t = 1.0)]
+    pub made_jpeg: f64,
     /// MPFT / PiN: continue from a checkpoint written by an earlier run.
     #[arg(long)]
     pub resume: Option<PathBuf>,
@@ -796,6 +800,12 @@ fn train(t: TrainArgs) -> Result<i32> {
             bail!("{flag} {v}: expected a number of images per real photo from 0 to 10");
         }
     }
+    if !(0.0..=1.0).contains(&t.made_jpeg) {
+        bail!(
+            "--made-jpeg {}: expected a probability from 0 to 1",
+            t.made_jpeg
+        );
+    }
     // Training (and the held-out calibration it does) always runs in f32.
     if matches!(t.model.precision, Precision::F16 | Precision::Bf16) {
         eprintln!("note: training runs in f32; --precision applies to inference only");
@@ -825,6 +835,7 @@ fn train(t: TrainArgs) -> Result<i32> {
             standardize: t.standardize,
             synthetic_fakes: t.synthetic_fakes,
             low_passed_reals: t.low_passed_reals,
+            made_jpeg: t.made_jpeg,
             ..Default::default()
         },
     };
@@ -886,6 +897,7 @@ fn train(t: TrainArgs) -> Result<i32> {
                     head_layer: t.head_layer,
                     synthetic_fakes: t.synthetic_fakes,
                     low_passed_reals: t.low_passed_reals,
+                    made_jpeg: t.made_jpeg,
                     seed: t.seed,
                     target_fpr: t.target_fpr,
                     crop,

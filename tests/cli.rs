@@ -309,7 +309,14 @@ fn probe_with_simulated_fakes_trains_on_them_and_bad_values_are_refused() {
         &real,
         &fake,
         &ckpt,
-        &["--synthetic-fakes", "1", "--low-passed-reals", "1"],
+        &[
+            "--synthetic-fakes",
+            "1",
+            "--low-passed-reals",
+            "1",
+            "--made-jpeg",
+            "0.5",
+        ],
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let meta = fauxscope::detect::Checkpoint::load(&ckpt).unwrap().meta;
@@ -319,6 +326,7 @@ fn probe_with_simulated_fakes_trains_on_them_and_bad_values_are_refused() {
     assert_eq!(meta.metrics["synthetic_fakes"], 9);
     assert_eq!(meta.metrics["low_passed_reals"], 9);
     assert_eq!(meta.settings["low_passed_reals"], 1.0);
+    assert_eq!(meta.settings["made_jpeg"], 0.5);
     assert_eq!(meta.metrics["heldout_images"], 6);
     assert_separates(&ckpt, &real, &fake);
     let out = dir.path().join("bad.safetensors");
@@ -333,4 +341,11 @@ fn probe_with_simulated_fakes_trains_on_them_and_bad_values_are_refused() {
         assert!(stderr.contains("from 0 to 10"), "{extra:?}: {stderr}");
         assert!(!out.exists());
     }
+    let o = train_probe(&real, &fake, &out, &["--made-jpeg", "1.5"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && stderr.contains("--made-jpeg 1.5"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
 }

@@ -58,6 +58,10 @@ pub struct MpftSettings {
     /// (0: none; `train::synthetic::low_passed_real`). Training only, like `synthetic_fakes`.
     #[serde(default)]
     pub low_passed_reals: f64,
+    /// Probability that a made image (simulated fake or low-passed real) ends with a JPEG save
+    /// at quality 75-95 before augmentation (1: always, the first recipe).
+    #[serde(default = "crate::train::synthetic::default_made_jpeg")]
+    pub made_jpeg: f64,
 }
 
 impl Default for MpftSettings {
@@ -82,6 +86,7 @@ impl Default for MpftSettings {
             head_layer: None,
             synthetic_fakes: 0.0,
             low_passed_reals: 0.0,
+            made_jpeg: 1.0,
         }
     }
 }
@@ -394,7 +399,8 @@ pub fn train_loop(
                     } else {
                         Made::LowPassedReal
                     };
-                    let im = made.then(|| kind.make(&data.images[i], (g + j) as u64, &mut rng));
+                    let im = made
+                        .then(|| kind.make(&data.images[i], (g + j) as u64, s.made_jpeg, &mut rng));
                     let crop = augment(
                         im.as_ref().unwrap_or(&data.images[i]),
                         size as u32,

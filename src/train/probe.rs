@@ -32,6 +32,9 @@ pub struct ProbeSettings {
     /// Low-passed copies of training real photos per real photo, fitted as real (0: none).
     #[serde(default)]
     pub low_passed_reals: f64,
+    /// Probability that a made image ends with a JPEG save (as `MpftSettings::made_jpeg`).
+    #[serde(default = "crate::train::synthetic::default_made_jpeg")]
+    pub made_jpeg: f64,
 }
 
 impl Default for ProbeSettings {
@@ -47,6 +50,7 @@ impl Default for ProbeSettings {
             standardize: false,
             synthetic_fakes: 0.0,
             low_passed_reals: 0.0,
+            made_jpeg: 1.0,
         }
     }
 }

@@ -77,9 +77,23 @@ pub fn random_kernel(rng: &mut Rng) -> [f32; 9] {
 /// A simulated upsampling fake of a real photo (see the module comment). Deterministic for the
 /// generator's state.
 pub fn upsampling_fake(img: &RgbImage, rng: &mut Rng) -> RgbImage {
-    let k = random_kernel(rng);
-    let q = 75 + rng.below(21) as u8;
-    Perturbation::Jpeg(q).apply(&smooth3(&down_up(img), &k))
+    Made::SimulatedFake.make(img, 0, 1.0, rng)
+}
+
+/// The trace alone: box halving, pixel repetition, a random 3×3 kernel (no JPEG).
+fn upsampling_trace(img: &RgbImage, rng: &mut Rng) -> RgbImage {
+    smooth3(&down_up(img), &random_kernel(rng))
+}
+
+/// The JPEG save at quality 75-95 that ends a made image, with probability `p` (at `p` >= 1 it
+/// draws no extra number, so runs made before the setting existed are reproduced exactly).
+fn jpeg_save(img: RgbImage, p: f64, rng: &mut Rng) -> RgbImage {
+    if p >= 1.0 || rng.uniform() < p {
+        let q = 75 + rng.below(21) as u8;
+        Perturbation::Jpeg(q).apply(&img)
+    } else {
+        img
+    }
 }
 
 /// A low-passed copy of a real photo without the upsampling trace: a Gaussian blur of sigma
@@ -87,7 +101,12 @@ pub fn upsampling_fake(img: &RgbImage, rng: &mut Rng) -> RgbImage {
 /// 75-95. Trained as real beside the simulated fakes, it keeps a detector from learning that
 /// smooth pictures are generated.
 pub fn low_passed_real(img: &RgbImage, variant: u64, rng: &mut Rng) -> RgbImage {
-    let soft = if variant.is_multiple_of(2) {
+    Made::LowPassedReal.make(img, variant, 1.0, rng)
+}
+
+/// The low pass alone (no JPEG).
+fn low_pass(img: &RgbImage, variant: u64, rng: &mut Rng) -> RgbImage {
+    if variant.is_multiple_of(2) {
         Perturbation::Blur(rng.range(0.5, 1.5) as f32).apply(img)
     } else {
         let half = Perturbation::Resize(0.5).apply(img);
@@ -97,9 +116,12 @@ pub fn low_passed_real(img: &RgbImage, variant: u64, rng: &mut Rng) -> RgbImage 
             img.height(),
             image::imageops::FilterType::Triangle,
         )
-    };
-    let q = 75 + rng.below(21) as u8;
-    Perturbation::Jpeg(q).apply(&soft)
+    }
+}
+
+/// `made_jpeg` of checkpoints written before the setting existed: always saved as JPEG.
+pub fn default_made_jpeg() -> f64 {
+    1.0
 }
 
 /// A training image made from a real photo: a simulated upsampling fake (trained as generated)
@@ -111,12 +133,15 @@ pub enum Made {
 }
 
 impl Made {
-    /// Makes this kind of image from `img`; `variant` picks the low-pass filter.
-    pub fn make(self, img: &RgbImage, variant: u64, rng: &mut Rng) -> RgbImage {
-        match self {
-            Made::SimulatedFake => upsampling_fake(img, rng),
-            Made::LowPassedReal => low_passed_real(img, variant, rng),
-        }
+    /// Makes this kind of image from `img`; `variant` picks the low-pass filter, and `jpeg_p` is
+    /// the probability that it ends with a JPEG save at quality 75-95 (1: always, as a shared
+    /// picture would; training augmentation may JPEG it again either way).
+    pub fn make(self, img: &RgbImage, variant: u64, jpeg_p: f64, rng: &mut Rng) -> RgbImage {
+        let made = match self {
+            Made::SimulatedFake => upsampling_trace(img, rng),
+            Made::LowPassedReal => low_pass(img, variant, rng),
+        };
+        jpeg_save(made, jpeg_p, rng)
     }
 
     /// Whether it is trained as generated.
@@ -228,18 +253,41 @@ mod tests {
     #[test]
     fn made_makes_the_kind_it_names() {
         let img = photo(64, 48);
-        let make = |m: Made, v| m.make(&img, v, &mut Rng::new(9));
+        let make = |m: Made, v, p| m.make(&img, v, p, &mut Rng::new(9));
+        // A simulated fake is the trace with a kernel from the stream, then a JPEG whose
+        // quality is the next draw (the order runs made before `jpeg_p` existed used).
+        let mut rng = Rng::new(9);
+        let k = random_kernel(&mut rng);
+        let trace = smooth3(&down_up(&img), &k);
+        let q = 75 + rng.below(21) as u8;
         assert_eq!(
-            make(Made::SimulatedFake, 0),
-            upsampling_fake(&img, &mut Rng::new(9))
+            make(Made::SimulatedFake, 0, 1.0),
+            Perturbation::Jpeg(q).apply(&trace)
         );
+        assert_eq!(make(Made::SimulatedFake, 0, 0.0), trace);
+        let mut rng = Rng::new(9);
+        let blurred = Perturbation::Blur(rng.range(0.5, 1.5) as f32).apply(&img);
+        let q = 75 + rng.below(21) as u8;
+        assert_eq!(
+            make(Made::LowPassedReal, 0, 1.0),
+            Perturbation::Jpeg(q).apply(&blurred)
+        );
+        assert_eq!(make(Made::LowPassedReal, 0, 0.0), blurred);
         for v in [0, 1] {
-            assert_eq!(
-                make(Made::LowPassedReal, v),
-                low_passed_real(&img, v, &mut Rng::new(9))
+            assert_ne!(
+                make(Made::LowPassedReal, v, 1.0),
+                make(Made::SimulatedFake, v, 1.0)
             );
-            assert_ne!(make(Made::LowPassedReal, v), make(Made::SimulatedFake, v));
         }
+        // At p = 0.5 some made images are saved as JPEG and some are not.
+        let saved: Vec<bool> = (0..16)
+            .map(|i| {
+                let m = Made::SimulatedFake.make(&img, 0, 0.5, &mut Rng::new(i));
+                let mut r = Rng::new(i);
+                m != smooth3(&down_up(&img), &random_kernel(&mut r))
+            })
+            .collect();
+        assert!(saved.contains(&true) && saved.contains(&false), "{saved:?}");
         assert!(Made::SimulatedFake.is_fake() && !Made::LowPassedReal.is_fake());
         assert_eq!(made_count(350, 1.0), 350);
         assert_eq!(made_count(350, 0.5), 175);

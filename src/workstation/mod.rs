@@ -313,7 +313,7 @@ impl Engine {
             &sources,
             count(s.synthetic_fakes),
             Made::SimulatedFake,
-            (req.crop, s.seed),
+            (req.crop, s.seed, s.made_jpeg),
             progress,
             cancel,
         )?;
@@ -322,7 +322,7 @@ impl Engine {
             &sources,
             count(s.low_passed_reals),
             Made::LowPassedReal,
-            (req.crop, s.seed),
+            (req.crop, s.seed, s.made_jpeg),
             progress,
             cancel,
         )?;
@@ -378,7 +378,7 @@ impl Engine {
         sources: &[&PathBuf],
         n: usize,
         made: Made,
-        (mode, seed): (CropMode, u64),
+        (mode, seed, jpeg_p): (CropMode, u64, f64),
         progress: ProgressSink,
         cancel: &CancelFlag,
     ) -> Result<Vec<Vec<f32>>> {
@@ -400,7 +400,7 @@ impl Engine {
                     // Each kind its own stream (simulated fakes keep the one they always had).
                     let kind = if made.is_fake() { 0 } else { 1u64 << 40 };
                     let mut rng = crate::rng::Rng::new(seed ^ 0x5117_0000 ^ kind ^ (k as u64) << 1);
-                    let im = made.make(&img.rgb, k as u64, &mut rng);
+                    let im = made.make(&img.rgb, k as u64, jpeg_p, &mut rng);
                     Ok(crate::model::preprocess::preprocess(
                         &im,
                         self.image_size(),
