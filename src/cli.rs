@@ -172,6 +172,19 @@ pub struct TrainArgs {
     /// dropped). Default: the last block.
     #[arg(long)]
     pub head_layer: Option<usize>,
+    /// Probe: read the raw class tokens after these blocks (1-based), concatenated and
+    /// standardised, instead of the projected embedding: a list and/or ranges, e.g. `1-12` or
+    /// `6,9,12`. Exclusive with --head-layer.
+    #[arg(long)]
+    pub blocks: Option<String>,
+    /// Probe: L2 penalty of the logistic fit. Default 0.001, or 1 with --blocks (both chosen by
+    /// experiment, docs/EVALUATION.md).
+    #[arg(long)]
+    pub l2: Option<f64>,
+    /// Probe: also fit each training image (never a held-out one) re-encoded under each of these
+    /// perturbations, with its own label, e.g. blur:0.7,resize:0.7,jpeg:85.
+    #[arg(long)]
+    pub perturbed_copies: Option<String>,
     /// Simulated upsampling fakes per training real photo (per epoch for MPFT / PiN), made from
     /// the real photos (0 = none). They are used for training only, never for calibration.
     #[arg(long, default_value_t = 0.0)]
@@ -791,7 +804,54 @@ fn crop_given() -> bool {
     std::env::args().any(|a| a == "--crop" || a.starts_with("--crop="))
 }
 
+/// Parses a block list: comma-separated numbers and ranges (`1-12`, `6,9,12`, `3,8-12`).
+pub fn parse_blocks(spec: &str) -> Result<Vec<usize>> {
+    let bad =
+        || anyhow::anyhow!("--blocks '{spec}': expected numbers and ranges, e.g. 1-12 or 6,9,12");
+    let mut out = Vec::new();
+    for part in spec.split(',').map(str::trim) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) = (
+                    a.trim().parse().map_err(|_| bad())?,
+                    b.trim().parse().map_err(|_| bad())?,
+                );
+                if a > b {
+                    return Err(bad());
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(part.parse().map_err(|_| bad())?),
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
 fn train(t: TrainArgs) -> Result<i32> {
+    let blocks = t.blocks.as_deref().map(parse_blocks).transpose()?;
+    if blocks.is_some() && t.method != Method::Probe {
+        bail!("--blocks applies to --method probe only");
+    }
+    let perturbed_copies = match &t.perturbed_copies {
+        Some(p) => crate::eval::perturb::parse_list(p)
+            .map_err(|e| anyhow::anyhow!("--perturbed-copies {e}"))?,
+        None => Vec::new(),
+    };
+    if !perturbed_copies.is_empty() && t.method != Method::Probe {
+        bail!(
+            "--perturbed-copies applies to --method probe only (MPFT and PiN augment every batch)"
+        );
+    }
+    let l2 = t.l2.unwrap_or(if blocks.is_some() {
+        1.0
+    } else {
+        ProbeSettings::default().l2
+    });
+    if !(l2.is_finite() && l2 >= 0.0) {
+        bail!("--l2 {l2}: expected a non-negative number");
+    }
     for (flag, v) in [
         ("--synthetic-fakes", t.synthetic_fakes),
         ("--low-passed-reals", t.low_passed_reals),
@@ -836,6 +896,17 @@ fn train(t: TrainArgs) -> Result<i32> {
             synthetic_fakes: t.synthetic_fakes,
             low_passed_reals: t.low_passed_reals,
             made_jpeg: t.made_jpeg,
+            // Full-batch Adam at the default 0.05 does not settle on the standardised class
+            // tokens (thousands of features, L2 1): 0.005 reaches the exact optimum there
+            // (docs/METHODS.md, "Probe on several blocks").
+            lr: if blocks.is_some() {
+                0.005
+            } else {
+                ProbeSettings::default().lr
+            },
+            blocks,
+            perturbed_copies,
+            l2,
             ..Default::default()
         },
     };
@@ -1059,6 +1130,23 @@ mod mask_mode_tests {
         for m in [MaskMode::Texture, MaskMode::Random, MaskMode::None] {
             assert_eq!(mask_mode_for(Method::Mpft, Some(m)), m);
             assert_eq!(mask_mode_for(Method::PinTam, Some(m)), m);
+        }
+    }
+}
+
+#[cfg(test)]
+mod block_list_tests {
+    use super::parse_blocks;
+
+    #[test]
+    fn block_lists_take_numbers_and_ranges() {
+        assert_eq!(parse_blocks("1-12").unwrap(), (1..=12).collect::<Vec<_>>());
+        assert_eq!(parse_blocks("6,9,12").unwrap(), vec![6, 9, 12]);
+        assert_eq!(parse_blocks("12, 3,8-10").unwrap(), vec![3, 8, 9, 10, 12]);
+        assert_eq!(parse_blocks("2,2,1-2").unwrap(), vec![1, 2]);
+        for bad in ["", "a", "3-1", "1-", "1,,2", "-2"] {
+            let e = parse_blocks(bad).unwrap_err().to_string();
+            assert!(e.contains("--blocks"), "{bad}: {e}");
         }
     }
 }

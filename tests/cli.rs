@@ -349,3 +349,47 @@ fn probe_with_simulated_fakes_trains_on_them_and_bad_values_are_refused() {
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn probe_on_several_blocks_with_perturbed_copies_trains_scans_and_refuses_bad_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, fake) = make_data(dir.path());
+    let ckpt = dir.path().join("b.safetensors");
+    let o = train_probe(
+        &real,
+        &fake,
+        &ckpt,
+        &["--blocks", "1-2", "--perturbed-copies", "blur:0.7,jpeg:85"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let c = fauxscope::detect::Checkpoint::load(&ckpt).unwrap();
+    assert_eq!(c.meta.settings["blocks"], serde_json::json!([1, 2]));
+    assert_eq!(c.meta.settings["l2"], 1.0);
+    assert_eq!(
+        c.meta.settings["perturbed_copies"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    // Two class tokens of width 32; 18 training images, each copied under two perturbations.
+    assert_eq!(c.tensors["probe.weight"].dims(), [1, 64]);
+    assert_eq!(c.meta.metrics["perturbed_copies"], 36);
+    assert_eq!(c.meta.metrics["heldout_images"], 6);
+    assert_separates(&ckpt, &real, &fake);
+    let out = dir.path().join("bad.safetensors");
+    for (extra, msg) in [
+        (&["--blocks", "3"][..], "block 3 does not exist"),
+        (&["--blocks", "0-1"][..], "block 0 does not exist"),
+        (&["--blocks", "2-1"][..], "--blocks '2-1'"),
+        (&["--blocks", "1", "--head-layer", "1"][..], "not both"),
+        (&["--perturbed-copies", "blur:x"][..], "--perturbed-copies"),
+        (&["--l2=-1"][..], "--l2 -1"),
+    ] {
+        let o = train_probe(&real, &fake, &out, extra);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{extra:?} was accepted");
+        assert!(stderr.contains(msg), "{extra:?}: {stderr}");
+        assert!(!out.exists());
+    }
+}

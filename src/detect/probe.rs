@@ -1,8 +1,9 @@
 //! UnivFD-style baseline: a frozen CLIP image tower and a linear probe on the L2-normalised
-//! projected embedding.
+//! projected embedding, or (setting `blocks`) on the raw class tokens after several encoder
+//! blocks, concatenated (the probe's standardisation is folded into its weights).
 
 use super::{Checkpoint, Detector, DetectorMeta};
-use crate::model::vit::VisionOutput;
+use crate::model::vit::{ForwardOptions, VisionOutput};
 use crate::model::{BaseModel, ClipVision};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Tensor, D};
@@ -15,34 +16,97 @@ pub struct ProbeDetector {
     vision: ClipVision,
     weight: Tensor,
     bias: Tensor,
+    /// The blocks whose class tokens the probe reads (None: the projected embedding).
+    blocks: Option<Vec<usize>>,
     warnings: Vec<String>,
+}
+
+/// The `blocks` recorded in a probe's settings (None: it reads the projected embedding).
+pub fn blocks_setting(settings: &serde_json::Value) -> Option<Vec<usize>> {
+    let v = settings.get("blocks")?.as_array()?;
+    Some(
+        v.iter()
+            .filter_map(|b| b.as_u64().map(|b| b as usize))
+            .collect(),
+    )
+}
+
+/// Checks a block list against a tower of `layers` blocks: non-empty, each from 1 to `layers`,
+/// increasing without repeats.
+pub fn check_blocks(blocks: &[usize], layers: usize) -> Result<()> {
+    if blocks.is_empty() {
+        bail!("the block list is empty");
+    }
+    for &b in blocks {
+        if b == 0 || b > layers {
+            bail!("block {b} does not exist (the tower has blocks 1 to {layers})");
+        }
+    }
+    if blocks.windows(2).any(|w| w[0] >= w[1]) {
+        bail!("blocks {blocks:?} must be increasing, without repeats");
+    }
+    Ok(())
+}
+
+/// The class tokens after each of `blocks` (1-based), concatenated: [B, len * D] in f32. `out`
+/// must hold the hidden states (`ForwardOptions::hidden_states`).
+pub fn class_tokens(out: &VisionOutput, blocks: &[usize]) -> Result<Tensor> {
+    let mut parts = Vec::with_capacity(blocks.len());
+    for &b in blocks {
+        let h = out.hidden_states.get(b).with_context(|| {
+            format!(
+                "block {b}: the forward pass returned {} hidden states",
+                out.hidden_states.len()
+            )
+        })?;
+        parts.push(h.narrow(1, 0, 1)?.squeeze(1)?.to_dtype(DType::F32)?);
+    }
+    Ok(Tensor::cat(&parts, 1)?)
 }
 
 impl ProbeDetector {
     pub fn new(ckpt: Checkpoint, base: &BaseModel, warnings: Vec<String>) -> Result<Self> {
         let dev = base.vision.device().clone();
-        let p = base.info.config.projection_dim;
+        let blocks = blocks_setting(&ckpt.meta.settings);
+        let head_layer = super::mpft::head_layer_setting(&ckpt.meta.settings);
+        let layers = base.info.config.num_hidden_layers;
+        let (p, what) = match &blocks {
+            Some(b) => {
+                check_blocks(b, layers).with_context(|| format!("probe '{}'", ckpt.meta.name))?;
+                if head_layer.is_some() {
+                    bail!("probe '{}' sets both head_layer and blocks", ckpt.meta.name);
+                }
+                (
+                    base.info.config.hidden_size * b.len(),
+                    "class tokens of the listed blocks",
+                )
+            }
+            None => (base.info.config.projection_dim, "projection size"),
+        };
         let weight = ckpt.tensor(WEIGHT)?.to_device(&dev)?;
         let bias = ckpt.tensor(BIAS)?.to_device(&dev)?;
         if weight.dims() != [1, p] || bias.dims() != [1] {
             bail!(
-                "probe '{}': weight {:?} / bias {:?} do not fit projection size {p}",
+                "probe '{}': weight {:?} / bias {:?} do not fit the {what} ({p})",
                 ckpt.meta.name,
                 weight.dims(),
                 bias.dims()
             );
         }
         let mut vision = base.vision.clone();
-        super::mpft::truncate_to_head(
-            &mut vision,
-            super::mpft::head_layer_setting(&ckpt.meta.settings),
-        )
-        .with_context(|| format!("detector '{}'", ckpt.meta.name))?;
+        // Blocks after the last one read are never run.
+        let last = blocks
+            .as_ref()
+            .and_then(|b| b.last().copied())
+            .or(head_layer);
+        super::mpft::truncate_to_head(&mut vision, last)
+            .with_context(|| format!("detector '{}'", ckpt.meta.name))?;
         Ok(Self {
             meta: ckpt.meta,
             vision,
             weight,
             bias,
+            blocks,
             warnings,
         })
     }
@@ -66,12 +130,93 @@ impl Detector for ProbeDetector {
         &self.vision
     }
     fn head(&self, out: &VisionOutput) -> Result<Vec<f32>> {
-        let e = out.embeds.to_dtype(DType::F32)?;
-        let f = l2_normalize(&e)?;
+        let f = match &self.blocks {
+            Some(b) => class_tokens(out, b)?,
+            None => l2_normalize(&out.embeds.to_dtype(DType::F32)?)?,
+        };
         let z = f.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)?;
         Ok(z.flatten_all()?.to_vec1()?)
     }
+    fn logits(&self, pixels: &Tensor) -> Result<Vec<f32>> {
+        let opts = ForwardOptions {
+            hidden_states: self.blocks.is_some(),
+            ..Default::default()
+        };
+        self.head(&self.vision.forward_with(pixels, opts)?)
+    }
+    fn logits_with_attentions(&self, pixels: &Tensor) -> Result<(Vec<f32>, Vec<Tensor>)> {
+        let opts = ForwardOptions {
+            hidden_states: self.blocks.is_some(),
+            attentions: true,
+            ..Default::default()
+        };
+        let out = self.vision.forward_with(pixels, opts)?;
+        Ok((self.head(&out)?, out.attentions))
+    }
     fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ClipVisionConfig;
+    use candle_core::Device;
+    use candle_nn::{VarBuilder, VarMap};
+
+    #[test]
+    fn class_tokens_are_the_listed_blocks_first_tokens_in_order() {
+        let dev = Device::Cpu;
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
+        let m = ClipVision::new(vb, &ClipVisionConfig::tiny()).unwrap();
+        let pixels = Tensor::randn(0f32, 1.0, (3, 3, 32, 32), &dev).unwrap();
+        let out = m
+            .forward_with(
+                &pixels,
+                ForwardOptions {
+                    hidden_states: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let t = class_tokens(&out, &[1, 2]).unwrap();
+        assert_eq!(t.dims(), [3, 64]);
+        let rows: Vec<Vec<f32>> = t.to_vec2().unwrap();
+        for (b, range) in [(1usize, 0..32), (2, 32..64)] {
+            let want: Vec<Vec<f32>> = out.hidden_states[b]
+                .narrow(1, 0, 1)
+                .unwrap()
+                .squeeze(1)
+                .unwrap()
+                .to_vec2()
+                .unwrap();
+            for (r, w) in rows.iter().zip(&want) {
+                assert_eq!(&r[range.clone()], &w[..]);
+            }
+        }
+        // Block 2's class token is not block 1's (the blocks are really different states).
+        assert_ne!(rows[0][..32], rows[0][32..]);
+        let err = class_tokens(&out, &[3]).unwrap_err().to_string();
+        assert!(err.contains("block 3"), "{err}");
+    }
+
+    #[test]
+    fn block_lists_are_checked() {
+        assert!(check_blocks(&[1, 2], 2).is_ok());
+        for (b, msg) in [
+            (&[][..], "empty"),
+            (&[0][..], "block 0 does not exist"),
+            (&[1, 3][..], "block 3 does not exist"),
+            (&[2, 1][..], "increasing"),
+            (&[1, 1][..], "increasing"),
+        ] {
+            let e = check_blocks(b, 2).unwrap_err().to_string();
+            assert!(e.contains(msg), "{b:?}: {e}");
+        }
+        let s = serde_json::json!({"blocks": [6, 9, 12]});
+        assert_eq!(blocks_setting(&s), Some(vec![6, 9, 12]));
+        assert_eq!(blocks_setting(&serde_json::json!({"blocks": null})), None);
     }
 }

@@ -391,14 +391,14 @@ impl Service {
         };
         let out = crate::paths::detectors_dir().join(format!("{}.safetensors", job.name));
         let request = match job.method {
-            TrainMethod::Probe => TrainRequest::Probe(ProbeRequest {
+            TrainMethod::Probe => TrainRequest::Probe(Box::new(ProbeRequest {
                 real: job.real.clone(),
                 fake: job.fake.clone(),
                 out: out.clone(),
                 name: job.name.clone(),
                 crop: job.probe_crop,
                 settings: Default::default(),
-            }),
+            })),
             TrainMethod::Mpft | TrainMethod::Pin => TrainRequest::Mpft(Box::new(MpftRequest {
                 real: job.real.clone(),
                 fake: job.fake.clone(),

@@ -1,5 +1,6 @@
 //! Training the linear probe: class-balanced logistic regression with L2 regularisation on
-//! L2-normalised frozen embeddings (full-batch Adam), then calibration on a held-out split.
+//! L2-normalised frozen embeddings, or on standardised class tokens of several blocks
+//! (full-batch Adam), then calibration on a held-out split.
 
 use crate::detect::Calibration;
 use crate::eval::metrics;
@@ -35,6 +36,14 @@ pub struct ProbeSettings {
     /// Probability that a made image ends with a JPEG save (as `MpftSettings::made_jpeg`).
     #[serde(default = "crate::train::synthetic::default_made_jpeg")]
     pub made_jpeg: f64,
+    /// Read the raw class tokens after these blocks (1-based, increasing), concatenated and
+    /// standardised, instead of the projected embedding (None). Exclusive with `head_layer`.
+    #[serde(default)]
+    pub blocks: Option<Vec<usize>>,
+    /// Each training image (never a held-out one) is embedded again under each of these
+    /// perturbations and fitted with its own label: feature-level augmentation.
+    #[serde(default)]
+    pub perturbed_copies: Vec<crate::eval::perturb::Perturbation>,
 }
 
 impl Default for ProbeSettings {
@@ -51,8 +60,21 @@ impl Default for ProbeSettings {
             synthetic_fakes: 0.0,
             low_passed_reals: 0.0,
             made_jpeg: 1.0,
+            blocks: None,
+            perturbed_copies: Vec::new(),
         }
     }
+}
+
+/// Rows fitted in addition to the genuine training images, never held out.
+#[derive(Debug, Clone, Default)]
+pub struct ExtraRows {
+    /// Simulated fakes (fitted as generated).
+    pub fakes: Vec<Vec<f32>>,
+    /// Low-passed real photos (fitted as real).
+    pub reals: Vec<Vec<f32>>,
+    /// Perturbed copies of training images, each with its image's label.
+    pub perturbed: Vec<(Vec<f32>, bool)>,
 }
 
 #[derive(Debug, Clone)]
@@ -141,37 +163,46 @@ fn fit_logreg(
 
 /// Trains on embeddings (unnormalised, as the tower outputs them) with labels (true = generated).
 pub fn train_probe(features: &[Vec<f32>], labels: &[bool], s: &ProbeSettings) -> ProbeFit {
-    train_probe_with(features, labels, &[], &[], s)
+    train_probe_with(features, labels, &ExtraRows::default(), s)
 }
 
-/// As `train_probe`, with `extra_fakes` (embeddings of simulated fakes) and `extra_reals`
-/// (of low-passed real photos) added to the training rows only: the held-out split, and so the
-/// calibration, is the same as without them.
+/// As `train_probe`, with `extra` rows (simulated fakes, low-passed reals, perturbed copies)
+/// added to the training rows only: the held-out split, and so the calibration, is the same as
+/// without them.
 pub fn train_probe_with(
     features: &[Vec<f32>],
     labels: &[bool],
-    extra_fakes: &[Vec<f32>],
-    extra_reals: &[Vec<f32>],
+    extra: &ExtraRows,
     s: &ProbeSettings,
 ) -> ProbeFit {
     let (mut tr, ho) = stratified_split(labels, s.holdout, s.seed);
-    let extra = extra_fakes.len() + extra_reals.len();
-    tr.extend(features.len()..features.len() + extra);
+    let n_extra = extra.fakes.len() + extra.reals.len() + extra.perturbed.len();
+    tr.extend(features.len()..features.len() + n_extra);
+    // Class tokens are read raw (and standardised below); projected embeddings are unit-normed.
+    let raw = s.blocks.is_some();
     let x: Vec<Vec<f64>> = features
         .iter()
-        .chain(extra_fakes)
-        .chain(extra_reals)
-        .map(|f| normalized(f))
+        .chain(&extra.fakes)
+        .chain(&extra.reals)
+        .chain(extra.perturbed.iter().map(|(f, _)| f))
+        .map(|f| {
+            if raw {
+                f.iter().map(|&v| v as f64).collect()
+            } else {
+                normalized(f)
+            }
+        })
         .collect();
     let labels: Vec<bool> = labels
         .iter()
         .copied()
-        .chain(std::iter::repeat_n(true, extra_fakes.len()))
-        .chain(std::iter::repeat_n(false, extra_reals.len()))
+        .chain(std::iter::repeat_n(true, extra.fakes.len()))
+        .chain(std::iter::repeat_n(false, extra.reals.len()))
+        .chain(extra.perturbed.iter().map(|(_, l)| *l))
         .collect();
     let labels = &labels[..];
     let d = x.first().map(|r| r.len()).unwrap_or(0);
-    let (w, b) = if s.standardize {
+    let (w, b) = if s.standardize || raw {
         // z-score with the training rows' statistics, fit, then fold the scaling back:
         // w·(x - mu)/sd + b = (w/sd)·x + (b - sum w·mu/sd).
         let n = tr.len().max(1) as f64;
@@ -197,6 +228,7 @@ pub fn train_probe_with(
         fit_logreg(&x, labels, &tr, s, (d as f64).sqrt())
     };
     let logit = |i: usize| (b + x[i].iter().zip(&w).map(|(a, c)| a * c).sum::<f64>()) as f32;
+    let objective = objective(&x, labels, &tr, &w, b, s, d);
     let ho_scores: Vec<f32> = ho.iter().map(|&i| logit(i)).collect();
     let ho_labels: Vec<bool> = ho.iter().map(|&i| labels[i]).collect();
     let tr_scores: Vec<f32> = tr.iter().map(|&i| logit(i)).collect();
@@ -209,14 +241,17 @@ pub fn train_probe_with(
     let metrics = serde_json::json!({
         "train_images": tr.len(),
         "heldout_images": ho.len(),
-        "synthetic_fakes": extra_fakes.len(),
-        "low_passed_reals": extra_reals.len(),
+        "synthetic_fakes": extra.fakes.len(),
+        "low_passed_reals": extra.reals.len(),
+        "perturbed_copies": extra.perturbed.len(),
         "train_accuracy": metrics::accuracy(&tr_scores, &tr_labels, 0.0),
         "heldout_accuracy_at_threshold": metrics::accuracy(&ho_scores, &ho_labels, calibration.threshold),
         "heldout_balanced_accuracy": balanced(&ho_scores, &ho_labels, calibration.threshold),
         "heldout_auc": metrics::auc(&ho_scores, &ho_labels),
         "heldout_ap": metrics::average_precision(&ho_scores, &ho_labels),
         "heldout_ece": metrics::ece(&probs, &ho_labels, 10),
+        "fit_objective": objective.0,
+        "fit_gradient_norm": objective.1,
     });
     ProbeFit {
         weight: w.iter().map(|&v| v as f32).collect(),
@@ -224,6 +259,60 @@ pub fn train_probe_with(
         calibration,
         metrics,
     }
+}
+
+/// The fitted objective (class-balanced mean log-loss + l2/2 |w'|², w' the weights in the space the
+/// fit ran in) and the norm of its gradient there, on the training rows: how far the optimiser got
+/// from the optimum (recorded in the checkpoint's metrics).
+fn objective(
+    x: &[Vec<f64>],
+    y: &[bool],
+    idx: &[usize],
+    w: &[f64],
+    b: f64,
+    s: &ProbeSettings,
+    d: usize,
+) -> (f64, f64) {
+    // Back to the fit's own space: standardised features (w' = w·sd) or unit rows scaled by √d.
+    let n = idx.len().max(1) as f64;
+    let std = s.standardize || s.blocks.is_some();
+    let (mu, sd): (Vec<f64>, Vec<f64>) = if std {
+        let mu: Vec<f64> = (0..d)
+            .map(|j| idx.iter().map(|&i| x[i][j]).sum::<f64>() / n)
+            .collect();
+        let sd = (0..d)
+            .map(|j| {
+                let v = idx.iter().map(|&i| (x[i][j] - mu[j]).powi(2)).sum::<f64>() / n;
+                v.sqrt().max(1e-6)
+            })
+            .collect();
+        (mu, sd)
+    } else {
+        (vec![0.0; d], vec![1.0 / (d as f64).sqrt(); d])
+    };
+    let wf: Vec<f64> = w.iter().zip(&sd).map(|(w, s)| w * s).collect();
+    let npos = idx.iter().filter(|&&i| y[i]).count().max(1) as f64;
+    let nneg = idx.iter().filter(|&&i| !y[i]).count().max(1) as f64;
+    let (mut loss, mut gw, mut gb) = (0.0, vec![0.0; d], 0.0);
+    for &i in idx {
+        let z: f64 = b + x[i].iter().zip(w).map(|(a, c)| a * c).sum::<f64>();
+        let t = y[i] as u8 as f64;
+        let wt = if y[i] { 0.5 / npos } else { 0.5 / nneg };
+        loss += wt * (z.max(0.0) - z * t + (-z.abs()).exp().ln_1p());
+        let g = wt * (1.0 / (1.0 + (-z).exp()) - t);
+        for j in 0..d {
+            gw[j] += g * (x[i][j] - mu[j]) / sd[j];
+        }
+        gb += g;
+    }
+    let reg: f64 = wf.iter().map(|v| v * v).sum::<f64>() * s.l2 / 2.0;
+    let gnorm = gw
+        .iter()
+        .zip(&wf)
+        .map(|(g, w)| (g + s.l2 * w).powi(2))
+        .sum::<f64>()
+        + gb * gb;
+    (loss + reg, gnorm.sqrt())
 }
 
 /// (real accuracy + fake accuracy) / 2 at a threshold.
@@ -341,7 +430,15 @@ mod tests {
             ..Default::default()
         };
         let plain = train_probe(&f, &l, &s);
-        let with = train_probe_with(&f, &l, &extra, &[], &s);
+        let with = train_probe_with(
+            &f,
+            &l,
+            &ExtraRows {
+                fakes: extra,
+                ..Default::default()
+            },
+            &s,
+        );
         assert_eq!(
             with.metrics["heldout_images"],
             plain.metrics["heldout_images"]
@@ -358,6 +455,67 @@ mod tests {
         );
         // The held-out split holds genuine images only: the genuine direction still separates it.
         assert!(with.metrics["heldout_auc"].as_f64().unwrap() > 0.9);
+    }
+
+    #[test]
+    fn raw_block_features_are_fitted_standardised_to_the_optimum() {
+        // Raw (not unit-normed) features of very different scales, as class tokens are; the class
+        // shows in the small-scale feature 3. Perturbed copies join training with their labels.
+        let mut rng = Rng::new(21);
+        let mut row = |fake: bool| -> Vec<f32> {
+            let mut v: Vec<f32> = (0..8)
+                .map(|j| (j as f32 + 1.0) * 40.0 * rng.normal() as f32)
+                .collect();
+            v[3] = 0.05 * (rng.normal() as f32 + if fake { 1.5 } else { -1.5 });
+            v
+        };
+        let (mut f, mut l) = (Vec::new(), Vec::new());
+        for i in 0..160 {
+            let fake = i % 2 == 1;
+            f.push(row(fake));
+            l.push(fake);
+        }
+        let perturbed: Vec<(Vec<f32>, bool)> =
+            (0..40).map(|i| (row(i % 2 == 1), i % 2 == 1)).collect();
+        let s = ProbeSettings {
+            blocks: Some(vec![1]),
+            l2: 1.0,
+            lr: 0.005,
+            ..Default::default()
+        };
+        let fit = train_probe_with(
+            &f,
+            &l,
+            &ExtraRows {
+                perturbed,
+                ..Default::default()
+            },
+            &s,
+        );
+        let m = &fit.metrics;
+        assert_eq!(m["perturbed_copies"], 40);
+        assert_eq!(m["train_images"], 120 + 40);
+        assert!(m["heldout_auc"].as_f64().unwrap() > 0.95, "{m}");
+        // Converged: the gradient of the objective at the returned weights is (near) zero.
+        assert!(m["fit_gradient_norm"].as_f64().unwrap() < 1e-4, "{m}");
+        // Stopping early leaves a measurably larger gradient (the check can fail).
+        let early = train_probe_with(
+            &f,
+            &l,
+            &ExtraRows::default(),
+            &ProbeSettings {
+                steps: 3,
+                ..s.clone()
+            },
+        );
+        assert!(early.metrics["fit_gradient_norm"].as_f64().unwrap() > 1e-2);
+        // Feature 3 carries the class: its standardised weight dominates.
+        let sd3 = 0.05 * 1.8;
+        assert!(
+            fit.weight[3] * sd3 > 5.0 * (fit.weight[0] * 40.0).abs(),
+            "{:?}",
+            fit.weight
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::jobs::{CancelFlag, Progress, ProgressSink};
 use crate::model::preprocess::{batch_tensor, CropMode};
 use crate::model::store::{self, BaseModel, BaseModelInfo};
 use crate::model::ClipVision;
-use crate::train::probe::{train_probe_with, ProbeSettings};
+use crate::train::probe::{train_probe_with, ExtraRows, ProbeSettings};
 use crate::train::synthetic::{made_count, Made};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
@@ -142,19 +142,57 @@ impl Engine {
         progress: ProgressSink,
         cancel: &CancelFlag,
     ) -> Result<Vec<Outcome<Embedded>>> {
+        self.features_of_paths(vision, paths, (mode, None), None, progress, cancel)
+    }
+
+    /// The features a probe reads, one row per crop: the projected embedding, or with `blocks`
+    /// the class tokens after those blocks, concatenated (`detect::probe::class_tokens`).
+    fn features(
+        &self,
+        vision: &ClipVision,
+        crops: &[&Vec<f32>],
+        blocks: Option<&[usize]>,
+    ) -> Result<Vec<Vec<f32>>> {
+        let pixels = self.pixels(crops)?;
+        Ok(match blocks {
+            None => vision.embed(&pixels)?.to_dtype(DType::F32)?.to_vec2()?,
+            Some(b) => {
+                let out = vision.forward_with(
+                    &pixels,
+                    crate::model::vit::ForwardOptions {
+                        hidden_states: true,
+                        ..Default::default()
+                    },
+                )?;
+                detect::probe::class_tokens(&out, b)?.to_vec2()?
+            }
+        })
+    }
+
+    /// Probe features (mean over crops) for each path, each image first perturbed when asked.
+    fn features_of_paths(
+        &self,
+        vision: &ClipVision,
+        paths: &[PathBuf],
+        (mode, perturb): (CropMode, Option<crate::eval::perturb::Perturbation>),
+        blocks: Option<&[usize]>,
+        progress: ProgressSink,
+        cancel: &CancelFlag,
+    ) -> Result<Vec<Outcome<Embedded>>> {
         let mut out: Vec<Outcome<Embedded>> = Vec::with_capacity(paths.len());
         let mut done = 0;
-        for_each_chunk(paths, self.spec(mode, None), CHUNK, cancel, |batch| {
+        let stage = match perturb {
+            None => "embedding".to_string(),
+            Some(p) => format!("embedding ({p})"),
+        };
+        for_each_chunk(paths, self.spec(mode, perturb), CHUNK, cancel, |batch| {
             let ok: Vec<&pipeline::Prepared> =
                 batch.iter().filter_map(|(_, r)| r.as_ref().ok()).collect();
             let crops: Vec<&Vec<f32>> = ok.iter().flat_map(|p| p.crops.iter()).collect();
             let emb: Vec<Vec<f32>> = if crops.is_empty() {
                 vec![]
             } else {
-                vision
-                    .embed(&self.pixels(&crops)?)?
-                    .to_dtype(DType::F32)?
-                    .to_vec2()?
+                self.features(vision, &crops, blocks)?
             };
             let mut k = 0;
             for (_, r) in batch {
@@ -165,7 +203,7 @@ impl Engine {
                         let mean = mean_rows(&emb[k..k + n]);
                         k += n;
                         progress(Progress::new(
-                            "embedding",
+                            &stage,
                             done,
                             paths.len(),
                             p.path.display().to_string(),
@@ -265,9 +303,19 @@ impl Engine {
     ) -> Result<Checkpoint> {
         let start = std::time::Instant::now();
         let (paths, labels) = labelled_paths(&req.real, &req.fake)?;
+        let s = &req.settings;
+        let blocks = s.blocks.as_deref();
         let mut vision = self.base.vision.clone();
-        detect::mpft::truncate_to_head(&mut vision, req.settings.head_layer)?;
-        let results = self.embed_paths_with(&vision, &paths, req.crop, progress, cancel)?;
+        if let Some(b) = blocks {
+            detect::probe::check_blocks(b, self.base.info.config.num_hidden_layers)?;
+            if s.head_layer.is_some() {
+                bail!("a probe reads either one head layer or a list of blocks, not both");
+            }
+        }
+        let last = blocks.and_then(|b| b.last().copied()).or(s.head_layer);
+        detect::mpft::truncate_to_head(&mut vision, last)?;
+        let results =
+            self.features_of_paths(&vision, &paths, (req.crop, None), blocks, progress, cancel)?;
         if cancel.is_cancelled() {
             bail!("training cancelled");
         }
@@ -296,38 +344,60 @@ impl Engine {
                 "need at least two readable images of each class (have {nr} real, {nf} generated)"
             );
         }
+        // Made images come from the training reals only (the held-out split is the same as
+        // `train_probe_with` draws).
+        let (tr, _) = crate::train::probe::stratified_split(&labs, s.holdout, s.seed);
+        let sources: Vec<&PathBuf> = tr.iter().filter(|&&i| !labs[i]).map(|&i| kept[i]).collect();
+        let count = |r: f64| made_count(sources.len(), r);
+        let made = (req.crop, s.seed, s.made_jpeg, blocks);
+        let mut extra = ExtraRows {
+            fakes: self.embed_made(
+                &vision,
+                &sources,
+                count(s.synthetic_fakes),
+                Made::SimulatedFake,
+                made,
+                progress,
+                cancel,
+            )?,
+            reals: self.embed_made(
+                &vision,
+                &sources,
+                count(s.low_passed_reals),
+                Made::LowPassedReal,
+                made,
+                progress,
+                cancel,
+            )?,
+            perturbed: Vec::new(),
+        };
+        // Perturbed copies of the training images only (the held-out split stays genuine).
+        let tr_paths: Vec<PathBuf> = tr.iter().map(|&i| kept[i].clone()).collect();
+        for &pert in &s.perturbed_copies {
+            let rows = self.features_of_paths(
+                &vision,
+                &tr_paths,
+                (req.crop, Some(pert)),
+                blocks,
+                progress,
+                cancel,
+            )?;
+            if cancel.is_cancelled() {
+                bail!("training cancelled");
+            }
+            for (r, &i) in rows.into_iter().zip(&tr) {
+                let (_, f) = r.map_err(|e| anyhow::anyhow!("perturbed copy ({pert}): {e}"))?;
+                extra.perturbed.push((f, labs[i]));
+            }
+        }
         progress(Progress::new(
             "fitting",
             0,
             1,
             format!("{nr} real, {nf} generated"),
         ));
-        let s = &req.settings;
-        // Made images come from the training reals only (the held-out split is the same as
-        // `train_probe_with` draws).
-        let (tr, _) = crate::train::probe::stratified_split(&labs, s.holdout, s.seed);
-        let sources: Vec<&PathBuf> = tr.iter().filter(|&&i| !labs[i]).map(|&i| kept[i]).collect();
-        let count = |r: f64| made_count(sources.len(), r);
-        let extra_fakes = self.embed_made(
-            &vision,
-            &sources,
-            count(s.synthetic_fakes),
-            Made::SimulatedFake,
-            (req.crop, s.seed, s.made_jpeg),
-            progress,
-            cancel,
-        )?;
-        let extra_reals = self.embed_made(
-            &vision,
-            &sources,
-            count(s.low_passed_reals),
-            Made::LowPassedReal,
-            (req.crop, s.seed, s.made_jpeg),
-            progress,
-            cancel,
-        )?;
-        let fit = train_probe_with(&feats, &labs, &extra_fakes, &extra_reals, s);
-        let p = self.base.info.config.projection_dim;
+        let fit = train_probe_with(&feats, &labs, &extra, s);
+        let p = fit.weight.len();
         let mut tensors = std::collections::HashMap::new();
         tensors.insert(
             detect::probe::WEIGHT.to_string(),
@@ -378,7 +448,7 @@ impl Engine {
         sources: &[&PathBuf],
         n: usize,
         made: Made,
-        (mode, seed, jpeg_p): (CropMode, u64, f64),
+        (mode, seed, jpeg_p, blocks): (CropMode, u64, f64, Option<&[usize]>),
         progress: ProgressSink,
         cancel: &CancelFlag,
     ) -> Result<Vec<Vec<f32>>> {
@@ -409,10 +479,7 @@ impl Engine {
                 })
                 .collect::<Result<_>>()?;
             let crops: Vec<&Vec<f32>> = prepared.iter().flatten().collect();
-            let emb: Vec<Vec<f32>> = vision
-                .embed(&self.pixels(&crops)?)?
-                .to_dtype(DType::F32)?
-                .to_vec2()?;
+            let emb = self.features(vision, &crops, blocks)?;
             let mut k = 0;
             for p in &prepared {
                 out.push(mean_rows(&emb[k..k + p.len()]));

@@ -33,7 +33,7 @@ pub const WORKER_ARG: &str = "train-worker";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "lowercase")]
 pub enum TrainRequest {
-    Probe(ProbeRequest),
+    Probe(Box<ProbeRequest>),
     /// MPFT, or PiN-CLIP when the request has PiN settings.
     Mpft(Box<MpftRequest>),
 }
@@ -276,14 +276,14 @@ mod tests {
         let spec = TrainSpec {
             model: "tiny".into(),
             device: DeviceChoice::Cpu,
-            request: TrainRequest::Probe(ProbeRequest {
+            request: TrainRequest::Probe(Box::new(ProbeRequest {
                 real: vec!["r".into()],
                 fake: vec!["f".into()],
                 out: "o.safetensors".into(),
                 name: "n".into(),
                 crop: Default::default(),
                 settings: Default::default(),
-            }),
+            })),
         };
         let back: TrainSpec = serde_json::from_str(&serde_json::to_string(&spec).unwrap()).unwrap();
         assert_eq!(back.request.out(), Path::new("o.safetensors"));
@@ -294,14 +294,14 @@ mod tests {
         let spec = TrainSpec {
             model: "tiny".into(),
             device: DeviceChoice::Cpu,
-            request: TrainRequest::Probe(ProbeRequest {
+            request: TrainRequest::Probe(Box::new(ProbeRequest {
                 real: vec![],
                 fake: vec![],
                 out: "o.safetensors".into(),
                 name: "n".into(),
                 crop: Default::default(),
                 settings: Default::default(),
-            }),
+            })),
         };
         let e = run_in_child(
             Path::new("/nonexistent/fauxscope"),
