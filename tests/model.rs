@@ -344,3 +344,34 @@ fn packed_inference_follows_replaced_weights() {
     // The original still computes with its own weights.
     assert!(common::max_diff(&run(&base.vision, false), &before) < 1e-6);
 }
+
+/// Every detector compiled into the binary loads on the real base model and scores the sample
+/// images through `scan`, as a user would call it by name.
+#[test]
+fn every_shipped_detector_scans_the_samples_on_the_real_model() {
+    if !common::real_model_available() {
+        eprintln!("skipping: real weights not installed");
+        return;
+    }
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/samples");
+    for (name, _) in fauxscope::detect::shipped() {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_fauxscope"))
+            .args(["scan", "--json", "--detector", name])
+            .arg(&samples)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let rows = rows.as_array().unwrap();
+        assert_eq!(rows.len(), 4, "{name}: {rows:?}");
+        for r in rows {
+            assert_eq!(r["detector"], *name);
+            let p = r["probability"].as_f64().unwrap();
+            assert!(r["score"].as_f64().unwrap().is_finite() && (0.0..=1.0).contains(&p));
+        }
+    }
+}

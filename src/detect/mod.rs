@@ -97,6 +97,10 @@ pub fn shipped() -> &'static [(&'static str, &'static [u8])] {
             "probe",
             include_bytes!("../../assets/detectors/probe.safetensors"),
         ),
+        (
+            "probe-blocks",
+            include_bytes!("../../assets/detectors/probe-blocks.safetensors"),
+        ),
     ]
 }
 

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Does a probe on several encoder blocks at once beat one block? Frozen-feature check behind
+# `train --method probe --blocks` (docs/EVALUATION.md, "A probe on several blocks"). Writes the
+# features of bench/synthetic_check.sh (train/, val/, simulated fakes, low-passed reals, val/ under
+# blur:1.0; reused when present), of val/ under resize:0.5 and jpeg:75, and of train/ under the
+# milder blur:0.7, resize:0.7 and jpeg:85 (feature-level augmentation), then prints the table of
+# bench/multiblock_probe.py for L2 penalties 0.01, 0.1 and 1. Needs python3 with numpy.
+# About 20 minutes on 2 cores.
+#   bash bench/multiblock_check.sh [OUT_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-layer-features-out}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/fauxscope/target}"
+bash bench/synthetic_check.sh "$out" > /dev/null
+bin="$CARGO_TARGET_DIR/release/examples/layer_features"
+for t in resize:0.5 jpeg:75; do
+  f="$out/val-${t%%:*}.f32"
+  [ -f "$f" ] || "$bin" "$out/val.txt" "$f" clip-vit-base-patch16 center "$t"
+done
+for t in blur:0.7 resize:0.7 jpeg:85; do
+  [ -f "$out/train-$t.f32" ] || "$bin" "$out/train.txt" "$out/train-$t.f32" clip-vit-base-patch16 center "$t"
+done
+python3 bench/multiblock_probe.py "$out" 0.01 0.1 1 | tee "$out/multiblock.md"
