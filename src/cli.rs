@@ -844,11 +844,8 @@ fn train(t: TrainArgs) -> Result<i32> {
             "--perturbed-copies applies to --method probe only (MPFT and PiN augment every batch)"
         );
     }
-    let l2 = t.l2.unwrap_or(if blocks.is_some() {
-        1.0
-    } else {
-        ProbeSettings::default().l2
-    });
+    let (default_l2, lr) = crate::train::probe::fit_defaults(blocks.is_some());
+    let l2 = t.l2.unwrap_or(default_l2);
     if !(l2.is_finite() && l2 >= 0.0) {
         bail!("--l2 {l2}: expected a non-negative number");
     }
@@ -896,14 +893,7 @@ fn train(t: TrainArgs) -> Result<i32> {
             synthetic_fakes: t.synthetic_fakes,
             low_passed_reals: t.low_passed_reals,
             made_jpeg: t.made_jpeg,
-            // Full-batch Adam at the default 0.05 does not settle on the standardised class
-            // tokens (thousands of features, L2 1): 0.005 reaches the exact optimum there
-            // (docs/METHODS.md, "Probe on several blocks").
-            lr: if blocks.is_some() {
-                0.005
-            } else {
-                ProbeSettings::default().lr
-            },
+            lr,
             blocks,
             perturbed_copies,
             l2,

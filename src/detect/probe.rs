@@ -21,14 +21,21 @@ pub struct ProbeDetector {
     warnings: Vec<String>,
 }
 
-/// The `blocks` recorded in a probe's settings (None: it reads the projected embedding).
-pub fn blocks_setting(settings: &serde_json::Value) -> Option<Vec<usize>> {
-    let v = settings.get("blocks")?.as_array()?;
-    Some(
-        v.iter()
-            .filter_map(|b| b.as_u64().map(|b| b as usize))
-            .collect(),
-    )
+/// The `blocks` recorded in a probe's settings (None: it reads the projected embedding). A value
+/// that is not a list of block numbers is an error, not a shorter list.
+pub fn blocks_setting(settings: &serde_json::Value) -> Result<Option<Vec<usize>>> {
+    let Some(v) = settings.get("blocks").filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let list = v.as_array().and_then(|a| {
+        a.iter()
+            .map(|b| b.as_u64().map(|b| b as usize))
+            .collect::<Option<Vec<_>>>()
+    });
+    match list {
+        Some(l) => Ok(Some(l)),
+        None => bail!("setting 'blocks' is {v}, not a list of block numbers"),
+    }
 }
 
 /// Checks a block list against a tower of `layers` blocks: non-empty, each from 1 to `layers`,
@@ -46,6 +53,26 @@ pub fn check_blocks(blocks: &[usize], layers: usize) -> Result<()> {
         bail!("blocks {blocks:?} must be increasing, without repeats");
     }
     Ok(())
+}
+
+/// What a probe reads, checked against a tower of `layers` blocks (a block list, or one head
+/// layer, not both): the last block it needs, after which the tower is cut (None: all blocks).
+/// Training and loading a probe both go through it.
+pub fn last_block(
+    blocks: Option<&[usize]>,
+    head_layer: Option<usize>,
+    layers: usize,
+) -> Result<Option<usize>> {
+    match blocks {
+        Some(b) => {
+            check_blocks(b, layers)?;
+            if head_layer.is_some() {
+                bail!("a probe reads either one head layer or a list of blocks, not both");
+            }
+            Ok(b.last().copied())
+        }
+        None => Ok(head_layer),
+    }
 }
 
 /// The class tokens after each of `blocks` (1-based), concatenated: [B, len * D] in f32. `out`
@@ -67,40 +94,36 @@ pub fn class_tokens(out: &VisionOutput, blocks: &[usize]) -> Result<Tensor> {
 impl ProbeDetector {
     pub fn new(ckpt: Checkpoint, base: &BaseModel, warnings: Vec<String>) -> Result<Self> {
         let dev = base.vision.device().clone();
-        let blocks = blocks_setting(&ckpt.meta.settings);
+        let name = ckpt.meta.name.clone();
+        let blocks =
+            blocks_setting(&ckpt.meta.settings).with_context(|| format!("probe '{name}'"))?;
         let head_layer = super::mpft::head_layer_setting(&ckpt.meta.settings);
-        let layers = base.info.config.num_hidden_layers;
+        // Blocks after the last one read are never run.
+        let last = last_block(
+            blocks.as_deref(),
+            head_layer,
+            base.info.config.num_hidden_layers,
+        )
+        .with_context(|| format!("probe '{name}'"))?;
         let (p, what) = match &blocks {
-            Some(b) => {
-                check_blocks(b, layers).with_context(|| format!("probe '{}'", ckpt.meta.name))?;
-                if head_layer.is_some() {
-                    bail!("probe '{}' sets both head_layer and blocks", ckpt.meta.name);
-                }
-                (
-                    base.info.config.hidden_size * b.len(),
-                    "class tokens of the listed blocks",
-                )
-            }
+            Some(b) => (
+                base.info.config.hidden_size * b.len(),
+                "class tokens of the listed blocks",
+            ),
             None => (base.info.config.projection_dim, "projection size"),
         };
         let weight = ckpt.tensor(WEIGHT)?.to_device(&dev)?;
         let bias = ckpt.tensor(BIAS)?.to_device(&dev)?;
         if weight.dims() != [1, p] || bias.dims() != [1] {
             bail!(
-                "probe '{}': weight {:?} / bias {:?} do not fit the {what} ({p})",
-                ckpt.meta.name,
+                "probe '{name}': weight {:?} / bias {:?} do not fit the {what} ({p})",
                 weight.dims(),
                 bias.dims()
             );
         }
         let mut vision = base.vision.clone();
-        // Blocks after the last one read are never run.
-        let last = blocks
-            .as_ref()
-            .and_then(|b| b.last().copied())
-            .or(head_layer);
         super::mpft::truncate_to_head(&mut vision, last)
-            .with_context(|| format!("detector '{}'", ckpt.meta.name))?;
+            .with_context(|| format!("detector '{name}'"))?;
         Ok(Self {
             meta: ckpt.meta,
             vision,
@@ -216,7 +239,22 @@ mod tests {
             assert!(e.contains(msg), "{b:?}: {e}");
         }
         let s = serde_json::json!({"blocks": [6, 9, 12]});
-        assert_eq!(blocks_setting(&s), Some(vec![6, 9, 12]));
-        assert_eq!(blocks_setting(&serde_json::json!({"blocks": null})), None);
+        assert_eq!(blocks_setting(&s).unwrap(), Some(vec![6, 9, 12]));
+        assert_eq!(
+            blocks_setting(&serde_json::json!({"blocks": null})).unwrap(),
+            None
+        );
+        assert_eq!(blocks_setting(&serde_json::json!({})).unwrap(), None);
+        for bad in [serde_json::json!([1, "x"]), serde_json::json!(3)] {
+            let e = blocks_setting(&serde_json::json!({ "blocks": bad }))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("not a list of block numbers"), "{e}");
+        }
+        assert_eq!(last_block(Some(&[1, 2]), None, 2).unwrap(), Some(2));
+        assert_eq!(last_block(None, Some(1), 2).unwrap(), Some(1));
+        assert_eq!(last_block(None, None, 2).unwrap(), None);
+        let e = last_block(Some(&[1]), Some(1), 2).unwrap_err().to_string();
+        assert!(e.contains("not both"), "{e}");
     }
 }

@@ -202,19 +202,26 @@ pub fn train_probe_with(
         .collect();
     let labels = &labels[..];
     let d = x.first().map(|r| r.len()).unwrap_or(0);
-    let (w, b) = if s.standardize || raw {
-        // z-score with the training rows' statistics, fit, then fold the scaling back:
-        // w·(x - mu)/sd + b = (w/sd)·x + (b - sum w·mu/sd).
+    // The fit's own space: z = (x - mu) / sd, with the training rows' statistics when
+    // standardising, else the unit rows scaled by √d (mu 0, sd 1/√d).
+    let (mu, sd): (Vec<f64>, Vec<f64>) = if s.standardize || raw {
         let n = tr.len().max(1) as f64;
         let mu: Vec<f64> = (0..d)
             .map(|j| tr.iter().map(|&i| x[i][j]).sum::<f64>() / n)
             .collect();
-        let sd: Vec<f64> = (0..d)
+        let sd = (0..d)
             .map(|j| {
                 let v = tr.iter().map(|&i| (x[i][j] - mu[j]).powi(2)).sum::<f64>() / n;
                 v.sqrt().max(1e-6)
             })
             .collect();
+        (mu, sd)
+    } else {
+        (vec![0.0; d], vec![1.0 / (d as f64).sqrt(); d])
+    };
+    let (w, b) = if s.standardize || raw {
+        // Fit on z-scores, then fold the scaling back:
+        // w·(x - mu)/sd + b = (w/sd)·x + (b - sum w·mu/sd).
         let z: Vec<Vec<f64>> = x
             .iter()
             .map(|r| (0..d).map(|j| (r[j] - mu[j]) / sd[j]).collect())
@@ -228,7 +235,7 @@ pub fn train_probe_with(
         fit_logreg(&x, labels, &tr, s, (d as f64).sqrt())
     };
     let logit = |i: usize| (b + x[i].iter().zip(&w).map(|(a, c)| a * c).sum::<f64>()) as f32;
-    let objective = objective(&x, labels, &tr, &w, b, s, d);
+    let objective = objective(&x, labels, &tr, (&w, b), (&mu, &sd), s.l2);
     let ho_scores: Vec<f32> = ho.iter().map(|&i| logit(i)).collect();
     let ho_labels: Vec<bool> = ho.iter().map(|&i| labels[i]).collect();
     let tr_scores: Vec<f32> = tr.iter().map(|&i| logit(i)).collect();
@@ -261,36 +268,19 @@ pub fn train_probe_with(
     }
 }
 
-/// The fitted objective (class-balanced mean log-loss + l2/2 |w'|², w' the weights in the space the
-/// fit ran in) and the norm of its gradient there, on the training rows: how far the optimiser got
-/// from the optimum (recorded in the checkpoint's metrics).
+/// The fitted objective (class-balanced mean log-loss + l2/2 |w'|², w' = w·sd the weights in the
+/// fit's own space z = (x - mu) / sd) and the norm of its gradient there, on the training rows:
+/// how far the optimiser got from the optimum (recorded in the checkpoint's metrics).
 fn objective(
     x: &[Vec<f64>],
     y: &[bool],
     idx: &[usize],
-    w: &[f64],
-    b: f64,
-    s: &ProbeSettings,
-    d: usize,
+    (w, b): (&[f64], f64),
+    (mu, sd): (&[f64], &[f64]),
+    l2: f64,
 ) -> (f64, f64) {
-    // Back to the fit's own space: standardised features (w' = w·sd) or unit rows scaled by √d.
-    let n = idx.len().max(1) as f64;
-    let std = s.standardize || s.blocks.is_some();
-    let (mu, sd): (Vec<f64>, Vec<f64>) = if std {
-        let mu: Vec<f64> = (0..d)
-            .map(|j| idx.iter().map(|&i| x[i][j]).sum::<f64>() / n)
-            .collect();
-        let sd = (0..d)
-            .map(|j| {
-                let v = idx.iter().map(|&i| (x[i][j] - mu[j]).powi(2)).sum::<f64>() / n;
-                v.sqrt().max(1e-6)
-            })
-            .collect();
-        (mu, sd)
-    } else {
-        (vec![0.0; d], vec![1.0 / (d as f64).sqrt(); d])
-    };
-    let wf: Vec<f64> = w.iter().zip(&sd).map(|(w, s)| w * s).collect();
+    let d = w.len();
+    let wf: Vec<f64> = w.iter().zip(sd).map(|(w, s)| w * s).collect();
     let npos = idx.iter().filter(|&&i| y[i]).count().max(1) as f64;
     let nneg = idx.iter().filter(|&&i| !y[i]).count().max(1) as f64;
     let (mut loss, mut gw, mut gb) = (0.0, vec![0.0; d], 0.0);
@@ -305,14 +295,27 @@ fn objective(
         }
         gb += g;
     }
-    let reg: f64 = wf.iter().map(|v| v * v).sum::<f64>() * s.l2 / 2.0;
+    let reg: f64 = wf.iter().map(|v| v * v).sum::<f64>() * l2 / 2.0;
     let gnorm = gw
         .iter()
         .zip(&wf)
-        .map(|(g, w)| (g + s.l2 * w).powi(2))
+        .map(|(g, w)| (g + l2 * w).powi(2))
         .sum::<f64>()
         + gb * gb;
     (loss + reg, gnorm.sqrt())
+}
+
+/// The fit's L2 penalty and Adam step: (1, 0.005) for a probe on several blocks' class tokens,
+/// else the defaults (1e-3, 0.05). Full-batch Adam at 0.05 does not settle on thousands of
+/// standardised features under L2 1; 0.005 reaches the optimum there (docs/METHODS.md, "Probe on
+/// several blocks").
+pub fn fit_defaults(blocks: bool) -> (f64, f64) {
+    if blocks {
+        (1.0, 0.005)
+    } else {
+        let d = ProbeSettings::default();
+        (d.l2, d.lr)
+    }
 }
 
 /// (real accuracy + fake accuracy) / 2 at a threshold.

@@ -306,13 +306,11 @@ impl Engine {
         let s = &req.settings;
         let blocks = s.blocks.as_deref();
         let mut vision = self.base.vision.clone();
-        if let Some(b) = blocks {
-            detect::probe::check_blocks(b, self.base.info.config.num_hidden_layers)?;
-            if s.head_layer.is_some() {
-                bail!("a probe reads either one head layer or a list of blocks, not both");
-            }
-        }
-        let last = blocks.and_then(|b| b.last().copied()).or(s.head_layer);
+        let last = detect::probe::last_block(
+            blocks,
+            s.head_layer,
+            self.base.info.config.num_hidden_layers,
+        )?;
         detect::mpft::truncate_to_head(&mut vision, last)?;
         let results =
             self.features_of_paths(&vision, &paths, (req.crop, None), blocks, progress, cancel)?;
