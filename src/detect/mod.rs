@@ -101,6 +101,10 @@ pub fn shipped() -> &'static [(&'static str, &'static [u8])] {
             "probe-blocks",
             include_bytes!("../../assets/detectors/probe-blocks.safetensors"),
         ),
+        (
+            "probe-blocks-tiles",
+            include_bytes!("../../assets/detectors/probe-blocks-tiles.safetensors"),
+        ),
     ]
 }
 
