@@ -82,6 +82,16 @@ if all(os.path.exists(f"{d}/train-{a}.f32") for a in aug_names):
         ("+ aug", np.concatenate([xt, aug]), np.r_[yt, yaug]),
         ("+ syn + lp + aug", np.concatenate([xt, fake, smooth, aug]), np.r_[yt, ones, zeros, yaug]),
     ]
+    # Optional: train/'s reals downscaled to 0.6 (about ForenSynths' size), added as real.
+    if os.path.exists(f"{d}/train-real-resize:0.6.f32"):
+        small = load("train-real-resize:0.6", n_real)
+        sets += [
+            (
+                "+ syn + lp + aug + small reals",
+                np.concatenate([xt, fake, smooth, aug, small]),
+                np.r_[yt, ones, zeros, yaug, zeros],
+            )
+        ]
 only = os.environ.get("BLOCKS")
 block_sets = [("12", [12]), ("9", [9]), ("9+12", [9, 12]), ("6-12", list(range(6, 13))), ("1-12", list(range(1, 13)))]
 head = " | ".join(f"{k}: mean AUC | bal. acc | real acc" for k, _ in vals)

@@ -5,7 +5,9 @@
 //!
 //! TRANSFORM (default `none`) is applied to each decoded image first: `fake` makes the simulated
 //! upsampling fake that `train --synthetic-fakes` trains on (`train::synthetic`), `smooth`
-//! makes the low-passed real of `train --low-passed-reals` (no upsampling trace), `blur:S` is the evaluation's `blur:S` perturbation. The
+//! makes the low-passed real of `train --low-passed-reals` (no upsampling trace), `npr` replaces the
+//! image by its neighbouring-pixel residual (each pixel minus the top-left pixel of its 2×2 cell,
+//! times 2, around mid-grey), `blur:S` is the evaluation's `blur:S` perturbation. The
 //! random transforms are seeded by the image's line number.
 //!
 //! LIST has one image path per line. OUT receives, per image, little-endian f32 values:
@@ -41,7 +43,7 @@ fn main() -> Result<()> {
         .map(String::as_str)
         .unwrap_or("none")
         .to_string();
-    if !["none", "fake", "smooth"].contains(&transform.as_str()) {
+    if !["none", "fake", "smooth", "npr"].contains(&transform.as_str()) {
         transform
             .parse::<fauxscope::eval::perturb::Perturbation>()
             .map_err(|e| anyhow::anyhow!("TRANSFORM: {e}"))?;
@@ -93,6 +95,7 @@ fn features(
         "none" => img,
         "fake" => fauxscope::train::synthetic::upsampling_fake(&img, &mut rng),
         "smooth" => fauxscope::train::synthetic::low_passed_real(&img, line, &mut rng),
+        "npr" => npr(&img),
         other => match other.parse::<Perturbation>() {
             Ok(p) => p.apply(&img),
             Err(e) => anyhow::bail!("TRANSFORM: {e}"),
@@ -117,4 +120,16 @@ fn features(
         row.extend(patches.to_vec1::<f32>()?);
     }
     Ok(row)
+}
+
+/// The neighbouring-pixel residual: each pixel minus the top-left pixel of its 2×2 cell, the trace
+/// that 2× upsampling leaves, doubled and shown around mid-grey.
+fn npr(img: &image::RgbImage) -> image::RgbImage {
+    image::RgbImage::from_fn(img.width(), img.height(), |x, y| {
+        let p = img.get_pixel(x, y).0;
+        let q = img.get_pixel(x & !1, y & !1).0;
+        image::Rgb(std::array::from_fn(|c| {
+            (128.0 + 2.0 * (p[c] as f32 - q[c] as f32)).clamp(0.0, 255.0) as u8
+        }))
+    })
 }
