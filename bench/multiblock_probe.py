@@ -16,7 +16,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import layer_probe  # noqa: E402
-from layer_probe import FAMILIES, fit, out_of_fold, per_family, score  # noqa: E402
+from layer_probe import FAMILIES, out_of_fold, per_family, span_logistic  # noqa: E402
 
 d = sys.argv[1]
 lams = [float(a) for a in sys.argv[2:]] or [1e-2]
@@ -39,13 +39,6 @@ n_real = int((yt == 0).sum())
 fake, smooth = load("train-fake", n_real), load("train-smooth", n_real)
 vals = [("clean", "val"), ("blur 1.0", "val-blur"), ("resize 0.5", "val-resize"), ("JPEG 75", "val-jpeg")]
 vals = [(k, load(f, len(val_paths))) for k, f in vals if os.path.exists(f"{d}/{f}.f32")]
-
-
-def span_logistic(x, y):
-    """layer_probe.logistic, fitted in the span of the training rows (exact for L2)."""
-    v = np.linalg.svd(x, full_matrices=False)[2].T if x.shape[1] > x.shape[0] else np.eye(x.shape[1])
-    w = fit(x @ v, y)
-    return lambda z: score(w, z @ v)
 
 
 def feats(x, blocks):

@@ -11,7 +11,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import layer_probe  # noqa: E402
-from layer_probe import FAMILIES, fit, out_of_fold, per_family, score  # noqa: E402
+from layer_probe import FAMILIES, out_of_fold, per_family, span_logistic  # noqa: E402
 
 d, WIDTH, TILE = sys.argv[1], 768, 64
 
@@ -45,12 +45,6 @@ def spectra(paths):
     rows = [spectrum(p) for p in paths]
     fill = np.mean([r for r in rows if r is not None], axis=0)
     return np.stack([fill if r is None else r for r in rows])
-
-
-def span_logistic(x, y):
-    v = np.linalg.svd(x, full_matrices=False)[2].T if x.shape[1] > x.shape[0] else np.eye(x.shape[1])
-    w = fit(x @ v, y)
-    return lambda z: score(w, z @ v)
 
 
 train_paths, val_paths = lines("train"), lines("val")
