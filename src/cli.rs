@@ -189,6 +189,10 @@ pub struct TrainArgs {
     /// the real photos (0 = none). They are used for training only, never for calibration.
     #[arg(long, default_value_t = 0.0)]
     pub synthetic_fakes: f64,
+    /// How the simulated fakes are made: box (one 2x2 box halving and pixel repetition) or
+    /// varied (one or two stages of repetition, bilinear or transposed-kernel doubling).
+    #[arg(long, value_enum, default_value_t = crate::train::synthetic::SyntheticKind::Box)]
+    pub synthetic_kind: crate::train::synthetic::SyntheticKind,
     /// Low-passed copies of the training real photos (blurred, or halved and doubled), trained as
     /// real, per training real photo (per epoch for MPFT / PiN); 0 = none. Training only.
     #[arg(long, default_value_t = 0.0)]
@@ -857,6 +861,9 @@ fn train(t: TrainArgs) -> Result<i32> {
             bail!("{flag} {v}: expected a number of images per real photo from 0 to 10");
         }
     }
+    if t.synthetic_kind != crate::train::synthetic::SyntheticKind::Box && t.synthetic_fakes == 0.0 {
+        bail!("--synthetic-kind chooses how the simulated fakes are made: add --synthetic-fakes R (R > 0)");
+    }
     if !(0.0..=1.0).contains(&t.made_jpeg) {
         bail!(
             "--made-jpeg {}: expected a probability from 0 to 1",
@@ -891,6 +898,7 @@ fn train(t: TrainArgs) -> Result<i32> {
             head_layer: t.head_layer,
             standardize: t.standardize,
             synthetic_fakes: t.synthetic_fakes,
+            synthetic_kind: t.synthetic_kind,
             low_passed_reals: t.low_passed_reals,
             made_jpeg: t.made_jpeg,
             lr,
@@ -957,6 +965,7 @@ fn train(t: TrainArgs) -> Result<i32> {
                     full_blocks: t.full_blocks,
                     head_layer: t.head_layer,
                     synthetic_fakes: t.synthetic_fakes,
+                    synthetic_kind: t.synthetic_kind,
                     low_passed_reals: t.low_passed_reals,
                     made_jpeg: t.made_jpeg,
                     seed: t.seed,

@@ -60,6 +60,22 @@ fn train_probe(real: &Path, fake: &Path, out: &Path, extra: &[&str]) -> std::pro
         .unwrap()
 }
 
+/// `train_probe` that must succeed; the checkpoint it wrote.
+fn trained_probe(
+    real: &Path,
+    fake: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> fauxscope::detect::Checkpoint {
+    let o = train_probe(real, fake, out, extra);
+    assert!(
+        o.status.success(),
+        "{extra:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    fauxscope::detect::Checkpoint::load(out).unwrap()
+}
+
 /// Scans the 12 + 12 training images with a checkpoint and checks that the generated ones score
 /// higher on average.
 fn assert_separates(ckpt: &Path, real: &Path, fake: &Path) {
@@ -327,9 +343,40 @@ fn probe_with_simulated_fakes_trains_on_them_and_bad_values_are_refused() {
     assert_eq!(meta.metrics["low_passed_reals"], 9);
     assert_eq!(meta.settings["low_passed_reals"], 1.0);
     assert_eq!(meta.settings["made_jpeg"], 0.5);
+    assert_eq!(meta.settings["synthetic_kind"], "box");
     assert_eq!(meta.metrics["heldout_images"], 6);
     assert_separates(&ckpt, &real, &fake);
+    // The varied simulator: recorded in the checkpoint, and its fakes change the fit.
+    let v = trained_probe(
+        &real,
+        &fake,
+        &dir.path().join("v.safetensors"),
+        &["--synthetic-fakes", "1", "--synthetic-kind", "varied"],
+    );
+    assert_eq!(v.meta.settings["synthetic_kind"], "varied");
+    assert_eq!(v.meta.metrics["synthetic_fakes"], 9);
+    let b = trained_probe(
+        &real,
+        &fake,
+        &dir.path().join("b1.safetensors"),
+        &["--synthetic-fakes", "1"],
+    );
+    let w = |c: &fauxscope::detect::Checkpoint| {
+        c.tensors[fauxscope::detect::probe::WEIGHT]
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+    };
+    assert_ne!(w(&v), w(&b));
     let out = dir.path().join("bad.safetensors");
+    let o = train_probe(&real, &fake, &out, &["--synthetic-kind", "varied"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && stderr.contains("--synthetic-fakes"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
     for extra in [
         &["--synthetic-fakes=-1"][..],
         &["--synthetic-fakes", "NaN"][..],
@@ -355,14 +402,12 @@ fn probe_on_several_blocks_with_perturbed_copies_trains_scans_and_refuses_bad_li
     let dir = tempfile::tempdir().unwrap();
     let (real, fake) = make_data(dir.path());
     let ckpt = dir.path().join("b.safetensors");
-    let o = train_probe(
+    let c = trained_probe(
         &real,
         &fake,
         &ckpt,
         &["--blocks", "1-2", "--perturbed-copies", "blur:0.7,jpeg:85"],
     );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let c = fauxscope::detect::Checkpoint::load(&ckpt).unwrap();
     assert_eq!(c.meta.settings["blocks"], serde_json::json!([1, 2]));
     assert_eq!(c.meta.settings["l2"], 1.0);
     assert_eq!(

@@ -54,6 +54,9 @@ pub struct MpftSettings {
     /// validation and calibration see genuine images alone.
     #[serde(default)]
     pub synthetic_fakes: f64,
+    /// Which simulator makes them (box: the first recipe; varied: `train::synthetic`).
+    #[serde(default)]
+    pub synthetic_kind: crate::train::synthetic::SyntheticKind,
     /// Low-passed copies of training real photos per real photo and epoch, trained as real
     /// (0: none; `train::synthetic::low_passed_real`). Training only, like `synthetic_fakes`.
     #[serde(default)]
@@ -85,6 +88,7 @@ impl Default for MpftSettings {
             crop: CropMode::Center,
             head_layer: None,
             synthetic_fakes: 0.0,
+            synthetic_kind: Default::default(),
             low_passed_reals: 0.0,
             made_jpeg: 1.0,
         }
@@ -395,7 +399,7 @@ pub fn train_loop(
                 .map(|(j, &(i, fake, made))| {
                     let mut rng = Rng::new(s.seed ^ ((g as u64) << 20) ^ ((j as u64) << 8) ^ 0xA5);
                     let kind = if fake {
-                        Made::SimulatedFake
+                        s.synthetic_kind.made()
                     } else {
                         Made::LowPassedReal
                     };

@@ -30,6 +30,9 @@ pub struct ProbeSettings {
     /// Their embeddings join the generated class for the fit only, never the held-out split.
     #[serde(default)]
     pub synthetic_fakes: f64,
+    /// Which simulator makes them (box: the first recipe; varied: `train::synthetic`).
+    #[serde(default)]
+    pub synthetic_kind: crate::train::synthetic::SyntheticKind,
     /// Low-passed copies of training real photos per real photo, fitted as real (0: none).
     #[serde(default)]
     pub low_passed_reals: f64,
@@ -58,6 +61,7 @@ impl Default for ProbeSettings {
             head_layer: None,
             standardize: false,
             synthetic_fakes: 0.0,
+            synthetic_kind: Default::default(),
             low_passed_reals: 0.0,
             made_jpeg: 1.0,
             blocks: None,

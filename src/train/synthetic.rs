@@ -16,6 +16,30 @@
 use crate::eval::perturb::Perturbation;
 use crate::rng::Rng;
 use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+/// Which simulator makes the simulated fakes (`synthetic_kind`, `--synthetic-kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum SyntheticKind {
+    /// One stage: 2×2 box halving, pixel repetition, a random positive 3×3 kernel (the first
+    /// recipe; checkpoints written before the setting existed used it).
+    #[default]
+    Box,
+    /// One or two stages, each doubling by pixel repetition, bilinear interpolation or a
+    /// transposed 4×4 kernel, each followed by a signed 3×3 kernel (`varied_trace`).
+    Varied,
+}
+
+impl SyntheticKind {
+    /// The kind of made image it produces.
+    pub fn made(self) -> Made {
+        match self {
+            SyntheticKind::Box => Made::SimulatedFake,
+            SyntheticKind::Varied => Made::VariedFake,
+        }
+    }
+}
 
 /// 2×2 box average then pixel repetition: every aligned 2×2 block holds one colour. Odd edges
 /// are dropped, so the output has even sides (at least 2×2 when the input has at least 2×2).
@@ -85,9 +109,216 @@ fn upsampling_trace(img: &RgbImage, rng: &mut Rng) -> RgbImage {
     smooth3(&down_up(img), &random_kernel(rng))
 }
 
+/// A float RGB picture, row-major, three values per pixel.
+struct Planar {
+    w: usize,
+    h: usize,
+    v: Vec<f32>,
+}
+
+impl Planar {
+    fn from_rgb(img: &RgbImage) -> Self {
+        let v = img.as_raw().iter().map(|&b| b as f32).collect();
+        Planar {
+            w: img.width() as usize,
+            h: img.height() as usize,
+            v,
+        }
+    }
+
+    fn to_rgb(&self) -> RgbImage {
+        let raw = self
+            .v
+            .iter()
+            .map(|v| v.round().clamp(0.0, 255.0) as u8)
+            .collect();
+        RgbImage::from_raw(self.w as u32, self.h as u32, raw).expect("buffer matches its size")
+    }
+
+    fn at(&self, x: i64, y: i64, c: usize) -> f32 {
+        let x = x.clamp(0, self.w as i64 - 1) as usize;
+        let y = y.clamp(0, self.h as i64 - 1) as usize;
+        self.v[(y * self.w + x) * 3 + c]
+    }
+
+    /// 2×2 box average (odd edges dropped; at least 1×1).
+    fn halve(&self) -> Self {
+        let (w, h) = ((self.w / 2).max(1), (self.h / 2).max(1));
+        let mut v = vec![0f32; w * h * 3];
+        for y in 0..h {
+            for x in 0..w {
+                for c in 0..3 {
+                    let (sx, sy) = (2 * x as i64, 2 * y as i64);
+                    v[(y * w + x) * 3 + c] = 0.25
+                        * (self.at(sx, sy, c)
+                            + self.at(sx + 1, sy, c)
+                            + self.at(sx, sy + 1, c)
+                            + self.at(sx + 1, sy + 1, c));
+                }
+            }
+        }
+        Planar { w, h, v }
+    }
+
+    /// Doubles the size: pixel repetition (`Nearest`), bilinear interpolation (`Bilinear`), or
+    /// zero insertion followed by a transposed 4×4 kernel (`Transposed`, whose four phases have
+    /// different gains: the checkerboard of a stride-2 transposed convolution).
+    fn double(&self, up: Upsampler, rng: &mut Rng) -> Self {
+        let (w, h) = (self.w * 2, self.h * 2);
+        let mut v = vec![0f32; w * h * 3];
+        match up {
+            Upsampler::Nearest => {
+                for y in 0..h {
+                    for x in 0..w {
+                        for c in 0..3 {
+                            v[(y * w + x) * 3 + c] = self.at(x as i64 / 2, y as i64 / 2, c);
+                        }
+                    }
+                }
+            }
+            Upsampler::Bilinear => {
+                for y in 0..h {
+                    for x in 0..w {
+                        // Output pixel centre in input coordinates.
+                        let fx = (x as f32 + 0.5) / 2.0 - 0.5;
+                        let fy = (y as f32 + 0.5) / 2.0 - 0.5;
+                        let (x0, y0) = (fx.floor(), fy.floor());
+                        let (ax, ay) = (fx - x0, fy - y0);
+                        let (x0, y0) = (x0 as i64, y0 as i64);
+                        for c in 0..3 {
+                            let top = (1.0 - ax) * self.at(x0, y0, c) + ax * self.at(x0 + 1, y0, c);
+                            let bot = (1.0 - ax) * self.at(x0, y0 + 1, c)
+                                + ax * self.at(x0 + 1, y0 + 1, c);
+                            v[(y * w + x) * 3 + c] = (1.0 - ay) * top + ay * bot;
+                        }
+                    }
+                }
+            }
+            Upsampler::Transposed => {
+                // Each input pixel spreads over a 4×4 window; an output phase (x%2, y%2) takes
+                // four of the sixteen weights. The kernel is positive with a signed
+                // perturbation, scaled so the weights sum to 4 (average gain 1).
+                let mut k = [0f32; 16];
+                let sigma = rng.range(0.0, 0.3) as f32;
+                for v in &mut k {
+                    *v = rng.uniform() as f32 + 0.2 + sigma * rng.normal() as f32;
+                }
+                let s: f32 = k.iter().sum();
+                let k = k.map(|v| 4.0 * v / s);
+                for y in 0..h {
+                    for x in 0..w {
+                        for c in 0..3 {
+                            let mut acc = 0f32;
+                            // Input pixels i with 2i - 1 <= x <= 2i + 2, taps x - 2i + 1.
+                            for ty in 0..4i64 {
+                                let iy = y as i64 + 1 - ty;
+                                if iy.rem_euclid(2) != 0 {
+                                    continue;
+                                }
+                                for tx in 0..4i64 {
+                                    let ix = x as i64 + 1 - tx;
+                                    if ix.rem_euclid(2) != 0 {
+                                        continue;
+                                    }
+                                    acc += k[(ty * 4 + tx) as usize] * self.at(ix / 2, iy / 2, c);
+                                }
+                            }
+                            v[(y * w + x) * 3 + c] = acc;
+                        }
+                    }
+                }
+            }
+        }
+        Planar { w, h, v }
+    }
+
+    /// Convolution with a 3×3 kernel, edges clamped.
+    fn conv3(&self, k: &[f32; 9]) -> Self {
+        let mut v = vec![0f32; self.v.len()];
+        for y in 0..self.h {
+            for x in 0..self.w {
+                for c in 0..3 {
+                    let mut acc = 0f32;
+                    for dy in 0..3i64 {
+                        for dx in 0..3i64 {
+                            acc += k[(dy * 3 + dx) as usize]
+                                * self.at(x as i64 + dx - 1, y as i64 + dy - 1, c);
+                        }
+                    }
+                    v[(y * self.w + x) * 3 + c] = acc;
+                }
+            }
+        }
+        Planar {
+            w: self.w,
+            h: self.h,
+            v,
+        }
+    }
+}
+
+/// How a simulated generator doubles its feature maps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upsampler {
+    Nearest,
+    Bilinear,
+    Transposed,
+}
+
+/// A 3×3 kernel summing to one: positive weights plus a signed perturbation of random size, as a
+/// learnt filter after an upsampling layer may have.
+fn signed_kernel(rng: &mut Rng) -> [f32; 9] {
+    let sigma = rng.range(0.0, 0.25) as f32;
+    let mut k = [0f32; 9];
+    for v in &mut k {
+        *v = rng.uniform() as f32 + 0.2;
+    }
+    let s: f32 = k.iter().sum();
+    let mut k = k.map(|v| v / s);
+    let mut noise = [0f32; 9];
+    for v in &mut noise {
+        *v = sigma * rng.normal() as f32;
+    }
+    let mean = noise.iter().sum::<f32>() / 9.0;
+    for (a, n) in k.iter_mut().zip(noise) {
+        *a += n - mean;
+    }
+    k
+}
+
+/// The upsamplers the varied trace draws from, each with probability 1/3.
+pub const VARIED_UPSAMPLERS: [Upsampler; 3] = [
+    Upsampler::Nearest,
+    Upsampler::Bilinear,
+    Upsampler::Transposed,
+];
+
+/// The varied trace: one or two box halvings, then as many doublings, each by pixel
+/// repetition, bilinear interpolation or a transposed 4×4 kernel, each followed by a signed 3×3
+/// kernel (no JPEG).
+fn varied_trace(img: &RgbImage, rng: &mut Rng) -> RgbImage {
+    varied_trace_from(img, VARIED_UPSAMPLERS, rng)
+}
+
+/// The varied trace with each doubling drawn uniformly from `ups` (a list with repeats weights
+/// the draw); the frozen-feature check of bench/multiblock_check.sh also runs it without the
+/// bilinear upsampler.
+pub fn varied_trace_from(img: &RgbImage, ups: [Upsampler; 3], rng: &mut Rng) -> RgbImage {
+    let stages = 1 + rng.below(2);
+    let mut p = Planar::from_rgb(img);
+    for _ in 0..stages {
+        p = p.halve();
+    }
+    for _ in 0..stages {
+        let up = ups[rng.below(3)];
+        p = p.double(up, rng).conv3(&signed_kernel(rng));
+    }
+    p.to_rgb()
+}
+
 /// The JPEG save at quality 75-95 that ends a made image, with probability `p` (at `p` >= 1 it
 /// draws no extra number, so runs made before the setting existed are reproduced exactly).
-fn jpeg_save(img: RgbImage, p: f64, rng: &mut Rng) -> RgbImage {
+pub fn jpeg_save(img: RgbImage, p: f64, rng: &mut Rng) -> RgbImage {
     if p >= 1.0 || rng.uniform() < p {
         let q = 75 + rng.below(21) as u8;
         Perturbation::Jpeg(q).apply(&img)
@@ -129,6 +360,9 @@ pub fn default_made_jpeg() -> f64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Made {
     SimulatedFake,
+    /// A simulated fake from the varied generator (`varied_trace`): one or two upsampling stages,
+    /// each by repetition, bilinear or transposed-kernel doubling with a signed 3×3 filter.
+    VariedFake,
     LowPassedReal,
 }
 
@@ -139,6 +373,7 @@ impl Made {
     pub fn make(self, img: &RgbImage, variant: u64, jpeg_p: f64, rng: &mut Rng) -> RgbImage {
         let made = match self {
             Made::SimulatedFake => upsampling_trace(img, rng),
+            Made::VariedFake => varied_trace(img, rng),
             Made::LowPassedReal => low_pass(img, variant, rng),
         };
         jpeg_save(made, jpeg_p, rng)
@@ -146,13 +381,14 @@ impl Made {
 
     /// Whether it is trained as generated.
     pub fn is_fake(self) -> bool {
-        self == Made::SimulatedFake
+        matches!(self, Made::SimulatedFake | Made::VariedFake)
     }
 
     /// Its name in progress messages.
     pub fn stage(self) -> &'static str {
         match self {
             Made::SimulatedFake => "simulated fakes",
+            Made::VariedFake => "varied simulated fakes",
             Made::LowPassedReal => "low-passed reals",
         }
     }
@@ -292,6 +528,45 @@ mod tests {
         assert_eq!(made_count(350, 1.0), 350);
         assert_eq!(made_count(350, 0.5), 175);
         assert_eq!(made_count(350, -1.0), 0);
+    }
+
+    #[test]
+    fn varied_fakes_are_deterministic_and_differ_from_box_fakes() {
+        let img = photo(64, 48);
+        let make = |k: SyntheticKind, seed| k.made().make(&img, 0, 0.0, &mut Rng::new(seed));
+        let a = make(SyntheticKind::Varied, 5);
+        assert_eq!(a, make(SyntheticKind::Varied, 5));
+        assert!(Made::VariedFake.is_fake());
+        // One or two halvings of 64×48 give back 64×48.
+        assert_eq!(a.dimensions(), (64, 48));
+        assert_ne!(a, make(SyntheticKind::Box, 5));
+        // Over a few seeds every upsampler and both stage counts are drawn, so the fakes vary.
+        let distinct: std::collections::HashSet<Vec<u8>> = (0..8)
+            .map(|i| make(SyntheticKind::Varied, i).into_raw())
+            .collect();
+        assert_eq!(distinct.len(), 8);
+        // Each is still a smoothed copy of the photo, not noise: close to it on average.
+        let mad = |b: &RgbImage| {
+            img.as_raw()
+                .iter()
+                .zip(b.as_raw())
+                .map(|(&x, &y)| (x as f64 - y as f64).abs())
+                .sum::<f64>()
+                / img.as_raw().len() as f64
+        };
+        assert!(mad(&a) < 30.0, "{}", mad(&a));
+        // Odd sizes do not panic and lose at most the odd edges of two halvings.
+        let odd = SyntheticKind::Varied
+            .made()
+            .make(&photo(37, 23), 0, 1.0, &mut Rng::new(2));
+        assert!(
+            odd.width() >= 33 && odd.height() >= 20,
+            "{:?}",
+            odd.dimensions()
+        );
+        // Checkpoints written before the setting read as the first recipe.
+        let k: SyntheticKind = serde_json::from_str("\"box\"").unwrap();
+        assert_eq!(k, SyntheticKind::default());
     }
 
     #[test]

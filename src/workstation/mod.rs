@@ -353,7 +353,7 @@ impl Engine {
                 &vision,
                 &sources,
                 count(s.synthetic_fakes),
-                Made::SimulatedFake,
+                s.synthetic_kind.made(),
                 made,
                 progress,
                 cancel,
