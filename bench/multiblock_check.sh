@@ -3,8 +3,9 @@
 # `train --method probe --blocks` (docs/EVALUATION.md, "A probe on several blocks"). Writes the
 # features of bench/synthetic_check.sh (train/, val/, simulated fakes, low-passed reals, val/ under
 # blur:1.0; reused when present), of val/ under resize:0.5 and jpeg:75, and of train/ under the
-# milder blur:0.7, resize:0.7 and jpeg:85 (feature-level augmentation), and of train/'s reals
-# downscaled to 0.6 (added as real in one row), then prints the table of
+# milder blur:0.7, resize:0.7 and jpeg:85 (feature-level augmentation), of train/'s reals
+# downscaled to 0.6 (added as real in one row), and of the varied simulator's fakes (rows
+# "syn2", docs/EVALUATION.md "A varied upsampling simulator"), then prints the table of
 # bench/multiblock_probe.py for L2 penalties 0.01, 0.1 and 1. Needs python3 with numpy.
 # About 20 minutes on 2 cores.
 #   bash bench/multiblock_check.sh [OUT_DIR]
@@ -20,6 +21,11 @@ for t in resize:0.5 jpeg:75; do
 done
 for t in blur:0.7 resize:0.7 jpeg:85; do
   [ -f "$out/train-$t.f32" ] || "$bin" "$out/train.txt" "$out/train-$t.f32" clip-vit-base-patch16 center "$t"
+done
+# Fakes from the varied simulator (`--synthetic-kind varied`) and from the same without bilinear
+# doubling; multiblock_probe.py adds rows for them.
+for t in fake2 fake2-nobilinear; do
+  [ -f "$out/train-$t.f32" ] || "$bin" "$out/train-real.txt" "$out/train-$t.f32" clip-vit-base-patch16 center "$t"
 done
 f="$out/train-real-resize:0.6.f32"
 [ -f "$f" ] || "$bin" "$out/train-real.txt" "$f" clip-vit-base-patch16 center resize:0.6

@@ -85,6 +85,20 @@ if all(os.path.exists(f"{d}/train-{a}.f32") for a in aug_names):
                 np.r_[yt, ones, zeros, yaug, zeros],
             )
         ]
+    # Optional: fakes from the varied simulator (`train --synthetic-kind varied`, written by
+    # `layer_features ... fake2`), and from the same without bilinear doubling (`fake2-nobilinear`),
+    # in place of, or beside, the box simulator's fakes.
+    for tag, f in [("syn2", "train-fake2"), ("syn2-nobil", "train-fake2-nobilinear")]:
+        if os.path.exists(f"{d}/{f}.f32"):
+            fake2 = load(f, n_real)
+            sets += [
+                (f"+ {tag} + lp + aug", np.concatenate([xt, fake2, smooth, aug]), np.r_[yt, ones, zeros, yaug]),
+                (
+                    f"+ syn + {tag} + lp + aug",
+                    np.concatenate([xt, fake, fake2, smooth, aug]),
+                    np.r_[yt, ones, ones, zeros, yaug],
+                ),
+            ]
 only = os.environ.get("BLOCKS")
 block_sets = [("12", [12]), ("9", [9]), ("9+12", [9, 12]), ("6-12", list(range(6, 13))), ("1-12", list(range(1, 13)))]
 head = " | ".join(f"{k}: mean AUC | bal. acc | real acc" for k, _ in vals)
@@ -96,5 +110,7 @@ for lam in lams:
         if only and bname not in only.split(","):
             continue
         for sname, x, y in sets:
+            if os.environ.get("SETS") and sname not in os.environ["SETS"].split(","):
+                continue
             cells, gen = run(x, y, blocks)
             print(f"| {lam:g} | {bname} | {sname} | " + " | ".join(cells) + " | " + " | ".join(f"{a:.2f}" for a in gen) + " |", flush=True)

@@ -4,7 +4,9 @@
 //!   cargo run --release --example layer_features -- LIST OUT [MODEL] [CROP] [TRANSFORM]
 //!
 //! TRANSFORM (default `none`) is applied to each decoded image first: `fake` makes the simulated
-//! upsampling fake that `train --synthetic-fakes` trains on (`train::synthetic`), `smooth`
+//! upsampling fake that `train --synthetic-fakes` trains on (`train::synthetic`), `fake2` the
+//! fake of `--synthetic-kind varied`, `fake2-nobilinear` the same with transposed-kernel doubling
+//! in place of bilinear (drawn with probability 2/3, repetition 1/3), `smooth`
 //! makes the low-passed real of `train --low-passed-reals` (no upsampling trace), `npr` replaces the
 //! image by its neighbouring-pixel residual (each pixel minus the top-left pixel of its 2×2 cell,
 //! times 2, around mid-grey), `blur:S` is the evaluation's `blur:S` perturbation. The
@@ -43,7 +45,8 @@ fn main() -> Result<()> {
         .map(String::as_str)
         .unwrap_or("none")
         .to_string();
-    if !["none", "fake", "smooth", "npr"].contains(&transform.as_str()) {
+    if !["none", "fake", "fake2", "fake2-nobilinear", "smooth", "npr"].contains(&transform.as_str())
+    {
         transform
             .parse::<fauxscope::eval::perturb::Perturbation>()
             .map_err(|e| anyhow::anyhow!("TRANSFORM: {e}"))?;
@@ -94,6 +97,16 @@ fn features(
     let img = match transform {
         "none" => img,
         "fake" => fauxscope::train::synthetic::upsampling_fake(&img, &mut rng),
+        "fake2" => fauxscope::train::synthetic::Made::VariedFake.make(&img, 0, 1.0, &mut rng),
+        "fake2-nobilinear" => {
+            use fauxscope::train::synthetic::{jpeg_save, varied_trace_from, Upsampler};
+            let ups = [
+                Upsampler::Nearest,
+                Upsampler::Transposed,
+                Upsampler::Transposed,
+            ];
+            jpeg_save(varied_trace_from(&img, ups, &mut rng), 1.0, &mut rng)
+        }
         "smooth" => fauxscope::train::synthetic::low_passed_real(&img, line, &mut rng),
         "npr" => npr(&img),
         other => match other.parse::<Perturbation>() {
