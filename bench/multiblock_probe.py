@@ -8,7 +8,7 @@ train/ alone or with the simulated fakes and low-passed reals of `train --synthe
 
 With more features than images the L2 solution lies in the span of the training rows, so the fit
 runs exactly on the coordinates of that span (an SVD), which keeps Newton's method cheap.
-Usage: python3 bench/multiblock_probe.py DIR [L2 ...]"""
+Usage: [BLOCKS=12,1-12] [SETS=NAME,...] [TOKENS=cls+patch] python3 bench/multiblock_probe.py DIR [L2 ...]"""
 import os
 import sys
 
@@ -41,8 +41,12 @@ vals = [("clean", "val"), ("blur 1.0", "val-blur"), ("resize 0.5", "val-resize")
 vals = [(k, load(f, len(val_paths))) for k, f in vals if os.path.exists(f"{d}/{f}.f32")]
 
 
+# TOKENS=cls (default) reads the class token of each block; cls+patch adds the mean patch token.
+TOKENS = [0, 1] if os.environ.get("TOKENS") == "cls+patch" else [0]
+
+
 def feats(x, blocks):
-    return np.concatenate([x[:, b, 0] for b in blocks], axis=1)
+    return np.concatenate([x[:, b, t] for b in blocks for t in TOKENS], axis=1)
 
 
 def run(xtr, ytr, blocks):
