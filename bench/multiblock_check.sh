@@ -7,7 +7,10 @@
 # downscaled to 0.6 (added as real in one row), and of the varied simulator's fakes (rows
 # "syn2", docs/EVALUATION.md "A varied upsampling simulator"), then prints the table of
 # bench/multiblock_probe.py for L2 penalties 0.01, 0.1 and 1. Needs python3 with numpy.
-# About 20 minutes on 2 cores.
+# On 2 cores (2026-12-01): about 30 minutes of forward passes into an empty OUT_DIR, then the
+# full table, which was stopped after 24 of its 150 rows in 5 minutes (the later, wider blocks cost more:
+# at least 30 minutes more);
+# BLOCKS=... and SETS=... (see multiblock_probe.py) print only the rows asked for.
 #   bash bench/multiblock_check.sh [OUT_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -44,19 +44,7 @@ impl SyntheticKind {
 /// 2×2 box average then pixel repetition: every aligned 2×2 block holds one colour. Odd edges
 /// are dropped, so the output has even sides (at least 2×2 when the input has at least 2×2).
 pub fn down_up(img: &RgbImage) -> RgbImage {
-    let (w, h) = ((img.width() / 2).max(1), (img.height() / 2).max(1));
-    let src = |x: u32, y: u32| img.get_pixel(x.min(img.width() - 1), y.min(img.height() - 1));
-    let mut small = RgbImage::new(w, h);
-    for (x, y, p) in small.enumerate_pixels_mut() {
-        for c in 0..3 {
-            let s: u32 = [(0, 0), (1, 0), (0, 1), (1, 1)]
-                .iter()
-                .map(|&(dx, dy)| src(2 * x + dx, 2 * y + dy)[c] as u32)
-                .sum();
-            p[c] = ((s + 2) / 4) as u8;
-        }
-    }
-    RgbImage::from_fn(2 * w, 2 * h, |x, y| *small.get_pixel(x / 2, y / 2))
+    Planar::from_rgb(img).halve().repeat2().to_rgb()
 }
 
 /// Convolution with a 3×3 kernel (weights summing to one), edges reflected.
@@ -141,23 +129,29 @@ impl Planar {
         self.v[(y * self.w + x) * 3 + c]
     }
 
-    /// 2×2 box average (odd edges dropped; at least 1×1).
-    fn halve(&self) -> Self {
-        let (w, h) = ((self.w / 2).max(1), (self.h / 2).max(1));
-        let mut v = vec![0f32; w * h * 3];
+    /// A `w`×`h` picture whose value at (x, y, channel) is `f(x, y, c)`.
+    fn from_fn(w: usize, h: usize, f: impl Fn(usize, usize, usize) -> f32) -> Self {
+        let mut v = Vec::with_capacity(w * h * 3);
         for y in 0..h {
             for x in 0..w {
                 for c in 0..3 {
-                    let (sx, sy) = (2 * x as i64, 2 * y as i64);
-                    v[(y * w + x) * 3 + c] = 0.25
-                        * (self.at(sx, sy, c)
-                            + self.at(sx + 1, sy, c)
-                            + self.at(sx, sy + 1, c)
-                            + self.at(sx + 1, sy + 1, c));
+                    v.push(f(x, y, c));
                 }
             }
         }
         Planar { w, h, v }
+    }
+
+    /// 2×2 box average (odd edges dropped; at least 1×1).
+    fn halve(&self) -> Self {
+        let (w, h) = ((self.w / 2).max(1), (self.h / 2).max(1));
+        Planar::from_fn(w, h, |x, y, c| {
+            let (sx, sy) = (2 * x as i64, 2 * y as i64);
+            0.25 * (self.at(sx, sy, c)
+                + self.at(sx + 1, sy, c)
+                + self.at(sx, sy + 1, c)
+                + self.at(sx + 1, sy + 1, c))
+        })
     }
 
     /// Doubles the size: pixel repetition (`Nearest`), bilinear interpolation (`Bilinear`), or
@@ -165,35 +159,19 @@ impl Planar {
     /// different gains: the checkerboard of a stride-2 transposed convolution).
     fn double(&self, up: Upsampler, rng: &mut Rng) -> Self {
         let (w, h) = (self.w * 2, self.h * 2);
-        let mut v = vec![0f32; w * h * 3];
         match up {
-            Upsampler::Nearest => {
-                for y in 0..h {
-                    for x in 0..w {
-                        for c in 0..3 {
-                            v[(y * w + x) * 3 + c] = self.at(x as i64 / 2, y as i64 / 2, c);
-                        }
-                    }
-                }
-            }
-            Upsampler::Bilinear => {
-                for y in 0..h {
-                    for x in 0..w {
-                        // Output pixel centre in input coordinates.
-                        let fx = (x as f32 + 0.5) / 2.0 - 0.5;
-                        let fy = (y as f32 + 0.5) / 2.0 - 0.5;
-                        let (x0, y0) = (fx.floor(), fy.floor());
-                        let (ax, ay) = (fx - x0, fy - y0);
-                        let (x0, y0) = (x0 as i64, y0 as i64);
-                        for c in 0..3 {
-                            let top = (1.0 - ax) * self.at(x0, y0, c) + ax * self.at(x0 + 1, y0, c);
-                            let bot = (1.0 - ax) * self.at(x0, y0 + 1, c)
-                                + ax * self.at(x0 + 1, y0 + 1, c);
-                            v[(y * w + x) * 3 + c] = (1.0 - ay) * top + ay * bot;
-                        }
-                    }
-                }
-            }
+            Upsampler::Nearest => self.repeat2(),
+            Upsampler::Bilinear => Planar::from_fn(w, h, |x, y, c| {
+                // Output pixel centre in input coordinates.
+                let fx = (x as f32 + 0.5) / 2.0 - 0.5;
+                let fy = (y as f32 + 0.5) / 2.0 - 0.5;
+                let (x0, y0) = (fx.floor(), fy.floor());
+                let (ax, ay) = (fx - x0, fy - y0);
+                let (x0, y0) = (x0 as i64, y0 as i64);
+                let top = (1.0 - ax) * self.at(x0, y0, c) + ax * self.at(x0 + 1, y0, c);
+                let bot = (1.0 - ax) * self.at(x0, y0 + 1, c) + ax * self.at(x0 + 1, y0 + 1, c);
+                (1.0 - ay) * top + ay * bot
+            }),
             Upsampler::Transposed => {
                 // Each input pixel spreads over a 4×4 window; an output phase (x%2, y%2) takes
                 // four of the sixteen weights. The kernel is positive with a signed
@@ -205,55 +183,47 @@ impl Planar {
                 }
                 let s: f32 = k.iter().sum();
                 let k = k.map(|v| 4.0 * v / s);
-                for y in 0..h {
-                    for x in 0..w {
-                        for c in 0..3 {
-                            let mut acc = 0f32;
-                            // Input pixels i with 2i - 1 <= x <= 2i + 2, taps x - 2i + 1.
-                            for ty in 0..4i64 {
-                                let iy = y as i64 + 1 - ty;
-                                if iy.rem_euclid(2) != 0 {
-                                    continue;
-                                }
-                                for tx in 0..4i64 {
-                                    let ix = x as i64 + 1 - tx;
-                                    if ix.rem_euclid(2) != 0 {
-                                        continue;
-                                    }
-                                    acc += k[(ty * 4 + tx) as usize] * self.at(ix / 2, iy / 2, c);
-                                }
+                Planar::from_fn(w, h, |x, y, c| {
+                    let mut acc = 0f32;
+                    // Input pixels i with 2i - 1 <= x <= 2i + 2, taps x - 2i + 1.
+                    for ty in 0..4i64 {
+                        let iy = y as i64 + 1 - ty;
+                        if iy.rem_euclid(2) != 0 {
+                            continue;
+                        }
+                        for tx in 0..4i64 {
+                            let ix = x as i64 + 1 - tx;
+                            if ix.rem_euclid(2) != 0 {
+                                continue;
                             }
-                            v[(y * w + x) * 3 + c] = acc;
+                            acc += k[(ty * 4 + tx) as usize] * self.at(ix / 2, iy / 2, c);
                         }
                     }
-                }
+                    acc
+                })
             }
         }
-        Planar { w, h, v }
+    }
+
+    /// Doubles the size by pixel repetition.
+    fn repeat2(&self) -> Self {
+        Planar::from_fn(self.w * 2, self.h * 2, |x, y, c| {
+            self.at(x as i64 / 2, y as i64 / 2, c)
+        })
     }
 
     /// Convolution with a 3×3 kernel, edges clamped.
     fn conv3(&self, k: &[f32; 9]) -> Self {
-        let mut v = vec![0f32; self.v.len()];
-        for y in 0..self.h {
-            for x in 0..self.w {
-                for c in 0..3 {
-                    let mut acc = 0f32;
-                    for dy in 0..3i64 {
-                        for dx in 0..3i64 {
-                            acc += k[(dy * 3 + dx) as usize]
-                                * self.at(x as i64 + dx - 1, y as i64 + dy - 1, c);
-                        }
-                    }
-                    v[(y * self.w + x) * 3 + c] = acc;
+        Planar::from_fn(self.w, self.h, |x, y, c| {
+            let mut acc = 0f32;
+            for dy in 0..3i64 {
+                for dx in 0..3i64 {
+                    acc += k[(dy * 3 + dx) as usize]
+                        * self.at(x as i64 + dx - 1, y as i64 + dy - 1, c);
                 }
             }
-        }
-        Planar {
-            w: self.w,
-            h: self.h,
-            v,
-        }
+            acc
+        })
     }
 }
 
