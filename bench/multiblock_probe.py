@@ -8,7 +8,10 @@ train/ alone or with the simulated fakes and low-passed reals of `train --synthe
 
 With more features than images the L2 solution lies in the span of the training rows, so the fit
 runs exactly on the coordinates of that span (an SVD), which keeps Newton's method cheap.
-Usage: [BLOCKS=12,1-12] [SETS=NAME,...] [TOKENS=cls+patch] python3 bench/multiblock_probe.py DIR [L2 ...]"""
+With BESIDE=DIR2 (features of the same lists written another way, e.g. the `+zoom2` view of
+examples/layer_features.rs), each image's hidden states from DIR2 follow those of DIR, and the
+block sets "z1-12" (DIR2's blocks 1-12) and "1-12+z1-12" (both) are added.
+Usage: [BLOCKS=12,1-12] [SETS=NAME,...] [TOKENS=cls+patch] [BESIDE=DIR2] python3 bench/multiblock_probe.py DIR [L2 ...]"""
 import os
 import sys
 
@@ -27,8 +30,18 @@ def lines(name):
     return [l.strip() for l in open(f"{d}/{name}.txt") if l.strip()]
 
 
+BESIDE = os.environ.get("BESIDE")
+
+
 def load(name, n):
-    return np.fromfile(f"{d}/{name}.f32", dtype="<f4").reshape(n, -1, 2, WIDTH)
+    x = np.fromfile(f"{d}/{name}.f32", dtype="<f4").reshape(n, -1, 2, WIDTH)
+    if BESIDE:
+        x = np.concatenate([x, np.fromfile(f"{BESIDE}/{name}.f32", dtype="<f4").reshape(n, -1, 2, WIDTH)], axis=1)
+    return x
+
+
+def have(name):
+    return all(os.path.exists(f"{e}/{name}.f32") for e in [d] + ([BESIDE] if BESIDE else []))
 
 
 train_paths, val_paths = lines("train"), lines("val")
@@ -38,7 +51,7 @@ fam = np.array([p.split("/")[-2] if "/fake/" in p else "real" for p in val_paths
 n_real = int((yt == 0).sum())
 fake, smooth = load("train-fake", n_real), load("train-smooth", n_real)
 vals = [("clean", "val"), ("blur 1.0", "val-blur"), ("resize 0.5", "val-resize"), ("JPEG 75", "val-jpeg")]
-vals = [(k, load(f, len(val_paths))) for k, f in vals if os.path.exists(f"{d}/{f}.f32")]
+vals = [(k, load(f, len(val_paths))) for k, f in vals if have(f)]
 
 
 # TOKENS=cls (default) reads the class token of each block; cls+patch adds the mean patch token.
@@ -72,7 +85,7 @@ sets = [
 # Optional: train/ re-encoded under milder perturbations than the evaluation's (each image keeps
 # its label), as feature-level augmentation; written by bench/multiblock_check.sh.
 aug_names = ["blur:0.7", "resize:0.7", "jpeg:85"]
-if all(os.path.exists(f"{d}/train-{a}.f32") for a in aug_names):
+if all(have(f"train-{a}") for a in aug_names):
     aug = np.concatenate([load(f"train-{a}", len(train_paths)) for a in aug_names])
     yaug = np.tile(yt, len(aug_names))
     sets += [
@@ -80,7 +93,7 @@ if all(os.path.exists(f"{d}/train-{a}.f32") for a in aug_names):
         ("+ syn + lp + aug", np.concatenate([xt, fake, smooth, aug]), np.r_[yt, ones, zeros, yaug]),
     ]
     # Optional: train/'s reals downscaled to 0.6 (about ForenSynths' size), added as real.
-    if os.path.exists(f"{d}/train-real-resize:0.6.f32"):
+    if have("train-real-resize:0.6"):
         small = load("train-real-resize:0.6", n_real)
         sets += [
             (
@@ -93,7 +106,7 @@ if all(os.path.exists(f"{d}/train-{a}.f32") for a in aug_names):
     # `layer_features ... fake2`), and from the same without bilinear doubling (`fake2-nobilinear`),
     # in place of, or beside, the box simulator's fakes.
     for tag, f in [("syn2", "train-fake2"), ("syn2-nobil", "train-fake2-nobilinear")]:
-        if os.path.exists(f"{d}/{f}.f32"):
+        if have(f):
             fake2 = load(f, n_real)
             sets += [
                 (f"+ {tag} + lp + aug", np.concatenate([xt, fake2, smooth, aug]), np.r_[yt, ones, zeros, yaug]),
@@ -105,6 +118,8 @@ if all(os.path.exists(f"{d}/train-{a}.f32") for a in aug_names):
             ]
 only = os.environ.get("BLOCKS")
 block_sets = [("12", [12]), ("9", [9]), ("9+12", [9, 12]), ("6-12", list(range(6, 13))), ("1-12", list(range(1, 13)))]
+if BESIDE:  # DIR2's hidden states 0-12 sit at 13-25
+    block_sets += [("z1-12", list(range(14, 26))), ("1-12+z1-12", list(range(1, 13)) + list(range(14, 26)))]
 head = " | ".join(f"{k}: mean AUC | bal. acc | real acc" for k, _ in vals)
 print(f"| λ | blocks | training set | {head} | " + " | ".join(f"{g} AUC" for g in FAMILIES) + " |")
 print("|---|---|---|" + "---:|" * (3 * len(vals) + len(FAMILIES)))

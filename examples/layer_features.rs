@@ -10,12 +10,16 @@
 //! makes the low-passed real of `train --low-passed-reals` (no upsampling trace), `npr` replaces the
 //! image by its neighbouring-pixel residual (each pixel minus the top-left pixel of its 2×2 cell,
 //! times 2, around mid-grey), `blur:S` is the evaluation's `blur:S` perturbation. The
-//! random transforms are seeded by the image's line number.
+//! random transforms are seeded by the image's line number. A `+zoom2` suffix (`fake+zoom2`,
+//! `none+zoom2`, `blur:0.7+zoom2`) then keeps the central (model size / 2)-px square at native
+//! resolution and repeats each pixel 2×2, so that each 16-px patch reads 8×8 image pixels.
 //!
 //! LIST has one image path per line. OUT receives, per image, little-endian f32 values:
 //! for each hidden state (index 0 after `pre_layrnorm`, i+1 after layer i) the class token, then
 //! the mean of the patch tokens, each of the model width. Images that fail to load are reported
-//! on stderr and written as NaN rows, so rows stay aligned with LIST.
+//! on stderr and written as NaN rows, so rows stay aligned with LIST. With PER_CROP=1 in the
+//! environment, each crop of CROP (`tiles:N` gives several) gets its own row in place of their
+//! mean, and OUT.crops lists each image's number of crops, one per line (0 for a failed image).
 use anyhow::{Context, Result};
 use candle_core::{DType, Device, D};
 use fauxscope::imageio::{load_image, LoadLimits};
@@ -45,6 +49,10 @@ fn main() -> Result<()> {
         .map(String::as_str)
         .unwrap_or("none")
         .to_string();
+    let (transform, zoom) = match transform.strip_suffix("+zoom2") {
+        Some(t) => (t.to_string(), true),
+        None => (transform, false),
+    };
     if !["none", "fake", "fake2", "fake2-nobilinear", "smooth", "npr"].contains(&transform.as_str())
     {
         transform
@@ -58,16 +66,30 @@ fn main() -> Result<()> {
     let states = base.info.config.num_hidden_layers + 1;
     let mut out = std::io::BufWriter::new(std::fs::File::create(&args[2])?);
     let paths: Vec<&str> = list.lines().filter(|l| !l.trim().is_empty()).collect();
+    let per_crop = std::env::var("PER_CROP").is_ok_and(|v| v == "1");
+    let view = View {
+        size,
+        crop,
+        transform,
+        zoom,
+        per_crop,
+    };
+    let mut counts = String::new();
     let started = std::time::Instant::now();
     for (n, path) in paths.iter().enumerate() {
-        let row = match features(&base, path, size, crop, &transform, n as u64) {
+        let rows = match features(&base, path, &view, n as u64) {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("{path}: {e:#}");
-                vec![f32::NAN; states * 2 * width]
+                if per_crop {
+                    Vec::new()
+                } else {
+                    vec![vec![f32::NAN; states * 2 * width]]
+                }
             }
         };
-        for v in row {
+        counts += &format!("{}\n", rows.len());
+        for v in rows.into_iter().flatten() {
             out.write_all(&v.to_le_bytes())?;
         }
         if n % 50 == 49 {
@@ -80,21 +102,38 @@ fn main() -> Result<()> {
         }
     }
     out.flush()?;
+    if per_crop {
+        std::fs::write(format!("{}.crops", args[2]), counts)?;
+    }
     Ok(())
+}
+
+/// How each image becomes model input, and whether its crops are written one by one.
+struct View {
+    size: usize,
+    crop: CropMode,
+    transform: String,
+    zoom: bool,
+    per_crop: bool,
 }
 
 fn features(
     base: &fauxscope::model::store::BaseModel,
     path: &str,
-    size: usize,
-    crop: CropMode,
-    transform: &str,
+    view: &View,
     line: u64,
-) -> Result<Vec<f32>> {
+) -> Result<Vec<Vec<f32>>> {
+    let View {
+        size,
+        crop,
+        ref transform,
+        zoom,
+        per_crop,
+    } = *view;
     use fauxscope::eval::perturb::Perturbation;
     let img = load_image(std::path::Path::new(path), &LoadLimits::default())?.rgb;
     let mut rng = fauxscope::rng::Rng::new(0x51A7 ^ line);
-    let img = match transform {
+    let img = match transform.as_str() {
         "none" => img,
         "fake" => fauxscope::train::synthetic::upsampling_fake(&img, &mut rng),
         "fake2" => fauxscope::train::synthetic::Made::VariedFake.make(&img, 0, 1.0, &mut rng),
@@ -114,6 +153,11 @@ fn features(
             Err(e) => anyhow::bail!("TRANSFORM: {e}"),
         },
     };
+    let img = if zoom {
+        zoom2(&img, size as u32 / 2)
+    } else {
+        img
+    };
     let crops = preprocess(&img, size as u32, crop);
     let x = batch_tensor(&crops, size, &Device::Cpu, DType::F32)?;
     let out = base.vision.forward_with(
@@ -123,16 +167,28 @@ fn features(
             ..Default::default()
         },
     )?;
-    let mut row = Vec::new();
+    let crops = if per_crop { crops.len() } else { 1 };
+    let mut rows = vec![Vec::new(); crops];
     for h in &out.hidden_states {
-        // Average over the crops of one image (one crop unless CROP is tiles:N).
-        let cls = h.narrow(1, 0, 1)?.squeeze(1)?.mean(0)?;
         let n = h.dim(1)?;
-        let patches = h.narrow(1, 1, n - 1)?.mean(D::Minus2)?.mean(0)?;
-        row.extend(cls.to_vec1::<f32>()?);
-        row.extend(patches.to_vec1::<f32>()?);
+        let cls = h.narrow(1, 0, 1)?.squeeze(1)?;
+        let patches = h.narrow(1, 1, n - 1)?.mean(D::Minus2)?;
+        // Without PER_CROP, the mean over the crops of one image (one crop unless CROP is tiles:N).
+        let (cls, patches) = if per_crop {
+            (cls, patches)
+        } else {
+            (cls.mean_keepdim(0)?, patches.mean_keepdim(0)?)
+        };
+        for (row, (c, p)) in rows.iter_mut().zip(
+            cls.to_vec2::<f32>()?
+                .into_iter()
+                .zip(patches.to_vec2::<f32>()?),
+        ) {
+            row.extend(c);
+            row.extend(p);
+        }
     }
-    Ok(row)
+    Ok(rows)
 }
 
 /// The neighbouring-pixel residual: each pixel minus the top-left pixel of its 2×2 cell, the trace
@@ -145,4 +201,12 @@ fn npr(img: &image::RgbImage) -> image::RgbImage {
             (128.0 + 2.0 * (p[c] as f32 - q[c] as f32)).clamp(0.0, 255.0) as u8
         }))
     })
+}
+
+/// The central `side`-px square (or less, for a smaller image) at native resolution, each pixel
+/// repeated 2×2.
+fn zoom2(img: &image::RgbImage, side: u32) -> image::RgbImage {
+    let (w, h) = (img.width().min(side), img.height().min(side));
+    let (x0, y0) = ((img.width() - w) / 2, (img.height() - h) / 2);
+    image::RgbImage::from_fn(2 * w, 2 * h, |x, y| *img.get_pixel(x0 + x / 2, y0 + y / 2))
 }
