@@ -23,12 +23,13 @@ def features(d, split, width):
     return x, y, fam
 
 
-def fit(x, y):
-    """Class-balanced L2-regularised logistic regression by Newton's method."""
+def fit(x, y, sw=None):
+    """L2-regularised logistic regression by Newton's method, class-balanced unless row weights
+    sw are given (then scaled to mean 1)."""
     n, dim = x.shape
     xb = np.hstack([x, np.ones((n, 1))])
     w = np.zeros(dim + 1)
-    sw = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
+    sw = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean())) if sw is None else sw * n / sw.sum()
     reg = lam * np.r_[np.ones(dim), 0]
     for _ in range(30):
         p = 1 / (1 + np.exp(-(xb @ w)))
@@ -62,11 +63,11 @@ def logistic(x, y):
     return lambda z: score(w, z)
 
 
-def span_logistic(x, y):
+def span_logistic(x, y, sw=None):
     """logistic, fitted in the span of the training rows: exact for an L2 penalty, and cheap when
     there are more features than rows (Newton then runs on the coordinates of an SVD)."""
     v = np.linalg.svd(x, full_matrices=False)[2].T if x.shape[1] > x.shape[0] else np.eye(x.shape[1])
-    w = fit(x @ v, y)
+    w = fit(x @ v, y, sw)
     return lambda z: score(w, z @ v)
 
 

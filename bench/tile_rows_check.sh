@@ -4,7 +4,7 @@
 # Writes the class tokens of every crop of tiles:9 (examples/layer_features.rs with PER_CROP=1)
 # for val/, train/ and one simulated fake per training real, into OUT_DIR,
 # then prints both arms of bench/tile_rows_probe.py. Needs python3 with numpy. On 2 cores
-# (2026-12-01): about 43 minutes of forward passes (6,764 crops), then about 6 for the fits.
+# (2026-12-01): about 43 minutes of forward passes (6,764 crops), then about 11 for the fits.
 #   bash bench/tile_rows_check.sh OUT_DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -2,7 +2,7 @@
 (what `train --crop tiles:9` does)? Frozen ViT-B/16 features of every crop of `tiles:9`, written
 by bench/tile_rows_check.sh (examples/layer_features.rs with PER_CROP=1: DIR/NAME.f32 holds one row
 per crop, DIR/NAME.f32.crops each image's count). Both arms read the class tokens of blocks 1-12,
-standardised, with the class-balanced L2 logistic fit of bench/layer_probe.py, on train/ plus one
+standardised, with the L2 logistic fit of bench/layer_probe.py (span_logistic), on train/ plus one
 simulated fake per training real (`--synthetic-fakes 1`), and one low-passed real per training
 real (`--low-passed-reals 1`) when DIR/train-smooth.f32 exists (bench/tile_rows_check.sh writes
 none). Per crop, each row weighs 1/(its image's crops), so every image counts
@@ -17,7 +17,8 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from layer_probe import FAMILIES, auc  # noqa: E402
+import layer_probe  # noqa: E402
+from layer_probe import FAMILIES, auc, span_logistic  # noqa: E402
 
 d = sys.argv[1]
 lams = [float(a) for a in sys.argv[2:]] or [1.0]
@@ -36,45 +37,20 @@ def load(name):
     return x, np.repeat(np.arange(len(counts)), counts), counts
 
 
-def fit(x, y, sw, lam, iters=50, tol=1e-9):
-    """Weighted L2 logistic regression by Newton's method, in the span of the rows when they are
-    fewer than the features (exact for an L2 penalty)."""
-    v = np.linalg.svd(x, full_matrices=False)[2].T if x.shape[1] > x.shape[0] else None
-    z = x @ v if v is not None else x
-    n, dim = z.shape
-    zb = np.hstack([z, np.ones((n, 1))])
-    w = np.zeros(dim + 1)
-    sw = sw * n / sw.sum()
-    reg = lam * np.r_[np.ones(dim), 0]
-    for _ in range(iters):
-        p = 1 / (1 + np.exp(-(zb @ w)))
-        g = zb.T @ (sw * (p - y)) / n + reg * w
-        if np.linalg.norm(g) < tol:
-            break
-        h = (zb * (sw * p * (1 - p))[:, None]).T @ zb / n + np.diag(reg)
-        w -= np.linalg.solve(h, g)
-    return lambda q: np.hstack([q @ v if v is not None else q, np.ones((len(q), 1))]) @ w
-
-
-def mean_rows(x, img, n_img):
-    out = np.zeros((n_img, x.shape[1]), x.dtype)
-    np.add.at(out, img, x)
-    return out / np.bincount(img, minlength=n_img)[:, None]
-
-
-def image_scores(model, x, img, n_img):
-    s = np.zeros(n_img)
-    np.add.at(s, img, model(x))
-    return s / np.bincount(img, minlength=n_img)
+def group_mean(v, img, n_img):
+    """The mean of v's rows (or values) over each image's crops."""
+    out = np.zeros((n_img,) + v.shape[1:])
+    np.add.at(out, img, v)
+    return out / np.bincount(img, minlength=n_img).reshape((n_img,) + (1,) * (v.ndim - 1))
 
 
 train_paths, val_paths = lines("train"), lines("val")
 yt_img = np.array([0 if "/real/" in p else 1 for p in train_paths])
 n_real = int((yt_img == 0).sum())
-xt, it, ct = load("train")
-xf, i_f, cf = load("train-fake")
+xt, it, _ = load("train")
+xf, i_f, _ = load("train-fake")
 # The low-passed reals are optional (without them the training set is train/ + simulated fakes).
-xs, i_s, cs = load("train-smooth") if os.path.exists(f"{d}/train-smooth.f32") else (xt[:0], it[:0], ct[:0])
+xs, i_s, cs = load("train-smooth") if os.path.exists(f"{d}/train-smooth.f32") else (xt[:0], it[:0], [])
 n_lp = len(cs)
 xv, iv, _ = load("val")
 famv = np.array([p.split("/")[-2] if "/fake/" in p else "real" for p in val_paths])
@@ -89,10 +65,11 @@ genuine_real = np.r_[yt_img == 0, np.zeros(n_real + n_lp, bool)]
 
 
 def arm(per_crop, lam):
+    layer_probe.lam = lam
     if per_crop:
         x, img = x_all, img_all
     else:
-        x, img = mean_rows(x_all, img_all, n_all), np.arange(n_all)
+        x, img = group_mean(x_all, img_all, n_all), np.arange(n_all)
     y = y_img[img]
     counts = np.bincount(img, minlength=n_all)
     cls_w = np.where(y_img == 1, 0.5 / y_img.mean(), 0.5 / (1 - y_img.mean()))
@@ -106,12 +83,11 @@ def arm(per_crop, lam):
     for f in range(4):
         held = fold_of[source] == f
         rows = held[img]
-        m = fit(x[~rows], y[~rows], sw[~rows], lam)
-        s = image_scores(m, x[rows], np.searchsorted(np.flatnonzero(held), img[rows]), held.sum())
-        oof[held] = s
+        m = span_logistic(x[~rows], y[~rows], sw[~rows])
+        oof[held] = group_mean(m(x[rows]), np.searchsorted(np.flatnonzero(held), img[rows]), held.sum())
     thr = np.quantile(oof[genuine_real], 0.95)
-    m = fit(x, y, sw, lam)
-    sv = image_scores(m, (xv - mu) / sd, iv, len(val_paths))
+    m = span_logistic(x, y, sw)
+    sv = group_mean(m((xv - mu) / sd), iv, len(val_paths))
     real = sv[famv == "real"]
     racc = (real < thr).mean()
     aucs = [auc(sv[famv == g], real) for g in FAMILIES]
