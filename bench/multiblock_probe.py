@@ -11,7 +11,7 @@ runs exactly on the coordinates of that span (an SVD), which keeps Newton's meth
 With BESIDE=DIR2 (features of the same lists written another way, e.g. the `+zoom2` view of
 examples/layer_features.rs), each image's hidden states from DIR2 follow those of DIR, and the
 block sets "z1-12" (DIR2's blocks 1-12) and "1-12+z1-12" (both) are added.
-Usage: [BLOCKS=12,1-12] [SETS=NAME,...] [TOKENS=cls+patch] [BESIDE=DIR2] python3 bench/multiblock_probe.py DIR [L2 ...]"""
+Usage: [BLOCKS=12,1-12] [SETS=NAME,...] [TOKENS=cls+patch] [BESIDE=DIR2] [FAKES=TAG:NAME,...] python3 bench/multiblock_probe.py DIR [L2 ...]"""
 import os
 import sys
 
@@ -105,7 +105,10 @@ if all(have(f"train-{a}") for a in aug_names):
     # Optional: fakes from the varied simulator (`train --synthetic-kind varied`, written by
     # `layer_features ... fake2`), and from the same without bilinear doubling (`fake2-nobilinear`),
     # in place of, or beside, the box simulator's fakes.
-    for tag, f in [("syn2", "train-fake2"), ("syn2-nobil", "train-fake2-nobilinear")]:
+    # FAKES=TAG:NAME,... adds the same two rows for other made fakes of train/'s reals, one row
+    # per real in train-real.txt order (e.g. the autoencoder fakes of examples/ae_fakes.rs).
+    extra = [tuple(e.split(":", 1)) for e in os.environ.get("FAKES", "").split(",") if e]
+    for tag, f in [("syn2", "train-fake2"), ("syn2-nobil", "train-fake2-nobilinear")] + extra:
         if have(f):
             fake2 = load(f, n_real)
             sets += [
@@ -116,6 +119,16 @@ if all(have(f"train-{a}") for a in aug_names):
                     np.r_[yt, ones, ones, zeros, yaug],
                 ),
             ]
+    # With two or more FAKES, one more row has all of them beside the box simulator's fakes.
+    if len(extra) > 1 and all(have(f) for _, f in extra):
+        more = [load(f, n_real) for _, f in extra]
+        sets += [
+            (
+                "+ syn + " + " + ".join(t for t, _ in extra) + " + lp + aug",
+                np.concatenate([xt, fake, *more, smooth, aug]),
+                np.r_[yt, ones, np.tile(ones, len(more)), zeros, yaug],
+            )
+        ]
 only = os.environ.get("BLOCKS")
 block_sets = [("12", [12]), ("9", [9]), ("9+12", [9, 12]), ("6-12", list(range(6, 13))), ("1-12", list(range(1, 13)))]
 if BESIDE:  # DIR2's hidden states 0-12 sit at 13-25
