@@ -8,10 +8,10 @@
 //!
 //!   cargo run --release --example ae_fakes -- LIST OUT_DIR [UPSAMPLER] [STEPS]
 //!
-//! UPSAMPLER: `subpixel` (a 3×3 convolution to four times the channels, then a pixel shuffle: a
-//! stride-2 transposed convolution, as in CycleGAN's generator; the default) or `nearest` (pixel
-//! repetition, then a 3×3 convolution, as in BigGAN's). STEPS: Adam steps on batches of 16
-//! crops of 64 px (default 600). Deterministic for a given LIST.
+//! UPSAMPLER: `subpixel` (a 3×3 convolution to four times the channels, then a pixel shuffle: the
+//! sub-pixel form of a stride-2 transposed convolution, as in CycleGAN's generator; the default)
+//! or `nearest` (pixel repetition, then a 3×3 convolution, as in BigGAN's). STEPS: Adam steps on
+//! batches of 16 crops of 64 px (default 600). Deterministic for a given LIST.
 use anyhow::{Context, Result};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{conv2d, AdamW, Conv2d, Conv2dConfig, Optimizer, ParamsAdamW, VarBuilder, VarMap};
@@ -88,7 +88,7 @@ fn pixel_shuffle(x: &Tensor) -> Result<Tensor> {
         .reshape((n, c, 2 * h, 2 * w))?)
 }
 
-/// An RGB image as a (1, 3, h, w) tensor in [-1, 1], cropped to whole multiples of 4 px.
+/// The `w`×`h` window of `img` at (`x0`, `y0`) as CHW values in [-1, 1].
 fn to_tensor(img: &RgbImage, x0: u32, y0: u32, w: u32, h: u32) -> Vec<f32> {
     let mut v = vec![0f32; 3 * (w * h) as usize];
     for y in 0..h {
