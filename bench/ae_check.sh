@@ -8,7 +8,7 @@
 # FEAT_DIR/train-ae-UPSAMPLER.f32, then prints the rows of bench/multiblock_probe.py for
 # blocks 1-12, λ 1. Needs python3 with numpy. On 2 cores (2026-12-01): the subpixel autoencoder
 # 16 minutes of training and 5 of reconstruction, the nearest one 37 (partly beside another job)
-# and 10, each set of features 2 minutes, and each of the six rows 5 to 8 minutes.
+# and 10, each set of features 2 minutes, and the six rows 19 minutes together.
 #   bash bench/ae_check.sh FEAT_DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
