@@ -108,9 +108,10 @@ if all(have(f"train-{a}") for a in aug_names):
     # FAKES=TAG:NAME,... adds the same two rows for other made fakes of train/'s reals, one row
     # per real in train-real.txt order (e.g. the autoencoder fakes of examples/ae_fakes.rs).
     extra = [tuple(e.split(":", 1)) for e in os.environ.get("FAKES", "").split(",") if e]
+    made = {}  # the features of each set of made fakes, loaded once
     for tag, f in [("syn2", "train-fake2"), ("syn2-nobil", "train-fake2-nobilinear")] + extra:
         if have(f):
-            fake2 = load(f, n_real)
+            fake2 = made[f] = load(f, n_real)
             sets += [
                 (f"+ {tag} + lp + aug", np.concatenate([xt, fake2, smooth, aug]), np.r_[yt, ones, zeros, yaug]),
                 (
@@ -120,8 +121,8 @@ if all(have(f"train-{a}") for a in aug_names):
                 ),
             ]
     # With two or more FAKES, one more row has all of them beside the box simulator's fakes.
-    if len(extra) > 1 and all(have(f) for _, f in extra):
-        more = [load(f, n_real) for _, f in extra]
+    if len(extra) > 1 and all(f in made for _, f in extra):
+        more = [made[f] for _, f in extra]
         sets += [
             (
                 "+ syn + " + " + ".join(t for t, _ in extra) + " + lp + aug",
