@@ -11,7 +11,7 @@ runs exactly on the coordinates of that span (an SVD), which keeps Newton's meth
 With BESIDE=DIR2 (features of the same lists written another way, e.g. the `+zoom2` view of
 examples/layer_features.rs), each image's hidden states from DIR2 follow those of DIR, and the
 block sets "z1-12" (DIR2's blocks 1-12) and "1-12+z1-12" (both) are added.
-Usage: [BLOCKS=12,1-12] [SETS=NAME,...] [TOKENS=cls+patch] [BESIDE=DIR2] [FAKES=TAG:NAME,...] python3 bench/multiblock_probe.py DIR [L2 ...]"""
+Usage: [BLOCKS=12,1-12] [SETS=NAME,...] [TOKENS=cls|cls+patch|patch] [BESIDE=DIR2] [FAKES=TAG:NAME,...] python3 bench/multiblock_probe.py DIR [L2 ...]"""
 import os
 import sys
 
@@ -54,8 +54,10 @@ vals = [("clean", "val"), ("blur 1.0", "val-blur"), ("resize 0.5", "val-resize")
 vals = [(k, load(f, len(val_paths))) for k, f in vals if have(f)]
 
 
-# TOKENS=cls (default) reads the class token of each block; cls+patch adds the mean patch token.
-TOKENS = [0, 1] if os.environ.get("TOKENS") == "cls+patch" else [0]
+# TOKENS=cls (default) reads the class token of each block; cls+patch adds the second token of
+# each row (the mean patch token, or their spread when written with PATCH_STAT=std); patch reads
+# that one alone.
+TOKENS = {"cls": [0], "cls+patch": [0, 1], "patch": [1]}[os.environ.get("TOKENS", "cls")]
 
 
 def feats(x, blocks):

@@ -17,7 +17,9 @@
 //! LIST has one image path per line. OUT receives, per image, little-endian f32 values:
 //! for each hidden state (index 0 after `pre_layrnorm`, i+1 after layer i) the class token, then
 //! the mean of the patch tokens, each of the model width. Images that fail to load are reported
-//! on stderr and written as NaN rows, so rows stay aligned with LIST. With PER_CROP=1 in the
+//! on stderr and written as NaN rows, so rows stay aligned with LIST. With PATCH_STAT=std in the
+//! environment, the per-channel standard deviation of the patch tokens replaces their mean (the
+//! spread of a block's patch tokens over the image, docs/EVALUATION.md "Patch-token spread"). With PER_CROP=1 in the
 //! environment, each crop of CROP (`tiles:N` gives several) gets its own row in place of their
 //! mean, and OUT.crops lists each image's number of crops, one per line (0 for a failed image).
 use anyhow::{Context, Result};
@@ -67,12 +69,18 @@ fn main() -> Result<()> {
     let mut out = std::io::BufWriter::new(std::fs::File::create(&args[2])?);
     let paths: Vec<&str> = list.lines().filter(|l| !l.trim().is_empty()).collect();
     let per_crop = std::env::var("PER_CROP").is_ok_and(|v| v == "1");
+    let patch_std = match std::env::var("PATCH_STAT").as_deref() {
+        Ok("std") => true,
+        Ok("mean") | Err(_) => false,
+        Ok(other) => anyhow::bail!("PATCH_STAT: expected mean or std, got {other}"),
+    };
     let view = View {
         size,
         crop,
         transform,
         zoom,
         per_crop,
+        patch_std,
     };
     let mut counts = String::new();
     let started = std::time::Instant::now();
@@ -115,6 +123,8 @@ struct View {
     transform: String,
     zoom: bool,
     per_crop: bool,
+    /// The patch tokens' per-channel standard deviation in place of their mean.
+    patch_std: bool,
 }
 
 fn features(
@@ -129,6 +139,7 @@ fn features(
         ref transform,
         zoom,
         per_crop,
+        patch_std,
     } = *view;
     use fauxscope::eval::perturb::Perturbation;
     let img = load_image(std::path::Path::new(path), &LoadLimits::default())?.rgb;
@@ -172,7 +183,13 @@ fn features(
     for h in &out.hidden_states {
         let n = h.dim(1)?;
         let cls = h.narrow(1, 0, 1)?.squeeze(1)?;
-        let patches = h.narrow(1, 1, n - 1)?.mean(D::Minus2)?;
+        let tokens = h.narrow(1, 1, n - 1)?;
+        let patches = if patch_std {
+            let centred = tokens.broadcast_sub(&tokens.mean_keepdim(D::Minus2)?)?;
+            centred.sqr()?.mean(D::Minus2)?.sqrt()?
+        } else {
+            tokens.mean(D::Minus2)?
+        };
         // Without PER_CROP, the mean over the crops of one image (one crop unless CROP is tiles:N).
         let (cls, patches) = if per_crop {
             (cls, patches)

@@ -85,6 +85,9 @@ pub enum Command {
         #[command(flatten)]
         model: ModelArgs,
     },
+    /// Set a detector's threshold again on your own reference photos (known real; optionally known
+    /// generated) and write it as a new detector.
+    Calibrate(CalibrateArgs),
     /// Measure decode + preprocess throughput and forward speed per ViT size and batch.
     Bench(BenchArgs),
     /// Write a forensic report (PDF, HTML, JSON sidecar, CSV) on images or folders.
@@ -111,6 +114,33 @@ pub enum Command {
         #[command(subcommand)]
         cmd: ModelCmd,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct CalibrateArgs {
+    /// The detector to recalibrate: `default`, a shipped or installed name, or a checkpoint path.
+    #[arg(long, default_value = "default")]
+    pub detector: String,
+    /// Folder(s) or files of photos known to be real, from the source under examination.
+    #[arg(long, required = true)]
+    pub real: Vec<PathBuf>,
+    /// Folder(s) or files of images known to be generated (optional: they refit the temperature).
+    #[arg(long)]
+    pub fake: Vec<PathBuf>,
+    /// False-positive rate on the reference real photos the threshold is chosen for.
+    #[arg(long, default_value_t = 0.05)]
+    pub target_fpr: f32,
+    /// Where to write the recalibrated checkpoint (.safetensors).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Detector name recorded in the checkpoint (default: the file stem of --out).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Also install the detector under its name.
+    #[arg(long)]
+    pub install: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
 }
 
 #[derive(Args, Debug)]
@@ -365,6 +395,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             &model,
         ),
         Command::Model { cmd } => model_cmd(cmd),
+        Command::Calibrate(c) => calibrate(c),
         Command::Bench(b) => bench(b),
         Command::Report(r) => report(r),
         Command::TrainWorker => crate::workstation::train_process::run_worker(),
@@ -714,13 +745,24 @@ fn scan(
                 writeln!(out, "{:<44}   warning: {w}", "")?;
             }
         }
+        let m = det.meta();
+        let local = m
+            .recalibration
+            .as_ref()
+            .map(|r| {
+                format!(
+                    ", set on {} reference real photos; trained as '{}'",
+                    r.reference.real_count, r.trained_name
+                )
+            })
+            .unwrap_or_default();
         writeln!(
             out,
-            "detector: {} ({}, threshold {:.3} for {:.0}% false positives on real photos)",
-            det.meta().name,
-            det.meta().method,
-            det.meta().calibration.threshold,
-            det.meta().calibration.target_fpr * 100.0
+            "detector: {} ({}, threshold {:.3} for {:.0}% false positives on real photos{local})",
+            m.name,
+            m.method,
+            m.calibration.threshold,
+            m.calibration.target_fpr * 100.0
         )?;
     }
     for e in rows.iter().filter_map(|r| r.as_ref().err()) {
@@ -831,6 +873,61 @@ pub fn parse_blocks(spec: &str) -> Result<Vec<usize>> {
     out.sort_unstable();
     out.dedup();
     Ok(out)
+}
+
+fn calibrate(c: CalibrateArgs) -> Result<i32> {
+    let engine = open_engine(&c.model)?;
+    let (_, ckpt) = crate::detect::resolve(&c.detector)?;
+    let name = c.name.clone().unwrap_or_else(|| {
+        c.out
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("detector")
+            .to_string()
+    });
+    let pb = std::sync::Mutex::new(progress_bar(2, false));
+    let sink = |p: Progress| {
+        let pb = pb.lock().expect("progress bar");
+        pb.set_length(p.total as u64);
+        pb.set_message(p.stage.clone());
+        pb.set_position(p.done as u64);
+    };
+    let cancel = CancelFlag::new();
+    {
+        let c = cancel.clone();
+        let _ = ctrlc::set_handler(move || c.cancel());
+    }
+    let outcome =
+        engine.recalibrate(&ckpt, &c.real, &c.fake, c.target_fpr, &name, &sink, &cancel)?;
+    pb.lock().expect("progress bar").finish_and_clear();
+    for e in &outcome.skipped {
+        eprintln!("skipped: {e}");
+    }
+    for w in &outcome.warnings {
+        eprintln!("warning: {w}");
+    }
+    println!(
+        "{} recalibrated for {:.1}% false positives on {} reference real photo(s){}",
+        ckpt.meta.name,
+        c.target_fpr * 100.0,
+        outcome.real_scores.len(),
+        if outcome.fake_scores.is_empty() {
+            String::new()
+        } else {
+            format!(" and {} generated image(s)", outcome.fake_scores.len())
+        }
+    );
+    for line in outcome.summary() {
+        println!("  {line}");
+    }
+    outcome.checkpoint.save(&c.out)?;
+    println!("wrote {} ('{name}')", c.out.display());
+    if c.install {
+        let dest = crate::paths::detectors_dir().join(format!("{name}.safetensors"));
+        outcome.checkpoint.save(&dest)?;
+        println!("installed as '{name}' ({})", dest.display());
+    }
+    Ok(0)
 }
 
 fn train(t: TrainArgs) -> Result<i32> {
@@ -1098,11 +1195,19 @@ fn model_cmd(cmd: ModelCmd) -> Result<i32> {
                     .to_string();
                 match m {
                     Ok(m) => println!(
-                        "  {:<28} installed  method {:<6} base {} sha256 {}",
+                        "  {:<28} installed  method {:<6} base {} sha256 {}{}",
                         stem,
                         m.method,
                         m.base_model.name,
-                        crate::fsutil::sha256_file(&p).unwrap_or_default()
+                        crate::fsutil::sha256_file(&p).unwrap_or_default(),
+                        m.recalibration
+                            .as_ref()
+                            .map(|r| format!(
+                                " (recalibrated from '{}' on {} reference photos)",
+                                r.trained_name,
+                                r.reference.real_count + r.reference.fake_count
+                            ))
+                            .unwrap_or_default()
                     ),
                     Err(e) => println!("  {stem:<28} installed  unreadable: {e:#}"),
                 }

@@ -426,3 +426,194 @@ fn probe_on_several_blocks_with_perturbed_copies_trains_scans_and_refuses_bad_li
         assert!(!out.exists());
     }
 }
+
+#[test]
+fn calibrate_sets_the_threshold_on_reference_reals_and_records_what_it_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, fake) = make_data(dir.path());
+    let ckpt_path = dir.path().join("trained.safetensors");
+    let trained = trained_probe(&real, &fake, &ckpt_path, &[]);
+    // 25 reference "real" photos from another source, one training photo among them, and a
+    // file that is not an image.
+    let refs = dir.path().join("reference");
+    std::fs::create_dir_all(&refs).unwrap();
+    for i in 0..25u32 {
+        image::RgbImage::from_fn(44, 36, |x, y| {
+            image::Rgb([
+                (x * 3 + y + i * 7) as u8,
+                (200 - y * 2) as u8,
+                (i * 9) as u8,
+            ])
+        })
+        .save(refs.join(format!("ref{i:02}.png")))
+        .unwrap();
+    }
+    std::fs::copy(real.join("r0.png"), refs.join("from-training.png")).unwrap();
+    std::fs::write(refs.join("broken.jpg"), b"\xff\xd8\xff not an image").unwrap();
+    let evidence_before: Vec<Vec<u8>> = fauxscope::train::data::list_images(&refs)
+        .unwrap()
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+
+    let out = dir.path().join("local.safetensors");
+    let o = bin()
+        .args(["calibrate", "--model"])
+        .arg(tiny())
+        .arg("--detector")
+        .arg(&ckpt_path)
+        .arg("--real")
+        .arg(&refs)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("broken.jpg"), "{stderr}");
+    assert!(
+        stderr.contains("1 reference image(s) were in the detector's training data"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("only 26 reference real photos"), "{stderr}");
+    assert!(stdout.contains("new threshold"), "{stdout}");
+    assert!(
+        stdout.contains("temperature") && stdout.contains("kept"),
+        "{stdout}"
+    );
+    let local = fauxscope::detect::Checkpoint::load(&out).unwrap();
+    let rec = local
+        .meta
+        .recalibration
+        .clone()
+        .expect("recalibration recorded");
+    assert_eq!(local.meta.name, "local");
+    assert_eq!(rec.trained_name, "trained");
+    assert_eq!(rec.trained_calibration, trained.meta.calibration);
+    assert_eq!(rec.previous, trained.meta.calibration);
+    assert_eq!(rec.reference.real_count, 26);
+    assert_eq!(rec.reference.fake_count, 0);
+    assert_eq!(rec.overlap_with_training, 1);
+    assert_eq!(local.meta.calibration.heldout_real, 26);
+    assert_eq!(
+        local.meta.calibration.temperature,
+        trained.meta.calibration.temperature
+    );
+    // Only the calibration changed: the raw scores are the trained detector's (and share its
+    // score cache), the tensors are the same.
+    assert_eq!(local.meta.scoring_identity(), trained.meta);
+    assert_eq!(local.tensors.len(), trained.tensors.len());
+    for (k, t) in &trained.tensors {
+        let a: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
+        let b: Vec<f32> = local.tensors[k].flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(a, b, "{k}");
+    }
+    // The evidence is untouched.
+    let evidence_after: Vec<Vec<u8>> = fauxscope::train::data::list_images(&refs)
+        .unwrap()
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    assert_eq!(evidence_before, evidence_after);
+
+    // Scanned with the new detector, exactly floor(5% of 26) = 1 reference photo is called
+    // generated, and the scan says where its threshold comes from.
+    let scan = |det: &Path, json: bool| {
+        let mut c = bin();
+        c.args(["scan", "--model"])
+            .arg(tiny())
+            .arg("--detector")
+            .arg(det);
+        if json {
+            c.arg("--json");
+        }
+        c.arg(&refs).output().unwrap()
+    };
+    let o = scan(&out, true);
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let called = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["verdict"] != "no_evidence")
+        .count();
+    assert_eq!(called, 1, "{rows:#}");
+    let o = scan(&out, false);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("set on 26 reference real photos; trained as 'trained'"),
+        "{text}"
+    );
+
+    // Again from the recalibrated one, with generated references: the temperature is refitted
+    // and the trained name and calibration are carried through.
+    let again = dir.path().join("again.safetensors");
+    let o = bin()
+        .args(["calibrate", "--model"])
+        .arg(tiny())
+        .arg("--detector")
+        .arg(&out)
+        .arg("--real")
+        .arg(&refs)
+        .arg("--fake")
+        .arg(&fake)
+        .args(["--target-fpr", "0.1", "--out"])
+        .arg(&again)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let again = fauxscope::detect::Checkpoint::load(&again).unwrap();
+    let rec = again.meta.recalibration.clone().unwrap();
+    assert_eq!(rec.trained_name, "trained");
+    assert_eq!(rec.previous, local.meta.calibration);
+    // make_data's 12 checkerboards are 2 distinct images: each counts once.
+    assert_eq!(rec.reference.fake_count, 2);
+    assert_eq!(again.meta.calibration.target_fpr, 0.1);
+    assert_ne!(
+        again.meta.calibration.temperature,
+        trained.meta.calibration.temperature
+    );
+    assert_eq!(again.meta.scoring_identity(), trained.meta);
+
+    // Too few reference reals for the target, a bad target and a missing folder are refused,
+    // naming the problem, and nothing is written.
+    let few = dir.path().join("few");
+    std::fs::create_dir_all(&few).unwrap();
+    for i in 0..5 {
+        std::fs::copy(
+            refs.join(format!("ref{i:02}.png")),
+            few.join(format!("{i}.png")),
+        )
+        .unwrap();
+    }
+    let refused = dir.path().join("refused.safetensors");
+    for (args, want) in [
+        (vec!["--real", few.to_str().unwrap()], "needs at least 20"),
+        (
+            vec!["--real", refs.to_str().unwrap(), "--target-fpr", "1.5"],
+            "strictly between 0 and 1",
+        ),
+        (
+            vec!["--real", dir.path().join("nope").to_str().unwrap()],
+            "no such file or directory",
+        ),
+    ] {
+        let o = bin()
+            .args(["calibrate", "--model"])
+            .arg(tiny())
+            .arg("--detector")
+            .arg(&ckpt_path)
+            .args(&args)
+            .arg("--out")
+            .arg(&refused)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args:?}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!refused.exists());
+    }
+}

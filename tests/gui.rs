@@ -233,3 +233,80 @@ fn training_starts_shows_progress_and_cancels() {
     let worst = h.state().frame_ms.iter().cloned().fold(0.0f32, f32::max);
     assert!(worst < 250.0, "a frame took {worst} ms");
 }
+
+/// The detector library sets a local threshold: known-real folders in, a recalibrated detector
+/// installed, the library saying so, and "use as primary" switching to it.
+#[test]
+fn library_sets_a_local_threshold_and_installs_it() {
+    let tiny = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny");
+    let data = sandbox().join("calibrate-examples");
+    let (real, fake) = write_examples(&data, 24);
+    // A detector for the tiny model, trained as a user would.
+    let ckpt = data.join("tiny-probe.safetensors");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_fauxscope"))
+        .env("FAUXSCOPE_CACHE_DIR", sandbox().join("cache"))
+        .args(["train", "--method", "probe", "--model"])
+        .arg(&tiny)
+        .arg("--real")
+        .arg(&real)
+        .arg("--fake")
+        .arg(&fake)
+        .arg("--out")
+        .arg(&ckpt)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut app = App::new(paths("calibrate"), None, Some(tiny.display().to_string()));
+    app.settings.detector = ckpt.display().to_string();
+    app.configure();
+    let mut h = Harness::builder()
+        .with_size([1400.0, 900.0])
+        .build_ui_state(|ui, app: &mut App| app.show(ui), app);
+    step_until(&mut h, "the engine", 60, |a| a.engine.ready);
+    h.get_by_label("Detectors").click();
+    h.step();
+    let button = "Set the threshold of '".to_string() + &ckpt.display().to_string() + "'";
+    // Disabled until there are known-real photos.
+    h.get_by_label(&button).click();
+    h.step();
+    assert!(!h.state().calibrate.running);
+    h.state_mut().calibrate.real.push(real.clone());
+    h.step();
+    assert_eq!(h.state().calibrate_name(), "tiny-probe-local");
+    h.get_by_label(&button).click();
+    h.step();
+    step_until(&mut h, "the local threshold", 60, |a| {
+        a.calibrate.result.is_some()
+    });
+    let (name, lines) = match h.state().calibrate.result.clone().unwrap() {
+        Ok(r) => r,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(name, "tiny-probe-local");
+    assert!(
+        lines.iter().any(|l| l.starts_with("new threshold")),
+        "{lines:?}"
+    );
+    // The training photos were the reference: the window warns about it.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("were in the detector's training data")),
+        "{lines:?}"
+    );
+    let installed = fauxscope::paths::detectors_dir().join("tiny-probe-local.safetensors");
+    let meta = fauxscope::detect::Checkpoint::load(&installed)
+        .unwrap()
+        .meta;
+    assert_eq!(meta.recalibration.unwrap().reference.real_count, 24);
+    step_until(&mut h, "the library", 30, |a| {
+        a.library.iter().any(|d| d.spec == "tiny-probe-local")
+    });
+    assert!(h
+        .query_by_label_contains("threshold recalibrated on 24 reference real photos")
+        .is_some());
+    h.get_by_label("Use 'tiny-probe-local' as the primary detector")
+        .click();
+    h.step();
+    assert_eq!(h.state().settings.detector, "tiny-probe-local");
+}

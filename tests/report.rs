@@ -370,3 +370,74 @@ fn report_pdf_html_json_and_csv_agree_and_evidence_is_untouched() {
         }
     }
 }
+
+/// A report made with a recalibrated detector (tiny random model, so it runs everywhere) says
+/// where the threshold comes from, in the PDF, the HTML and the sidecar, which keeps to the schema.
+#[test]
+fn a_recalibrated_detector_is_declared_in_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, fake) = common::make_data(dir.path(), 24);
+    let tiny = root().join("tests/fixtures/tiny");
+    let bin = |sub: &str| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_fauxscope"));
+        c.env("FAUXSCOPE_CACHE_DIR", dir.path().join("cache"))
+            .env("FAUXSCOPE_DATA_DIR", dir.path().join("data"))
+            .arg(sub)
+            .arg("--model")
+            .arg(&tiny);
+        c
+    };
+    let run = |c: &mut std::process::Command| {
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        o
+    };
+    let trained = dir.path().join("trained.safetensors");
+    run(bin("train")
+        .args(["--method", "probe", "--real"])
+        .arg(&real)
+        .arg("--fake")
+        .arg(&fake)
+        .arg("--out")
+        .arg(&trained));
+    let local = dir.path().join("newsroom.safetensors");
+    run(bin("calibrate")
+        .arg("--detector")
+        .arg(&trained)
+        .arg("--real")
+        .arg(&real)
+        .arg("--out")
+        .arg(&local));
+    let out = dir.path().join("report");
+    run(bin("report")
+        .arg(real.join("r3.png"))
+        .arg("--out")
+        .arg(&out)
+        .arg("--detector")
+        .arg(&local)
+        .args(["--compare", ""]));
+    let json: Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let s = schema();
+    let mut errs = vec![];
+    validate(&s, &s, &json, "$", &mut errs);
+    assert!(errs.is_empty(), "sidecar violates the schema: {errs:#?}");
+    let rec = &json["detectors"][0]["recalibration"];
+    assert_eq!(rec["trained_name"], "trained");
+    assert_eq!(rec["reference"]["real_count"], 24);
+    // Every reference photo was a training photo: the report says so.
+    assert_eq!(rec["overlap_with_training"], 24);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let pdf = fauxscope::report::pdf::extract_text(&std::fs::read(out.join("report.pdf")).unwrap());
+    for text in [&html, &pdf] {
+        assert!(
+            text.contains("threshold set on 24 reference real photos"),
+            "{text}"
+        );
+        assert!(text.contains("trained as 'trained'"), "{text}");
+        assert!(
+            text.contains("24 of them were in the training data"),
+            "{text}"
+        );
+    }
+}

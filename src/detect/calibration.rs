@@ -115,6 +115,47 @@ impl Calibration {
     }
 }
 
+impl Calibration {
+    /// A calibration set on reference photos after training (`fauxscope calibrate`): the threshold
+    /// for `target_fpr` on the reference reals. With reference generated images too, the temperature
+    /// is fitted again as in [`Calibration::fit`]; with reals alone there is nothing to fit it on,
+    /// and `temperature` (the previous one) is kept.
+    pub fn for_reference(
+        logits: &[f32],
+        labels: &[bool],
+        target_fpr: f32,
+        temperature: f32,
+    ) -> Self {
+        let mut c = Self::fit(logits, labels, target_fpr);
+        if c.heldout_fake == 0 {
+            c.temperature = temperature;
+        }
+        c
+    }
+
+    /// The fraction of `reals` this calibration calls generated.
+    pub fn false_positive_rate(&self, reals: &[f32]) -> f32 {
+        if reals.is_empty() {
+            return f32::NAN;
+        }
+        reals.iter().filter(|&&s| s > self.threshold).count() as f32 / reals.len() as f32
+    }
+}
+
+/// The Wilson score interval (95%) of a rate observed as `k` of `n`.
+pub fn wilson_interval(k: usize, n: usize) -> (f32, f32) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let (n, p, z) = (n as f64, k as f64 / n as f64, 1.959_964f64);
+    let centre = (p + z * z / (2.0 * n)) / (1.0 + z * z / n);
+    let half = z / (1.0 + z * z / n) * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt();
+    (
+        (centre - half).max(0.0) as f32,
+        (centre + half).min(1.0) as f32,
+    )
+}
+
 /// `reals_desc` sorted descending; returns t so that at most floor(fpr * n) reals are above t.
 fn threshold_for_fpr(reals_desc: &[f32], fpr: f32) -> f32 {
     if reals_desc.is_empty() {
@@ -182,6 +223,39 @@ mod tests {
         // Well-separated classes with small logits: T < 1 sharpens them.
         let logits = [1.0, 1.0, -1.0, -1.0];
         assert!(fit_temperature(&logits, &[true, true, false, false]) < 0.5);
+    }
+
+    #[test]
+    fn reference_calibration_keeps_temperature_without_fakes() {
+        // 40 reference reals at 0.0, 0.1, ... 3.9: the threshold for 5% leaves exactly 2 above it.
+        let reals: Vec<f32> = (0..40).map(|i| i as f32 / 10.0).collect();
+        let c = Calibration::for_reference(&reals, &[false; 40], 0.05, 2.5);
+        assert_eq!(c.temperature, 2.5);
+        assert_eq!(c.heldout_fake, 0);
+        assert_eq!(c.heldout_real, 40);
+        assert!((c.threshold - 3.7).abs() < 1e-6, "{c:?}");
+        assert!((c.false_positive_rate(&reals) - 0.05).abs() < 1e-6);
+        assert!((c.heldout_fpr - 0.05).abs() < 1e-6);
+        // With generated reference images the temperature is fitted again.
+        let mut logits = reals.clone();
+        logits.extend((0..40).map(|i| 3.0 + i as f32 / 10.0));
+        let labels: Vec<bool> = (0..80).map(|i| i >= 40).collect();
+        let c = Calibration::for_reference(&logits, &labels, 0.05, 2.5);
+        assert_ne!(c.temperature, 2.5);
+        assert_eq!(c.heldout_fake, 40);
+    }
+
+    #[test]
+    fn wilson_interval_brackets_the_rate() {
+        let (lo, hi) = wilson_interval(5, 100);
+        assert!(
+            lo > 0.015 && lo < 0.05 && hi > 0.05 && hi < 0.12,
+            "{lo} {hi}"
+        );
+        let (lo, hi) = wilson_interval(0, 20);
+        assert_eq!(lo, 0.0);
+        assert!(hi > 0.1 && hi < 0.2, "{hi}");
+        assert_eq!(wilson_interval(0, 0), (0.0, 1.0));
     }
 
     #[test]

@@ -87,6 +87,24 @@ impl TrainingSummary {
     }
 }
 
+/// A threshold set again on an examiner's own reference photos (`fauxscope calibrate`), with what
+/// it replaced. The trained tensors are untouched.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Recalibration {
+    /// The detector as trained: its name and calibration (kept through repeated recalibrations).
+    pub trained_name: String,
+    pub trained_calibration: Calibration,
+    /// The calibration this one replaced (the trained one unless it was recalibrated before).
+    pub previous: Calibration,
+    /// The false-positive rate of the previous threshold on the reference real photos.
+    pub previous_fpr: f32,
+    /// The reference photos (known real, and known generated when given).
+    pub reference: TrainingSummary,
+    /// How many reference photos were also in the detector's training data.
+    pub overlap_with_training: usize,
+    pub created: String,
+}
+
 /// Everything a detector checkpoint says about itself.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DetectorMeta {
@@ -104,9 +122,23 @@ pub struct DetectorMeta {
     pub metrics: serde_json::Value,
     pub created: String,
     pub tool_version: String,
+    /// Set when the calibration was redone on reference photos after training.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recalibration: Option<Recalibration>,
 }
 
 impl DetectorMeta {
+    /// The metadata with any recalibration undone: what identifies the detector's raw scores
+    /// (the score cache), which a new threshold does not change.
+    pub fn scoring_identity(&self) -> DetectorMeta {
+        let mut m = self.clone();
+        if let Some(r) = m.recalibration.take() {
+            m.name = r.trained_name;
+            m.calibration = r.trained_calibration;
+        }
+        m
+    }
+
     /// Metadata for a freshly trained detector; calibration and metrics are filled by the caller.
     pub fn new(
         name: &str,
@@ -128,6 +160,7 @@ impl DetectorMeta {
             metrics: serde_json::Value::Null,
             created: crate::fsutil::now_utc(),
             tool_version: crate::VERSION.to_string(),
+            recalibration: None,
         }
     }
 }

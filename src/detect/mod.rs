@@ -9,7 +9,9 @@ pub mod probe;
 pub mod tam;
 
 pub use calibration::{Calibration, Verdict};
-pub use checkpoint::{BaseModelRef, Checkpoint, DetectorMeta, FileRecord, TrainingSummary};
+pub use checkpoint::{
+    BaseModelRef, Checkpoint, DetectorMeta, FileRecord, Recalibration, TrainingSummary,
+};
 
 use crate::model::vit::{ForwardOptions, VisionOutput};
 use crate::model::{BaseModel, ClipVision};

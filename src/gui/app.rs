@@ -2,7 +2,7 @@
 //! (right); the fine-tune panel and the detector library are views of their own.
 
 use super::inspector;
-use super::train_panel::TrainPanel;
+use super::train_panel::{self, TrainPanel};
 use super::viewer::{self, ViewState};
 use super::worker::{self, Cmd, DetectorInfo, Event, Loaded};
 use crate::device::DeviceChoice;
@@ -118,6 +118,32 @@ pub struct App {
     pub(crate) picked: (Sender<Picked>, Receiver<Picked>),
     pending_configure: bool,
     pub export: ExportState,
+    pub calibrate: CalibrateState,
+}
+
+/// The detector library's local-threshold form.
+#[derive(Debug)]
+pub struct CalibrateState {
+    /// Folders of photos known to be real from the source under examination.
+    pub real: Vec<PathBuf>,
+    /// The installed detector's name (empty: `<primary>-local`).
+    pub name: String,
+    pub target_fpr: f32,
+    pub running: bool,
+    /// The installed name and the summary, or the error.
+    pub result: Option<Result<(String, Vec<String>), String>>,
+}
+
+impl Default for CalibrateState {
+    fn default() -> Self {
+        Self {
+            real: vec![],
+            name: String::new(),
+            target_fpr: 0.05,
+            running: false,
+            result: None,
+        }
+    }
 }
 
 /// The export dialog's state.
@@ -144,6 +170,8 @@ pub enum PickTarget {
     ReportFolder,
     Real,
     Fake,
+    /// Known-real folders for a local threshold.
+    CalibrateReal,
 }
 
 impl App {
@@ -188,6 +216,7 @@ impl App {
             picked: std::sync::mpsc::channel(),
             pending_configure: true,
             export: ExportState::default(),
+            calibrate: CalibrateState::default(),
         };
         app.configure();
         app
@@ -295,6 +324,7 @@ impl App {
                 }
                 PickTarget::Real => self.train.real.extend(paths),
                 PickTarget::Fake => self.train.fake.extend(paths),
+                PickTarget::CalibrateReal => self.calibrate.real.extend(paths),
             }
         }
         any
@@ -403,6 +433,15 @@ impl App {
                 let _ = self.tx.send(Cmd::Library);
             }
             Event::Library(l) => self.library = l,
+            Event::CalibrateDone(r) => {
+                self.calibrate.running = false;
+                self.status = match &r {
+                    Ok((name, _)) => format!("local threshold installed as '{name}'"),
+                    Err(_) => "local threshold failed".into(),
+                };
+                self.calibrate.result = Some(r);
+                let _ = self.tx.send(Cmd::Library);
+            }
         }
     }
 
@@ -896,6 +935,102 @@ impl App {
         viewer::show(ui, &mut self.view_state, &input);
     }
 
+    /// The name a local threshold of the primary detector is installed under by default.
+    pub fn calibrate_name(&self) -> String {
+        if !self.calibrate.name.trim().is_empty() {
+            return self.calibrate.name.trim().to_string();
+        }
+        let spec = match self.settings.detector.as_str() {
+            "default" => crate::detect::DEFAULT_DETECTOR,
+            d => d,
+        };
+        let stem = std::path::Path::new(spec)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("detector");
+        format!("{stem}-local")
+    }
+
+    /// Sends the local-threshold request for the primary detector.
+    pub fn start_calibrate(&mut self) {
+        let job = worker::CalibrateJob {
+            detector: self.settings.detector.clone(),
+            real: self.calibrate.real.clone(),
+            target_fpr: self.calibrate.target_fpr,
+            name: self.calibrate_name(),
+        };
+        self.calibrate.running = true;
+        self.calibrate.result = None;
+        let _ = self.tx.send(Cmd::Calibrate(Box::new(job)));
+    }
+
+    /// The local-threshold form; returns a detector to make primary.
+    fn calibrate_form(&mut self, ui: &mut egui::Ui) -> Option<String> {
+        ui.heading("Local threshold");
+        ui.label(format!(
+            "A threshold holds its false-positive rate on photos like those it was set on. Photos known to be real from the source you are examining (at least {}, {} or more recommended) set the primary detector's threshold again on them; the result is installed as a new detector, and reports say the threshold is local.",
+            (1.0 / self.calibrate.target_fpr).ceil() as usize,
+            crate::workstation::calibrate::RECOMMENDED_REALS
+        ));
+        let picked = self.picked.0.clone();
+        train_panel::folder_list(
+            ui,
+            "Known-real photos",
+            &mut self.calibrate.real,
+            PickTarget::CalibrateReal,
+            &picked,
+        );
+        ui.horizontal(|ui| {
+            ui.label("false positives on them");
+            let mut pct = self.calibrate.target_fpr * 100.0;
+            if ui
+                .add(egui::DragValue::new(&mut pct).range(1.0..=20.0).suffix("%"))
+                .changed()
+            {
+                self.calibrate.target_fpr = pct / 100.0;
+            }
+            ui.label("install as");
+            let hint = self.calibrate_name();
+            ui.add(egui::TextEdit::singleline(&mut self.calibrate.name).hint_text(hint));
+        });
+        let ready = self.engine.ready && !self.calibrate.running && !self.calibrate.real.is_empty();
+        let label = format!("Set the threshold of '{}'", self.settings.detector);
+        if ui.add_enabled(ready, egui::Button::new(label)).clicked() {
+            self.start_calibrate();
+        }
+        if self.calibrate.running {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("scoring the known-real photos…");
+            });
+        }
+        let mut use_it = None;
+        match &self.calibrate.result {
+            Some(Ok((name, lines))) => {
+                for l in lines {
+                    let warn = l.starts_with("warning:") || l.starts_with("skipped:");
+                    let text = RichText::new(l).monospace();
+                    ui.label(if warn {
+                        text.color(Color32::YELLOW)
+                    } else {
+                        text
+                    });
+                }
+                if ui
+                    .button(format!("Use '{name}' as the primary detector"))
+                    .clicked()
+                {
+                    use_it = Some(name.clone());
+                }
+            }
+            Some(Err(e)) => {
+                ui.label(RichText::new(e).color(Color32::RED));
+            }
+            None => {}
+        }
+        use_it
+    }
+
     fn library_view(&mut self, ui: &mut egui::Ui) {
         ui.heading("Detector library");
         ui.label("The primary detector gives the verdict, the maps and the stability check; checked detectors run beside it.");
@@ -938,8 +1073,18 @@ impl App {
                             Ok(m) => {
                                 ui.label(&m.method);
                                 ui.label(&d.source);
+                                let local = m
+                                    .recalibration
+                                    .as_ref()
+                                    .map(|r| {
+                                        format!(
+                                            "; threshold recalibrated on {} reference real photos",
+                                            r.reference.real_count
+                                        )
+                                    })
+                                    .unwrap_or_default();
                                 ui.label(format!(
-                                    "{} real + {} generated, {} ({})",
+                                    "{} real + {} generated, {} ({}){local}",
                                     m.training.real_count,
                                     m.training.fake_count,
                                     m.base_model.name,
@@ -958,6 +1103,10 @@ impl App {
                     }
                 });
         });
+        ui.separator();
+        if let Some(s) = self.calibrate_form(ui) {
+            make_primary = Some(s);
+        }
         if let Some(s) = make_primary {
             self.use_detector(&s);
         }

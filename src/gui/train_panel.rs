@@ -398,7 +398,7 @@ impl TrainPanel {
     }
 }
 
-fn folder_list(
+pub(crate) fn folder_list(
     ui: &mut egui::Ui,
     label: &str,
     list: &mut Vec<PathBuf>,

@@ -118,6 +118,21 @@ pub enum Cmd {
     Report(Box<crate::report::ReportRequest>),
     /// Re-read the detector library (answered by [`Event::Library`]).
     Library,
+    /// Set a detector's threshold again on known-real photos and install the result
+    /// (answered by [`Event::CalibrateDone`]).
+    Calibrate(Box<CalibrateJob>),
+}
+
+/// A local-threshold request from the detector library.
+#[derive(Debug, Clone)]
+pub struct CalibrateJob {
+    /// The detector to recalibrate (a shipped or installed name, or a path).
+    pub detector: String,
+    /// Folders of photos known to be real.
+    pub real: Vec<PathBuf>,
+    pub target_fpr: f32,
+    /// The name the new detector is installed under.
+    pub name: String,
 }
 
 /// One image's display copies and file-level facts.
@@ -162,6 +177,9 @@ pub enum Event {
     Library(Vec<DetectorInfo>),
     /// A report was written (folder, file hashes) or failed.
     ReportDone(Result<(PathBuf, Vec<crate::report::OutputFile>), String>),
+    /// A local threshold was set: the installed detector's name and what to tell the examiner
+    /// (the summary, then warnings and skipped files), or the error.
+    CalibrateDone(Result<(String, Vec<String>), String>),
 }
 
 struct Service {
@@ -228,6 +246,10 @@ impl Service {
             Cmd::Analyze(p) => self.analyze(p),
             Cmd::Train(job, cancel) => self.train(*job, cancel),
             Cmd::Report(req) => self.report(*req),
+            Cmd::Calibrate(job) => {
+                let r = self.calibrate(&job).map_err(|e| format!("{e:#}"));
+                self.send(Event::CalibrateDone(r));
+            }
             Cmd::Library => {
                 // On its own thread: an analysis in progress does not delay it.
                 let (tx, wake) = (self.tx.clone(), self.wake.clone());
@@ -357,6 +379,41 @@ impl Service {
             a.warnings.push(format!("stability check failed: {e:#}"));
         }
         self.send(stage(&a, true));
+    }
+
+    fn calibrate(&mut self, job: &CalibrateJob) -> anyhow::Result<(String, Vec<String>)> {
+        let Some(engine) = self.engine.clone() else {
+            anyhow::bail!("the base model is not loaded");
+        };
+        if job.name.trim().is_empty() || job.name.contains(['/', '\\']) {
+            anyhow::bail!("'{}' cannot name a detector: give a plain name", job.name);
+        }
+        let (_, ckpt) = crate::detect::resolve(&job.detector)?;
+        let tx = self.tx.clone();
+        let wake = self.wake.clone();
+        let sink = |p: Progress| {
+            let _ = tx.send(Event::Status(format!(
+                "local threshold: {} {}/{}",
+                p.stage, p.done, p.total
+            )));
+            wake();
+        };
+        let outcome = engine.recalibrate(
+            &ckpt,
+            &job.real,
+            &[],
+            job.target_fpr,
+            &job.name,
+            &sink,
+            &CancelFlag::new(),
+        )?;
+        let dest = crate::paths::detectors_dir().join(format!("{}.safetensors", job.name));
+        outcome.checkpoint.save(&dest)?;
+        let mut lines = outcome.summary();
+        lines.extend(outcome.warnings.iter().map(|w| format!("warning: {w}")));
+        lines.extend(outcome.skipped.iter().map(|e| format!("skipped: {e}")));
+        lines.push(format!("installed as '{}' ({})", job.name, dest.display()));
+        Ok((job.name.clone(), lines))
     }
 
     fn report(&mut self, req: crate::report::ReportRequest) {

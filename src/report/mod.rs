@@ -86,6 +86,45 @@ pub struct DetectorRecord {
     pub created: String,
     pub calibration: crate::detect::Calibration,
     pub heldout: serde_json::Value,
+    /// Set when the threshold was set again on reference photos after training.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recalibration: Option<crate::detect::Recalibration>,
+}
+
+impl DetectorRecord {
+    /// One line on a recalibrated threshold, for the report's detector table (with the reference
+    /// set's data hash when `with_hash`; the PDF prints hashes on lines of their own).
+    pub fn recalibration_line(&self, with_hash: bool) -> Option<String> {
+        let r = self.recalibration.as_ref()?;
+        let fakes = if r.reference.fake_count > 0 {
+            format!(" and {} generated images", r.reference.fake_count)
+        } else {
+            String::new()
+        };
+        let overlap = if r.overlap_with_training > 0 {
+            format!(
+                "; {} of them were in the training data",
+                r.overlap_with_training
+            )
+        } else {
+            String::new()
+        };
+        let hash = if with_hash {
+            format!(" (data SHA-256 {})", r.reference.data_sha256)
+        } else {
+            String::new()
+        };
+        Some(format!(
+            "threshold set on {} reference real photos{fakes} from {}{hash} on {}; \
+             trained as '{}' with threshold {:+.4}, which called {:.1}% of these reals generated{overlap}",
+            r.reference.real_count,
+            r.reference.real_dirs.join(", "),
+            r.created,
+            r.trained_name,
+            r.previous.threshold,
+            r.previous_fpr * 100.0
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -340,6 +379,7 @@ fn detector_record(spec: &str, det: &dyn Detector) -> Result<DetectorRecord> {
         created: m.created.clone(),
         calibration: m.calibration,
         heldout: serde_json::Value::Object(heldout),
+        recalibration: m.recalibration.clone(),
     })
 }
 

@@ -151,6 +151,11 @@ pub fn render(r: &CaseReport, pictures: &[(usize, [RgbImage; 4])]) -> Result<Vec
                         d.calibration.heldout_fake
                     ),
                 ),
+                (
+                    "local threshold".into(),
+                    d.recalibration_line(false)
+                        .unwrap_or_else(|| "none (the threshold set at training)".into()),
+                ),
                 ("held-out".into(), d.heldout.to_string()),
                 ("settings".into(), d.settings.to_string()),
                 ("created".into(), d.created.clone()),
@@ -164,6 +169,15 @@ pub fn render(r: &CaseReport, pictures: &[(usize, [RgbImage; 4])]) -> Result<Vec
         p.mono(&d.base_weights_sha256, 8.0, 10.0);
         p.para("training data SHA-256", Font::Bold, BODY, 0.0);
         p.mono(&d.training_data_sha256, 8.0, 10.0);
+        if let Some(r) = &d.recalibration {
+            p.para(
+                "reference data SHA-256 (local threshold)",
+                Font::Bold,
+                BODY,
+                0.0,
+            );
+            p.mono(&r.reference.data_sha256, 8.0, 10.0);
+        }
         p.space(6.0);
     }
     p.heading("Environment", 13.0);

@@ -26,19 +26,20 @@ pub struct EvalReport {
     pub skipped: Vec<String>,
 }
 
-/// Scores cached on disk for one detector: key `<sha256>|<perturbation or clean>`.
-struct ScoreCache {
+/// Scores cached on disk for one detector: key `<sha256>|<perturbation or clean>`. Raw logits
+/// do not depend on the calibration, so a recalibrated detector shares its trained one's cache.
+pub(crate) struct ScoreCache {
     path: PathBuf,
     map: HashMap<String, f32>,
     dirty: bool,
 }
 
 impl ScoreCache {
-    fn open(det: &dyn Detector, base_sha: &str) -> Self {
+    pub(crate) fn open(det: &dyn Detector, base_sha: &str) -> Self {
         let id = crate::imageio::sha256_hex(
             format!(
                 "{}|{base_sha}",
-                serde_json::to_string(det.meta()).unwrap_or_default()
+                serde_json::to_string(&det.meta().scoring_identity()).unwrap_or_default()
             )
             .as_bytes(),
         );
@@ -55,13 +56,18 @@ impl ScoreCache {
             dirty: false,
         }
     }
-    fn save(&self) -> Result<()> {
+    pub(crate) fn save(&mut self) -> Result<()> {
         if self.dirty {
             crate::fsutil::write_atomic(&self.path, &serde_json::to_vec(&self.map)?)?;
+            self.dirty = false;
         }
         Ok(())
     }
 }
+
+/// Raw scores of `paths` (None where a file could not be scored) and the errors of the files
+/// that could not be read.
+pub(crate) type Scored = (Vec<Option<f32>>, Vec<String>);
 
 impl Engine {
     /// Evaluates a detector on a data set, clean and under each perturbation.
@@ -93,44 +99,26 @@ impl Engine {
         let mut results = Vec::new();
         for run in &runs {
             let tag = run.map(|p| p.to_string()).unwrap_or_else(|| "clean".into());
-            let key = |h: &str| format!("{h}|{tag}");
-            let todo: Vec<usize> = (0..paths.len())
-                .filter(|&i| {
-                    hashes[i]
-                        .as_ref()
-                        .is_none_or(|h| !cache.map.contains_key(&key(h)))
-                })
+            let (scores, errors) =
+                self.cached_scores(det, &paths, &hashes, *run, &mut cache, progress, cancel)?;
+            if run.is_none() {
+                skipped = errors;
+            }
+            let reals: Vec<f32> = scores[..set.reals.len()]
+                .iter()
+                .flatten()
+                .copied()
                 .collect();
-            let todo_paths: Vec<PathBuf> = todo.iter().map(|&i| paths[i].clone()).collect();
-            let stage = format!("eval {tag}");
-            let sink = |p: Progress| progress(Progress::new(&stage, p.done, p.total, p.message));
-            let rows = self.scan_paths_perturbed(det, &todo_paths, *run, &sink, cancel)?;
-            if cancel.is_cancelled() {
-                cache.save()?;
-                bail!("evaluation cancelled");
-            }
-            for r in rows {
-                match r {
-                    Ok(row) => {
-                        cache.map.insert(key(&row.sha256), row.score);
-                        cache.dirty = true;
-                    }
-                    Err(e) if run.is_none() => skipped.push(e),
-                    Err(_) => {}
-                }
-            }
-            let score = |i: usize| {
-                hashes[i]
-                    .as_ref()
-                    .and_then(|h| cache.map.get(&key(h)).copied())
-            };
-            let reals: Vec<f32> = (0..set.reals.len()).filter_map(score).collect();
             let mut fakes = BTreeMap::new();
             let mut off = set.reals.len();
             for (g, v) in &set.fakes {
                 fakes.insert(
                     g.clone(),
-                    (off..off + v.len()).filter_map(score).collect::<Vec<f32>>(),
+                    scores[off..off + v.len()]
+                        .iter()
+                        .flatten()
+                        .copied()
+                        .collect::<Vec<f32>>(),
                 );
                 off += v.len();
             }
@@ -148,5 +136,53 @@ impl Engine {
             perturbations: it.collect(),
             skipped,
         })
+    }
+
+    /// Raw scores of `paths` under `run` (None: clean), from `cache` where it has them; the others
+    /// are scored and added to it. `hashes` are the files' SHA-256 (None where unreadable).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn cached_scores(
+        &self,
+        det: &dyn Detector,
+        paths: &[PathBuf],
+        hashes: &[Option<String>],
+        run: Option<Perturbation>,
+        cache: &mut ScoreCache,
+        progress: ProgressSink,
+        cancel: &CancelFlag,
+    ) -> Result<Scored> {
+        let tag = run.map(|p| p.to_string()).unwrap_or_else(|| "clean".into());
+        let key = |h: &str| format!("{h}|{tag}");
+        let todo: Vec<usize> = (0..paths.len())
+            .filter(|&i| {
+                hashes[i]
+                    .as_ref()
+                    .is_none_or(|h| !cache.map.contains_key(&key(h)))
+            })
+            .collect();
+        let todo_paths: Vec<PathBuf> = todo.iter().map(|&i| paths[i].clone()).collect();
+        let stage = format!("eval {tag}");
+        let sink = |p: Progress| progress(Progress::new(&stage, p.done, p.total, p.message));
+        let rows = self.scan_paths_perturbed(det, &todo_paths, run, &sink, cancel)?;
+        if cancel.is_cancelled() {
+            cache.save()?;
+            bail!("evaluation cancelled");
+        }
+        let mut errors = Vec::new();
+        for r in rows {
+            match r {
+                Ok(row) => {
+                    cache.map.insert(key(&row.sha256), row.score);
+                    cache.dirty = true;
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        cache.save()?;
+        let scores = hashes
+            .iter()
+            .map(|h| h.as_ref().and_then(|h| cache.map.get(&key(h)).copied()))
+            .collect();
+        Ok((scores, errors))
     }
 }

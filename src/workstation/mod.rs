@@ -2,6 +2,7 @@
 //! Long work reports progress through a [`ProgressSink`] and stops on a [`CancelFlag`].
 
 pub mod analyze;
+pub mod calibrate;
 pub mod evaluate;
 pub mod maps;
 pub mod pipeline;
