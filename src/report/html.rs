@@ -105,7 +105,7 @@ pub fn render(r: &CaseReport) -> String {
             ("crop", d.crop.clone()),
             ("settings", d.settings.to_string()),
             ("training data", format!("{} real + {} generated, data SHA-256 {}, on {}", d.training_real, d.training_fake, d.training_data_sha256, d.training_device)),
-            ("calibration", format!("threshold {:+.4}, temperature {:.4}, target false-positive rate {:.1}%, held-out {:.1}% ({} real, {} generated)", d.calibration.threshold, d.calibration.temperature, d.calibration.target_fpr * 100.0, d.calibration.heldout_fpr * 100.0, d.calibration.heldout_real, d.calibration.heldout_fake)),
+            ("calibration", format!("threshold {:+.4}, temperature {:.4}, target false-positive rate {:.1}%, {} {:.1}% ({} real, {} generated)", d.calibration.threshold, d.calibration.temperature, d.calibration.target_fpr * 100.0, if d.recalibration.is_some() { "on the reference photos" } else { "held-out" }, d.calibration.heldout_fpr * 100.0, d.calibration.heldout_real, d.calibration.heldout_fake)),
             ("local threshold", d.recalibration_line(true).unwrap_or_else(|| "none (the threshold set at training)".into())),
             ("held-out figures", d.heldout.to_string()),
             ("created", d.created.clone()),

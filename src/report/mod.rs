@@ -288,15 +288,28 @@ fn conclusion(results: &[DetectorResult], unsure: bool) -> String {
     s
 }
 
-pub fn limitations() -> Vec<String> {
-    vec![
+/// The report's limitations; `detectors` adds a line for each one whose threshold is local.
+pub fn limitations(detectors: &[DetectorRecord]) -> Vec<String> {
+    let mut v = vec![
         "The detectors give a probability from patterns learned on training data (Stable Diffusion 1.x against ImageNet photos for the shipped ones); generators unlike those may go undetected. On unseen GANs their accuracy is close to chance (docs/EVALUATION.md).".into(),
         "Absence of detection does not prove that an image is an authentic photograph.".into(),
         "Re-encoding, resizing, screenshots and heavy editing change the traces the detectors use; the stability rows show how this image's result moves under re-encoding.".into(),
         "Calibration targets a 5% false-positive rate on real photos from the training distribution; on other sources the rate may differ.".into(),
         "Metadata and C2PA Content Credentials can be stripped or forged; a valid manifest proves who signed the claims, not that the claims are true, and its absence proves nothing.".into(),
         "The maps show where the model looked (attention rollout) and which patches are textured (TAM); they are aids to interpretation, not evidence by themselves.".into(),
-    ]
+    ];
+    for d in detectors {
+        if let Some(r) = &d.recalibration {
+            v.push(format!(
+                "The threshold of '{}' was set on {} reference photos known to be real (see Detectors); it holds its {:.0}% false-positive rate for photos like those, and only for them. It changes no score: the detector sees no more than the trained '{}' does.",
+                d.name,
+                r.reference.real_count,
+                d.calibration.target_fpr * 100.0,
+                r.trained_name
+            ));
+        }
+    }
+    v
 }
 
 fn environment(engine: &Engine) -> Environment {
@@ -631,11 +644,11 @@ pub fn write_report(
         environment: environment(engine),
         analysis_started_utc: started,
         analysis_finished_utc: now_utc(),
+        limitations: limitations(&records),
         detectors: records,
         summary,
         items,
         skipped,
-        limitations: limitations(),
         reproduce: req.command.clone(),
         outputs: vec![],
     };

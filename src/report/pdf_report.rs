@@ -142,10 +142,15 @@ pub fn render(r: &CaseReport, pictures: &[(usize, [RgbImage; 4])]) -> Result<Vec
                 (
                     "calibration".into(),
                     format!(
-                        "threshold {:+.4}, temperature {:.4}, target false-positive rate {:.1}%, held-out {:.1}% ({} real, {} generated)",
+                        "threshold {:+.4}, temperature {:.4}, target false-positive rate {:.1}%, {} {:.1}% ({} real, {} generated)",
                         d.calibration.threshold,
                         d.calibration.temperature,
                         d.calibration.target_fpr * 100.0,
+                        if d.recalibration.is_some() {
+                            "on the reference photos"
+                        } else {
+                            "held-out"
+                        },
                         d.calibration.heldout_fpr * 100.0,
                         d.calibration.heldout_real,
                         d.calibration.heldout_fake
