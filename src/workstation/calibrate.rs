@@ -199,6 +199,12 @@ impl Engine {
             target_fpr,
             old.calibration.temperature,
         );
+        if calibration.threshold < old.calibration.threshold {
+            warnings.push(format!(
+                "the new threshold ({:+.4}) is below the previous one ({:+.4}): the detector will call more images generated than it did, on these sources and on any other",
+                calibration.threshold, old.calibration.threshold
+            ));
+        }
         let (trained_name, trained_calibration) = match &old.recalibration {
             Some(r) => (r.trained_name.clone(), r.trained_calibration),
             None => (old.name.clone(), old.calibration),
