@@ -207,6 +207,10 @@ pub struct TrainArgs {
     /// `6,9,12`. Exclusive with --head-layer.
     #[arg(long)]
     pub blocks: Option<String>,
+    /// Probe with --blocks: which tokens of each block: cls (the class token), spread (the
+    /// per-channel standard deviation of the patch tokens) or cls+spread.
+    #[arg(long, default_value = "cls")]
+    pub tokens: crate::detect::probe::BlockTokens,
     /// Probe: L2 penalty of the logistic fit. Default 0.001, or 1 with --blocks (both chosen by
     /// experiment, docs/EVALUATION.md).
     #[arg(long)]
@@ -935,6 +939,9 @@ fn train(t: TrainArgs) -> Result<i32> {
     if blocks.is_some() && t.method != Method::Probe {
         bail!("--blocks applies to --method probe only");
     }
+    if blocks.is_none() && t.tokens != crate::detect::probe::BlockTokens::Cls {
+        bail!("--tokens chooses what a probe on several blocks reads: add --blocks LIST");
+    }
     let perturbed_copies = match &t.perturbed_copies {
         Some(p) => crate::eval::perturb::parse_list(p)
             .map_err(|e| anyhow::anyhow!("--perturbed-copies {e}"))?,
@@ -1000,6 +1007,7 @@ fn train(t: TrainArgs) -> Result<i32> {
             made_jpeg: t.made_jpeg,
             lr,
             blocks,
+            tokens: t.tokens,
             perturbed_copies,
             l2,
             ..Default::default()

@@ -18,6 +18,8 @@ pub struct ProbeDetector {
     bias: Tensor,
     /// The blocks whose class tokens the probe reads (None: the projected embedding).
     blocks: Option<Vec<usize>>,
+    /// Which tokens of those blocks.
+    tokens: BlockTokens,
     warnings: Vec<String>,
 }
 
@@ -75,6 +77,79 @@ pub fn last_block(
     }
 }
 
+/// Which tokens of each listed block a probe on several blocks reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BlockTokens {
+    /// The class token (the first recipe, `probe-blocks`).
+    #[default]
+    Cls,
+    /// The per-channel standard deviation of the patch tokens: how unevenly a block's features
+    /// fall over the image (docs/EVALUATION.md, "Patch-token spread").
+    Spread,
+    /// Both, the class token first.
+    ClsSpread,
+}
+
+impl BlockTokens {
+    /// Features per block, in units of the tower's width.
+    pub fn per_block(self) -> usize {
+        match self {
+            Self::Cls | Self::Spread => 1,
+            Self::ClsSpread => 2,
+        }
+    }
+}
+
+impl std::str::FromStr for BlockTokens {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "cls" => Ok(Self::Cls),
+            "spread" => Ok(Self::Spread),
+            "cls+spread" | "cls-spread" => Ok(Self::ClsSpread),
+            _ => Err(format!("'{s}': expected cls, spread or cls+spread")),
+        }
+    }
+}
+
+/// The `tokens` recorded in a probe's settings (absent: the class token, as before the setting).
+pub fn tokens_setting(settings: &serde_json::Value) -> Result<BlockTokens> {
+    match settings.get("tokens").filter(|v| !v.is_null()) {
+        None => Ok(BlockTokens::Cls),
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|_| anyhow::anyhow!("setting 'tokens' is {v}, not cls, spread or cls-spread")),
+    }
+}
+
+/// What a probe on several blocks reads: the blocks (1-based) and which of their tokens.
+pub type BlockRead<'a> = (&'a [usize], BlockTokens);
+
+/// The features after each of `blocks` (1-based), concatenated block by block: [B, len * k * D]
+/// in f32 (k = `tokens.per_block()`). `out` must hold the hidden states.
+pub fn block_features(out: &VisionOutput, (blocks, tokens): BlockRead<'_>) -> Result<Tensor> {
+    let mut parts = Vec::with_capacity(blocks.len() * tokens.per_block());
+    for &b in blocks {
+        let h = out.hidden_states.get(b).with_context(|| {
+            format!(
+                "block {b}: the forward pass returned {} hidden states",
+                out.hidden_states.len()
+            )
+        })?;
+        let h = h.to_dtype(DType::F32)?;
+        if tokens != BlockTokens::Spread {
+            parts.push(h.narrow(1, 0, 1)?.squeeze(1)?);
+        }
+        if tokens != BlockTokens::Cls {
+            let n = h.dim(1)?;
+            let patches = h.narrow(1, 1, n - 1)?;
+            let centred = patches.broadcast_sub(&patches.mean_keepdim(1)?)?;
+            parts.push(centred.sqr()?.mean(1)?.sqrt()?);
+        }
+    }
+    Ok(Tensor::cat(&parts, 1)?)
+}
+
 /// The class tokens after each of `blocks` (1-based), concatenated: [B, len * D] in f32. `out`
 /// must hold the hidden states (`ForwardOptions::hidden_states`).
 pub fn class_tokens(out: &VisionOutput, blocks: &[usize]) -> Result<Tensor> {
@@ -97,6 +172,8 @@ impl ProbeDetector {
         let name = ckpt.meta.name.clone();
         let blocks =
             blocks_setting(&ckpt.meta.settings).with_context(|| format!("probe '{name}'"))?;
+        let tokens =
+            tokens_setting(&ckpt.meta.settings).with_context(|| format!("probe '{name}'"))?;
         let head_layer = super::mpft::head_layer_setting(&ckpt.meta.settings);
         // Blocks after the last one read are never run.
         let last = last_block(
@@ -107,8 +184,8 @@ impl ProbeDetector {
         .with_context(|| format!("probe '{name}'"))?;
         let (p, what) = match &blocks {
             Some(b) => (
-                base.info.config.hidden_size * b.len(),
-                "class tokens of the listed blocks",
+                base.info.config.hidden_size * b.len() * tokens.per_block(),
+                "tokens of the listed blocks",
             ),
             None => (base.info.config.projection_dim, "projection size"),
         };
@@ -130,6 +207,7 @@ impl ProbeDetector {
             weight,
             bias,
             blocks,
+            tokens,
             warnings,
         })
     }
@@ -154,7 +232,7 @@ impl Detector for ProbeDetector {
     }
     fn head(&self, out: &VisionOutput) -> Result<Vec<f32>> {
         let f = match &self.blocks {
-            Some(b) => class_tokens(out, b)?,
+            Some(b) => block_features(out, (b, self.tokens))?,
             None => l2_normalize(&out.embeds.to_dtype(DType::F32)?)?,
         };
         let z = f.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)?;
@@ -187,6 +265,67 @@ mod tests {
     use crate::model::ClipVisionConfig;
     use candle_core::Device;
     use candle_nn::{VarBuilder, VarMap};
+
+    #[test]
+    fn block_features_read_the_class_token_and_the_patch_spread_per_block() {
+        let dev = Device::Cpu;
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
+        let m = ClipVision::new(vb, &ClipVisionConfig::tiny()).unwrap();
+        let pixels = Tensor::randn(0f32, 1.0, (2, 3, 32, 32), &dev).unwrap();
+        let opts = ForwardOptions {
+            hidden_states: true,
+            ..Default::default()
+        };
+        let out = m.forward_with(&pixels, opts).unwrap();
+        let width = 32;
+        let both: Vec<Vec<f32>> = block_features(&out, (&[1, 2], BlockTokens::ClsSpread))
+            .unwrap()
+            .to_vec2()
+            .unwrap();
+        let spread: Vec<Vec<f32>> = block_features(&out, (&[1, 2], BlockTokens::Spread))
+            .unwrap()
+            .to_vec2()
+            .unwrap();
+        let cls: Vec<Vec<f32>> = block_features(&out, (&[1, 2], BlockTokens::Cls))
+            .unwrap()
+            .to_vec2()
+            .unwrap();
+        assert_eq!(
+            (both[0].len(), spread[0].len(), cls[0].len()),
+            (128, 64, 64)
+        );
+        for (i, b) in [1usize, 2].into_iter().enumerate() {
+            // The spread by hand: the population standard deviation of each channel over the
+            // patch tokens (every token but the first).
+            let h: Vec<Vec<Vec<f32>>> = out.hidden_states[b].to_vec3().unwrap();
+            for (row, tokens) in h.iter().enumerate() {
+                let patches = &tokens[1..];
+                for c in 0..width {
+                    let mean = patches.iter().map(|t| t[c]).sum::<f32>() / patches.len() as f32;
+                    let var = patches.iter().map(|t| (t[c] - mean).powi(2)).sum::<f32>()
+                        / patches.len() as f32;
+                    let got = spread[row][i * width + c];
+                    assert!((got - var.sqrt()).abs() < 1e-4, "block {b} channel {c}");
+                    assert_eq!(both[row][2 * i * width + width + c], got);
+                    assert_eq!(both[row][2 * i * width + c], tokens[0][c]);
+                    assert_eq!(cls[row][i * width + c], tokens[0][c]);
+                }
+            }
+        }
+        assert_eq!(
+            "cls+spread".parse::<BlockTokens>(),
+            Ok(BlockTokens::ClsSpread)
+        );
+        assert!("mean".parse::<BlockTokens>().is_err());
+        let s = serde_json::json!({"tokens": "cls-spread"});
+        assert_eq!(tokens_setting(&s).unwrap(), BlockTokens::ClsSpread);
+        assert_eq!(
+            tokens_setting(&serde_json::json!({})).unwrap(),
+            BlockTokens::Cls
+        );
+        assert!(tokens_setting(&serde_json::json!({"tokens": 3})).is_err());
+    }
 
     #[test]
     fn class_tokens_are_the_listed_blocks_first_tokens_in_order() {

@@ -43,6 +43,9 @@ pub struct ProbeSettings {
     /// standardised, instead of the projected embedding (None). Exclusive with `head_layer`.
     #[serde(default)]
     pub blocks: Option<Vec<usize>>,
+    /// Which tokens of those blocks (`detect::probe::BlockTokens`): the class token by default.
+    #[serde(default)]
+    pub tokens: crate::detect::probe::BlockTokens,
     /// Each training image (never a held-out one) is embedded again under each of these
     /// perturbations and fitted with its own label: feature-level augmentation.
     #[serde(default)]
@@ -65,6 +68,7 @@ impl Default for ProbeSettings {
             low_passed_reals: 0.0,
             made_jpeg: 1.0,
             blocks: None,
+            tokens: Default::default(),
             perturbed_copies: Vec::new(),
         }
     }

@@ -152,7 +152,7 @@ impl Engine {
         &self,
         vision: &ClipVision,
         crops: &[&Vec<f32>],
-        blocks: Option<&[usize]>,
+        blocks: Option<detect::probe::BlockRead<'_>>,
     ) -> Result<Vec<Vec<f32>>> {
         let pixels = self.pixels(crops)?;
         Ok(match blocks {
@@ -165,7 +165,7 @@ impl Engine {
                         ..Default::default()
                     },
                 )?;
-                detect::probe::class_tokens(&out, b)?.to_vec2()?
+                detect::probe::block_features(&out, b)?.to_vec2()?
             }
         })
     }
@@ -176,7 +176,7 @@ impl Engine {
         vision: &ClipVision,
         paths: &[PathBuf],
         (mode, perturb): (CropMode, Option<crate::eval::perturb::Perturbation>),
-        blocks: Option<&[usize]>,
+        blocks: Option<detect::probe::BlockRead<'_>>,
         progress: ProgressSink,
         cancel: &CancelFlag,
     ) -> Result<Vec<Outcome<Embedded>>> {
@@ -305,10 +305,10 @@ impl Engine {
         let start = std::time::Instant::now();
         let (paths, labels) = labelled_paths(&req.real, &req.fake)?;
         let s = &req.settings;
-        let blocks = s.blocks.as_deref();
+        let blocks = s.blocks.as_deref().map(|b| (b, s.tokens));
         let mut vision = self.base.vision.clone();
         let last = detect::probe::last_block(
-            blocks,
+            s.blocks.as_deref(),
             s.head_layer,
             self.base.info.config.num_hidden_layers,
         )?;
@@ -447,7 +447,7 @@ impl Engine {
         sources: &[&PathBuf],
         n: usize,
         made: Made,
-        (mode, seed, jpeg_p, blocks): (CropMode, u64, f64, Option<&[usize]>),
+        (mode, seed, jpeg_p, blocks): (CropMode, u64, f64, Option<detect::probe::BlockRead<'_>>),
         progress: ProgressSink,
         cancel: &CancelFlag,
     ) -> Result<Vec<Vec<f32>>> {
