@@ -410,8 +410,24 @@ fn probe_on_several_blocks_with_perturbed_copies_trains_scans_and_refuses_bad_li
     assert_eq!(c.meta.metrics["perturbed_copies"], 36);
     assert_eq!(c.meta.metrics["heldout_images"], 6);
     assert_separates(&ckpt, &real, &fake);
+    // The patch tokens' spread beside the class tokens: twice the features, and it still scans.
+    let spread = dir.path().join("s.safetensors");
+    let c = trained_probe(
+        &real,
+        &fake,
+        &spread,
+        &["--blocks", "1-2", "--tokens", "cls+spread"],
+    );
+    assert_eq!(c.meta.settings["tokens"], "cls-spread");
+    assert_eq!(c.tensors["probe.weight"].dims(), [1, 128]);
+    assert_separates(&spread, &real, &fake);
     let out = dir.path().join("bad.safetensors");
     for (extra, msg) in [
+        (&["--tokens", "spread"][..], "add --blocks"),
+        (
+            &["--blocks", "1", "--tokens", "mean"][..],
+            "expected cls, spread",
+        ),
         (&["--blocks", "3"][..], "block 3 does not exist"),
         (&["--blocks", "0-1"][..], "block 0 does not exist"),
         (&["--blocks", "2-1"][..], "--blocks '2-1'"),
