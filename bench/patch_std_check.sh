@@ -9,6 +9,8 @@
 # resize:0.5 and jpeg:75; reused when present), then prints that row for blocks 1-12, λ 1, with
 # the class tokens alone (the control: the same numbers as docs/eval/multiblock.md), the spread
 # alone, and both. Needs python3 with numpy.
+# On 2 cores (2026-12-01): 37 minutes of forward passes into an empty OUT_DIR (partly beside
+# another job), then the three rows in 22 minutes.
 #   bash bench/patch_std_check.sh [OUT_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
