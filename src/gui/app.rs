@@ -129,6 +129,8 @@ pub struct CalibrateState {
     /// The installed detector's name (empty: `<primary>-local`).
     pub name: String,
     pub target_fpr: f32,
+    /// A folder path typed in (for systems without a folder dialog).
+    pub typed: String,
     pub running: bool,
     /// The installed name and the summary, or the error.
     pub result: Option<Result<(String, Vec<String>), String>>,
@@ -140,6 +142,7 @@ impl Default for CalibrateState {
             real: vec![],
             name: String::new(),
             target_fpr: 0.05,
+            typed: String::new(),
             running: false,
             result: None,
         }
@@ -980,6 +983,22 @@ impl App {
             PickTarget::CalibrateReal,
             &picked,
         );
+        ui.horizontal(|ui| {
+            let edit = ui.add(
+                egui::TextEdit::singleline(&mut self.calibrate.typed)
+                    .hint_text("or type a folder path and press Enter")
+                    .desired_width(420.0),
+            );
+            if edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+                let p = PathBuf::from(self.calibrate.typed.trim());
+                if p.is_dir() {
+                    self.calibrate.real.push(p);
+                    self.calibrate.typed.clear();
+                } else {
+                    self.notice = Some(format!("{}: not a folder", p.display()));
+                }
+            }
+        });
         ui.horizontal(|ui| {
             ui.label("false positives on them");
             let mut pct = self.calibrate.target_fpr * 100.0;
