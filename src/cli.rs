@@ -879,16 +879,20 @@ pub fn parse_blocks(spec: &str) -> Result<Vec<usize>> {
     Ok(out)
 }
 
-fn calibrate(c: CalibrateArgs) -> Result<i32> {
-    let engine = open_engine(&c.model)?;
-    let (_, ckpt) = crate::detect::resolve(&c.detector)?;
-    let name = c.name.clone().unwrap_or_else(|| {
-        c.out
-            .file_stem()
+/// `--name`, or the file stem of `--out`.
+fn detector_name(name: Option<&str>, out: &std::path::Path) -> String {
+    name.map(str::to_string).unwrap_or_else(|| {
+        out.file_stem()
             .and_then(|s| s.to_str())
             .unwrap_or("detector")
             .to_string()
-    });
+    })
+}
+
+fn calibrate(c: CalibrateArgs) -> Result<i32> {
+    let engine = open_engine(&c.model)?;
+    let (_, ckpt) = crate::detect::resolve(&c.detector)?;
+    let name = detector_name(c.name.as_deref(), &c.out);
     let pb = std::sync::Mutex::new(progress_bar(2, false));
     let sink = |p: Progress| {
         let pb = pb.lock().expect("progress bar");
@@ -982,13 +986,7 @@ fn train(t: TrainArgs) -> Result<i32> {
         precision: Precision::F32,
         ..t.model.clone()
     })?;
-    let name = t.name.clone().unwrap_or_else(|| {
-        t.out
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("detector")
-            .to_string()
-    });
+    let name = detector_name(t.name.as_deref(), &t.out);
     let req = ProbeRequest {
         real: t.real.clone(),
         fake: t.fake.clone(),

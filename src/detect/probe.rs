@@ -153,17 +153,7 @@ pub fn block_features(out: &VisionOutput, (blocks, tokens): BlockRead<'_>) -> Re
 /// The class tokens after each of `blocks` (1-based), concatenated: [B, len * D] in f32. `out`
 /// must hold the hidden states (`ForwardOptions::hidden_states`).
 pub fn class_tokens(out: &VisionOutput, blocks: &[usize]) -> Result<Tensor> {
-    let mut parts = Vec::with_capacity(blocks.len());
-    for &b in blocks {
-        let h = out.hidden_states.get(b).with_context(|| {
-            format!(
-                "block {b}: the forward pass returned {} hidden states",
-                out.hidden_states.len()
-            )
-        })?;
-        parts.push(h.narrow(1, 0, 1)?.squeeze(1)?.to_dtype(DType::F32)?);
-    }
-    Ok(Tensor::cat(&parts, 1)?)
+    block_features(out, (blocks, BlockTokens::Cls))
 }
 
 impl ProbeDetector {
