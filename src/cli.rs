@@ -889,6 +889,14 @@ fn detector_name(name: Option<&str>, out: &std::path::Path) -> String {
     })
 }
 
+/// Saves `ckpt` (atomically) as the installed detector `name` and says where.
+fn install_detector(ckpt: &crate::detect::Checkpoint, name: &str) -> Result<()> {
+    let dest = crate::paths::installed_detector(name);
+    ckpt.save(&dest)?;
+    println!("installed as '{name}' ({})", dest.display());
+    Ok(())
+}
+
 fn calibrate(c: CalibrateArgs) -> Result<i32> {
     let engine = open_engine(&c.model)?;
     let (_, ckpt) = crate::detect::resolve(&c.detector)?;
@@ -931,9 +939,7 @@ fn calibrate(c: CalibrateArgs) -> Result<i32> {
     outcome.checkpoint.save(&c.out)?;
     println!("wrote {} ('{name}')", c.out.display());
     if c.install {
-        let dest = crate::paths::detectors_dir().join(format!("{name}.safetensors"));
-        outcome.checkpoint.save(&dest)?;
-        println!("installed as '{name}' ({})", dest.display());
+        install_detector(&outcome.checkpoint, &name)?;
     }
     Ok(0)
 }
@@ -1110,9 +1116,7 @@ fn train(t: TrainArgs) -> Result<i32> {
         m.calibration.temperature, m.calibration.threshold, m.calibration.heldout_fpr
     );
     if t.install {
-        let dest = crate::paths::detectors_dir().join(format!("{name}.safetensors"));
-        ckpt.save(&dest)?;
-        println!("installed as '{name}' ({})", dest.display());
+        install_detector(&ckpt, &name)?;
     }
     Ok(0)
 }

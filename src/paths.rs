@@ -56,3 +56,8 @@ pub fn models_dir() -> PathBuf {
 pub fn detectors_dir() -> PathBuf {
     data_dir().join("detectors")
 }
+
+/// Where the detector installed under `name` lives: `<data>/detectors/<name>.safetensors`.
+pub fn installed_detector(name: &str) -> PathBuf {
+    detectors_dir().join(format!("{name}.safetensors"))
+}

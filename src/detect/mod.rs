@@ -135,7 +135,7 @@ pub fn resolve(spec: &str) -> Result<(DetectorSource, Checkpoint)> {
             Checkpoint::from_bytes(bytes, &format!("shipped detector '{n}'"))?,
         ));
     }
-    let installed = crate::paths::detectors_dir().join(format!("{name}.safetensors"));
+    let installed = crate::paths::installed_detector(name);
     if installed.is_file() {
         return Ok((
             DetectorSource::Installed(installed.clone()),

@@ -136,13 +136,12 @@ pub fn block_features(out: &VisionOutput, (blocks, tokens): BlockRead<'_>) -> Re
                 out.hidden_states.len()
             )
         })?;
-        let h = h.to_dtype(DType::F32)?;
         if tokens != BlockTokens::Spread {
-            parts.push(h.narrow(1, 0, 1)?.squeeze(1)?);
+            parts.push(h.narrow(1, 0, 1)?.squeeze(1)?.to_dtype(DType::F32)?);
         }
         if tokens != BlockTokens::Cls {
             let n = h.dim(1)?;
-            let patches = h.narrow(1, 1, n - 1)?;
+            let patches = h.narrow(1, 1, n - 1)?.to_dtype(DType::F32)?;
             let centred = patches.broadcast_sub(&patches.mean_keepdim(1)?)?;
             parts.push(centred.sqr()?.mean(1)?.sqrt()?);
         }

@@ -407,7 +407,7 @@ impl Service {
             &sink,
             &CancelFlag::new(),
         )?;
-        let dest = crate::paths::detectors_dir().join(format!("{}.safetensors", job.name));
+        let dest = crate::paths::installed_detector(&job.name);
         outcome.checkpoint.save(&dest)?;
         let mut lines = outcome.summary();
         lines.extend(outcome.warnings.iter().map(|w| format!("warning: {w}")));
@@ -446,7 +446,7 @@ impl Service {
             });
             return;
         };
-        let out = crate::paths::detectors_dir().join(format!("{}.safetensors", job.name));
+        let out = crate::paths::installed_detector(&job.name);
         let request = match job.method {
             TrainMethod::Probe => TrainRequest::Probe(Box::new(ProbeRequest {
                 real: job.real.clone(),

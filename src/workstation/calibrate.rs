@@ -4,7 +4,7 @@
 //! docs/EVALUATION.md); photos known to be real from the source under examination set it where
 //! it holds there. Only the calibration changes: the trained tensors are copied untouched.
 
-use super::evaluate::ScoreCache;
+use super::evaluate::{file_hashes, ScoreCache};
 use super::Engine;
 use crate::detect::calibration::wilson_interval;
 use crate::detect::{Calibration, Checkpoint, FileRecord, Recalibration, TrainingSummary};
@@ -37,52 +37,33 @@ impl CalibrateOutcome {
             .expect("a recalibrated checkpoint");
         let new = &meta.calibration;
         let n = self.real_scores.len();
-        let rate = |c: &Calibration| {
-            let k = self
-                .real_scores
-                .iter()
-                .filter(|&&s| s > c.threshold)
-                .count();
+        let above =
+            |scores: &[f32], c: &Calibration| scores.iter().filter(|&&s| s > c.threshold).count();
+        let rates = |c: &Calibration| {
+            let k = above(&self.real_scores, c);
             let (lo, hi) = wilson_interval(k, n);
-            format!(
+            let mut line = format!(
                 "{:.1}% of {n} reference real photos called generated ({k}; 95% interval {:.1}-{:.1}%)",
                 100.0 * k as f32 / n.max(1) as f32,
                 100.0 * lo,
                 100.0 * hi
-            )
-        };
-        let caught = |c: &Calibration| {
+            );
             let m = self.fake_scores.len();
-            let k = self
-                .fake_scores
-                .iter()
-                .filter(|&&s| s > c.threshold)
-                .count();
-            format!(
-                ", {:.1}% of {m} reference generated images detected",
-                100.0 * k as f32 / m.max(1) as f32
-            )
-        };
-        let with_fakes = |c: &Calibration| {
-            if self.fake_scores.is_empty() {
-                String::new()
-            } else {
-                caught(c)
+            if m > 0 {
+                line += &format!(
+                    ", {:.1}% of {m} reference generated images detected",
+                    100.0 * above(&self.fake_scores, c) as f32 / m as f32
+                );
             }
+            line
         };
         vec![
             format!(
-                "previous threshold {:+.4}: {}{}",
+                "previous threshold {:+.4}: {}",
                 rec.previous.threshold,
-                rate(&rec.previous),
-                with_fakes(&rec.previous)
+                rates(&rec.previous)
             ),
-            format!(
-                "new threshold      {:+.4}: {}{}",
-                new.threshold,
-                rate(new),
-                with_fakes(new)
-            ),
+            format!("new threshold      {:+.4}: {}", new.threshold, rates(new)),
             format!(
                 "temperature {:.4} ({})",
                 new.temperature,
@@ -118,13 +99,7 @@ impl Engine {
         let started = std::time::Instant::now();
         let det = crate::detect::build_detector(ckpt.clone(), &self.base)?;
         let (paths, labels) = super::labelled_paths(real, fake)?;
-        let hashes: Vec<Option<String>> = {
-            use rayon::prelude::*;
-            paths
-                .par_iter()
-                .map(|p| crate::fsutil::sha256_file(p).ok())
-                .collect()
-        };
+        let hashes = file_hashes(&paths);
         let mut cache = ScoreCache::open(det.as_ref(), self.base.info.weights_sha256());
         let (scores, skipped) = self.cached_scores(
             det.as_ref(),
@@ -150,18 +125,10 @@ impl Engine {
                 fake,
             });
         }
-        let real_scores: Vec<f32> = logits
-            .iter()
-            .zip(&ok_labels)
-            .filter(|(_, &f)| !f)
-            .map(|(&s, _)| s)
-            .collect();
-        let fake_scores: Vec<f32> = logits
-            .iter()
-            .zip(&ok_labels)
-            .filter(|(_, &f)| f)
-            .map(|(&s, _)| s)
-            .collect();
+        let (fakes, reals): (Vec<(&f32, &bool)>, Vec<_>) =
+            logits.iter().zip(&ok_labels).partition(|(_, &f)| f);
+        let real_scores: Vec<f32> = reals.into_iter().map(|(&s, _)| s).collect();
+        let fake_scores: Vec<f32> = fakes.into_iter().map(|(&s, _)| s).collect();
         let n = real_scores.len();
         let needed = (1.0 / target_fpr).ceil() as usize;
         if n < needed {

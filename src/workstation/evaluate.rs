@@ -65,6 +65,16 @@ impl ScoreCache {
     }
 }
 
+/// The SHA-256 of each file (None where it cannot be read), on the thread pool: what the score
+/// cache is keyed on.
+pub(crate) fn file_hashes(paths: &[PathBuf]) -> Vec<Option<String>> {
+    use rayon::prelude::*;
+    paths
+        .par_iter()
+        .map(|p| crate::fsutil::sha256_file(p).ok())
+        .collect()
+}
+
 /// Raw scores of `paths` (None where a file could not be scored) and the errors of the files
 /// that could not be read.
 pub(crate) type Scored = (Vec<Option<f32>>, Vec<String>);
@@ -85,13 +95,7 @@ impl Engine {
             paths.extend(v.iter().cloned());
         }
         // Hash every file first (cheap) so cached scores skip decoding and the forward pass.
-        let hashes: Vec<Option<String>> = {
-            use rayon::prelude::*;
-            paths
-                .par_iter()
-                .map(|p| crate::fsutil::sha256_file(p).ok())
-                .collect()
-        };
+        let hashes = file_hashes(&paths);
         let mut cache = ScoreCache::open(det, self.base.info.weights_sha256());
         let mut skipped = Vec::new();
         let mut runs: Vec<Option<Perturbation>> = vec![None];
@@ -124,7 +128,6 @@ impl Engine {
             }
             results.push((tag, compute(&det.meta().calibration, &reals, &fakes)));
         }
-        cache.save()?;
         let mut it = results.into_iter();
         let (_, clean) = it.next().expect("clean run");
         Ok(EvalReport {
@@ -166,7 +169,7 @@ impl Engine {
         let rows = self.scan_paths_perturbed(det, &todo_paths, run, &sink, cancel)?;
         if cancel.is_cancelled() {
             cache.save()?;
-            bail!("evaluation cancelled");
+            bail!("scoring cancelled");
         }
         let mut errors = Vec::new();
         for r in rows {
