@@ -1,6 +1,7 @@
 //! The one image loader: reads evidence read-only, detects the format from the bytes, applies EXIF
-//! orientation, converts any colour type to 8-bit RGB, refuses decompression bombs, and reports
-//! every failure as a typed error that names the file and the reason. It never panics.
+//! orientation, converts any colour type to 8-bit RGB, refuses decompression bombs and images too
+//! small to analyse, and reports every failure as a typed error that names the file and the
+//! reason. It never panics.
 
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
 use serde::Serialize;
@@ -14,6 +15,10 @@ use thiserror::Error;
 pub struct LoadLimits {
     pub max_file_bytes: u64,
     pub max_pixels: u64,
+    /// Shorter side below which an image carries too little to analyse. The model sees 224-px
+    /// crops in 16-px patches: an image smaller than two patches would be upscaled more than
+    /// sevenfold, and whatever the detector said of it would describe the upscaling.
+    pub min_side: u32,
 }
 
 impl Default for LoadLimits {
@@ -21,6 +26,7 @@ impl Default for LoadLimits {
         Self {
             max_file_bytes: 1 << 30,
             max_pixels: 200_000_000,
+            min_side: 32,
         }
     }
 }
@@ -55,6 +61,13 @@ pub enum ImageLoadError {
         height: u32,
         pixels: u64,
         limit: u64,
+    },
+    #[error("{path}: image is {width}x{height}, too small to analyse (the shorter side must be at least {min} px)")]
+    TooSmall {
+        path: PathBuf,
+        width: u32,
+        height: u32,
+        min: u32,
     },
     #[error("{path}: truncated {format} file: {reason}")]
     Truncated {
@@ -230,6 +243,14 @@ fn decode_inner(
             path: path.to_path_buf(),
             format: fmt_name,
             reason: format!("zero-sized image ({w}x{h})"),
+        });
+    }
+    if w.min(h) < limits.min_side {
+        return Err(ImageLoadError::TooSmall {
+            path: path.to_path_buf(),
+            width: w,
+            height: h,
+            min: limits.min_side,
         });
     }
     let color_type = format!("{:?}", decoder.color_type());

@@ -48,8 +48,21 @@ fn awkward_formats_decode_to_rgb() {
     let anim = load_image(&fixture("anim.gif"), &lim).unwrap();
     assert_eq!((anim.rgb.width(), anim.rgb.height()), (32, 32));
 
-    // Stored 40x20 with EXIF orientation 6: shown upright as 20x40.
-    let r = load_image(&fixture("rotated.jpg"), &lim).unwrap();
+    // Stored 40x20 with EXIF orientation 6: shown upright as 20x40. That is below the size an
+    // analysis needs, so the orientation is checked with the size rule off.
+    let any_size = LoadLimits {
+        min_side: 1,
+        ..Default::default()
+    };
+    let r = load_image(&fixture("rotated.jpg"), &any_size).unwrap();
+    assert!(matches!(
+        load_image(&fixture("rotated.jpg"), &lim),
+        Err(ImageLoadError::TooSmall {
+            width: 40,
+            height: 20,
+            ..
+        })
+    ));
     assert_eq!(r.facts.orientation, 6);
     assert_eq!((r.facts.stored_width, r.facts.stored_height), (40, 20));
     assert_eq!((r.rgb.width(), r.rgb.height()), (20, 40));
@@ -121,6 +134,31 @@ fn broken_files_give_clear_errors() {
     );
 }
 
+#[test]
+fn images_too_small_to_analyse_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let lim = LoadLimits::default();
+    // A thumbnail and a 4-px strip: the strip would also have been resized to 224 x 1.1
+    // million pixels (750 MB) before the centre crop.
+    for (name, w, h) in [("thumb.png", 31, 40), ("strip.png", 20_000, 4)] {
+        let p = write(dir.path(), name, &encode(image::ImageFormat::Png, w, h));
+        let e = load_image(&p, &lim).unwrap_err();
+        assert!(matches!(e, ImageLoadError::TooSmall { .. }), "{e}");
+        let msg = e.to_string();
+        assert!(msg.contains(&p.display().to_string()), "{msg}");
+        assert!(
+            msg.contains(&format!("{w}x{h}, too small to analyse")),
+            "{msg}"
+        );
+    }
+    let p = write(
+        dir.path(),
+        "ok.png",
+        &encode(image::ImageFormat::Png, 32, 500),
+    );
+    assert_eq!(load_image(&p, &lim).unwrap().rgb.dimensions(), (32, 500));
+}
+
 fn crc32(data: &[u8]) -> u32 {
     let mut c = 0xFFFF_FFFFu32;
     for &b in data {
@@ -180,7 +218,11 @@ fn evidence_is_not_modified() {
     let p = fixture("rotated.jpg");
     let before = std::fs::read(&p).unwrap();
     let meta_before = std::fs::metadata(&p).unwrap().modified().unwrap();
-    let img = load_image(&p, &LoadLimits::default()).unwrap();
+    let any_size = LoadLimits {
+        min_side: 1,
+        ..Default::default()
+    };
+    let img = load_image(&p, &any_size).unwrap();
     assert_eq!(img.facts.sha256, fauxscope::imageio::sha256_hex(&before));
     assert_eq!(std::fs::read(&p).unwrap(), before);
     assert_eq!(

@@ -43,9 +43,27 @@ impl std::str::FromStr for CropMode {
     }
 }
 
+/// Longest side over shortest beyond which [`clip_resize_crop`] first cuts the image down to its
+/// centre. Photographs, panoramas included, stay below it and go through the plain resize; a strip
+/// such as 400,000 x 1 px would otherwise be resized to tens of gigabytes before the crop.
+const MAX_RESIZE_ASPECT: u32 = 3;
+
 /// CLIP's resize (shortest side to `size`, bicubic) followed by a centre crop to `size` x `size`.
+/// An image whose long side is more than [`MAX_RESIZE_ASPECT`] times its short side is first cut
+/// to the centred part of that aspect: it holds the square the crop keeps, with a margin wider
+/// than the filter.
 pub fn clip_resize_crop(img: &RgbImage, size: u32) -> RgbImage {
     let (w, h) = img.dimensions();
+    let (short, long) = (w.min(h), w.max(h));
+    if short > 0 && long as u64 > MAX_RESIZE_ASPECT as u64 * short as u64 {
+        let keep = MAX_RESIZE_ASPECT * short;
+        let cut = if w > h {
+            imageops::crop_imm(img, (w - keep) / 2, 0, keep, h)
+        } else {
+            imageops::crop_imm(img, 0, (h - keep) / 2, w, keep)
+        };
+        return clip_resize_crop(&cut.to_image(), size);
+    }
     let (nw, nh) = if w <= h {
         (
             size,
@@ -197,6 +215,52 @@ mod tests {
         // An image already at size is left untouched.
         let same = gradient(224, 224);
         assert_eq!(clip_resize_crop(&same, 224), same);
+    }
+
+    #[test]
+    fn a_long_strip_is_cut_to_its_centre_before_the_resize() {
+        // Smooth, so that the sub-pixel shift between the two paths stays small.
+        let smooth = |w: u32, h: u32| {
+            RgbImage::from_fn(w, h, |x, y| {
+                let (u, v) = (x as f32 / w as f32, y as f32 / h as f32);
+                image::Rgb([
+                    (255.0 * u) as u8,
+                    (255.0 * (0.5 + 0.5 * (6.0 * u).sin())) as u8,
+                    (255.0 * v) as u8,
+                ])
+            })
+        };
+        for img in [smooth(1200, 20), smooth(20, 1200)] {
+            let (w, h) = img.dimensions();
+            let c = clip_resize_crop(&img, 224);
+            assert_eq!(c.dimensions(), (224, 224));
+            // The whole-image resize that the cut avoids, cropped at the centre.
+            let (nw, nh) = if w > h {
+                (w * 224 / h, 224)
+            } else {
+                (224, h * 224 / w)
+            };
+            let full = imageops::resize(&img, nw, nh, imageops::FilterType::CatmullRom);
+            let full =
+                imageops::crop_imm(&full, (nw - 224) / 2, (nh - 224) / 2, 224, 224).to_image();
+            let diff = c
+                .as_raw()
+                .iter()
+                .zip(full.as_raw())
+                .map(|(&a, &b)| (a as i32 - b as i32).unsigned_abs())
+                .max()
+                .unwrap();
+            assert!(diff <= 3, "{w}x{h}: differs by up to {diff} levels");
+        }
+        // A strip that the plain resize would blow up to 224 x 22 million pixels.
+        let c = clip_resize_crop(&RgbImage::new(200_000, 2), 224);
+        assert_eq!(c.dimensions(), (224, 224));
+        // Ordinary shapes keep the plain path.
+        let img = gradient(600, 200);
+        let (nw, nh) = (672, 224);
+        let full = imageops::resize(&img, nw, nh, imageops::FilterType::CatmullRom);
+        let full = imageops::crop_imm(&full, (nw - 224) / 2, 0, 224, 224).to_image();
+        assert_eq!(clip_resize_crop(&img, 224), full);
     }
 
     #[test]
