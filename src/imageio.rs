@@ -103,6 +103,8 @@ pub struct ImageFacts {
     pub has_alpha: bool,
     /// EXIF orientation tag value (1 = upright).
     pub orientation: u8,
+    /// The embedded ICC colour profile, if any, and what the loader did with it.
+    pub color_profile: Option<crate::colour::ColourProfile>,
 }
 
 /// A decoded image: 8-bit RGB pixels, upright, plus the file facts.
@@ -177,7 +179,7 @@ pub fn decode_bytes(
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         decode_inner(bytes, format, path, limits)
     }));
-    let (img, stored, orientation, exif, color_type) = match result {
+    let (img, stored, orientation, exif, color_type, icc) = match result {
         Ok(r) => r?,
         Err(_) => {
             return Err(ImageLoadError::Corrupt {
@@ -188,7 +190,8 @@ pub fn decode_bytes(
         }
     };
     let has_alpha = img.color().has_alpha();
-    let rgb = img.into_rgb8();
+    let mut rgb = img.into_rgb8();
+    let color_profile = icc.map(|icc| crate::colour::apply_icc(&mut rgb, &icc, &color_type));
     let facts = ImageFacts {
         file_size: bytes.len() as u64,
         sha256: sha256_hex(bytes),
@@ -201,6 +204,7 @@ pub fn decode_bytes(
         color_type,
         has_alpha,
         orientation,
+        color_profile,
     };
     Ok(LoadedImage {
         path: p(),
@@ -210,7 +214,15 @@ pub fn decode_bytes(
     })
 }
 
-type Decoded = (DynamicImage, (u32, u32), u8, Option<Vec<u8>>, String);
+/// Image, stored size, orientation tag, EXIF, colour type, ICC profile.
+type Decoded = (
+    DynamicImage,
+    (u32, u32),
+    u8,
+    Option<Vec<u8>>,
+    String,
+    Option<Vec<u8>>,
+);
 
 fn decode_inner(
     bytes: &[u8],
@@ -255,12 +267,24 @@ fn decode_inner(
     }
     let color_type = format!("{:?}", decoder.color_type());
     let exif = decoder.exif_metadata().ok().flatten();
+    let icc = decoder
+        .icc_profile()
+        .ok()
+        .flatten()
+        .filter(|p| !p.is_empty());
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).map_err(map)?;
     img.apply_orientation(orientation);
-    Ok((img, (w, h), orientation_tag(orientation), exif, color_type))
+    Ok((
+        img,
+        (w, h),
+        orientation_tag(orientation),
+        exif,
+        color_type,
+        icc,
+    ))
 }
 
 fn orientation_tag(o: image::metadata::Orientation) -> u8 {

@@ -159,6 +159,70 @@ fn images_too_small_to_analyse_are_refused() {
     assert_eq!(load_image(&p, &lim).unwrap().rgb.dimensions(), (32, 500));
 }
 
+#[test]
+fn embedded_colour_profiles_are_converted_to_srgb() {
+    use image::ImageEncoder;
+    let dir = tempfile::tempdir().unwrap();
+    let img = image::RgbImage::from_fn(64, 48, |x, y| {
+        image::Rgb([200, (x * 3) as u8, (y * 4) as u8])
+    });
+    let with_profile = |name: &str, icc: Vec<u8>, jpeg: bool| {
+        let mut buf = Vec::new();
+        if jpeg {
+            let mut e = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, 95);
+            e.set_icc_profile(icc).unwrap();
+            e.write_image(img.as_raw(), 64, 48, image::ExtendedColorType::Rgb8)
+                .unwrap();
+        } else {
+            let mut e = image::codecs::png::PngEncoder::new(&mut buf);
+            e.set_icc_profile(icc).unwrap();
+            e.write_image(img.as_raw(), 64, 48, image::ExtendedColorType::Rgb8)
+                .unwrap();
+        }
+        write(dir.path(), name, &buf)
+    };
+    let lim = LoadLimits::default();
+    let p3 = moxcms::ColorProfile::new_display_p3().encode().unwrap();
+    let png = load_image(&with_profile("p3.png", p3.clone(), false), &lim).unwrap();
+    let c = png
+        .facts
+        .color_profile
+        .as_ref()
+        .expect("the PNG's iCCP chunk is read");
+    assert!(c.converted, "{c:?}");
+    assert!(c.note.contains("converted to sRGB"), "{}", c.note);
+    // P3's red is more saturated than sRGB's: the converted red channel rises.
+    assert!(
+        png.rgb.get_pixel(0, 0).0[0] > 200,
+        "{:?}",
+        png.rgb.get_pixel(0, 0)
+    );
+    let jpg = load_image(&with_profile("p3.jpg", p3, true), &lim).unwrap();
+    assert!(jpg.facts.color_profile.as_ref().unwrap().converted);
+
+    let srgb = moxcms::ColorProfile::new_srgb().encode().unwrap();
+    let same = load_image(&with_profile("srgb.png", srgb, false), &lim).unwrap();
+    let c = same.facts.color_profile.unwrap();
+    assert!(!c.converted && !c.needs_notice(), "{c:?}");
+    assert_eq!(same.rgb, img);
+
+    let broken = load_image(&with_profile("bad.png", b"garbage".to_vec(), false), &lim).unwrap();
+    assert!(broken
+        .facts
+        .color_profile
+        .unwrap()
+        .note
+        .contains("could not be read"));
+    assert_eq!(broken.rgb, img);
+    // No profile: nothing to report, pixels as decoded.
+    let p = write(
+        dir.path(),
+        "plain.png",
+        &encode(image::ImageFormat::Png, 64, 48),
+    );
+    assert!(load_image(&p, &lim).unwrap().facts.color_profile.is_none());
+}
+
 fn crc32(data: &[u8]) -> u32 {
     let mut c = 0xFFFF_FFFFu32;
     for &b in data {

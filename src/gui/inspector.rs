@@ -141,6 +141,19 @@ fn facts(app: &App, i: usize, ui: &mut egui::Ui) {
                     ui.add(egui::Label::new(RichText::new(v).monospace()).wrap());
                     ui.end_row();
                 }
+                if let Some(c) = &f.color_profile {
+                    ui.label("colour profile");
+                    let t = RichText::new(&c.note);
+                    ui.add(
+                        egui::Label::new(if c.needs_notice() {
+                            t.color(Color32::YELLOW)
+                        } else {
+                            t
+                        })
+                        .wrap(),
+                    );
+                    ui.end_row();
+                }
                 if let Some(m) = &f.extension_mismatch {
                     ui.label("extension");
                     ui.label(RichText::new(m).color(Color32::YELLOW));

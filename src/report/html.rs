@@ -160,6 +160,12 @@ fn item(h: &mut String, it: &ItemReport) {
         ("size", format!("{} bytes", f.size)),
         ("type (from the bytes)", f.format.clone()),
         ("dimensions", format!("{} × {}", f.width, f.height)),
+        (
+            "colour profile",
+            f.colour_profile
+                .clone()
+                .unwrap_or_else(|| "none embedded (read as sRGB)".into()),
+        ),
         ("SHA-256", f.sha256.clone()),
         ("SHA-512", f.sha512.clone()),
         (

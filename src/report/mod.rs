@@ -135,6 +135,8 @@ pub struct EvidenceFile {
     /// Detected from the bytes, not the extension.
     pub format: String,
     pub extension_mismatch: Option<String>,
+    /// The embedded ICC profile and what the loader did with it (None: no profile).
+    pub colour_profile: Option<String>,
     pub width: u32,
     pub height: u32,
     pub sha256: String,
@@ -558,6 +560,7 @@ pub fn write_report(
                 size: f.file_size,
                 format: f.format.clone(),
                 extension_mismatch: f.extension_mismatch.clone(),
+                colour_profile: f.color_profile.as_ref().map(|c| c.note.clone()),
                 width: f.width,
                 height: f.height,
                 sha256: sha256.clone(),

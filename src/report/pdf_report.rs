@@ -250,6 +250,12 @@ fn item(p: &mut Pdf, it: &ItemReport, pics: Option<&[RgbImage; 4]>) -> Result<()
             ),
             ("dimensions".into(), format!("{} x {}", f.width, f.height)),
             (
+                "colour profile".into(),
+                f.colour_profile
+                    .clone()
+                    .unwrap_or_else(|| "none embedded (read as sRGB)".into()),
+            ),
+            (
                 "re-verified".into(),
                 if f.verified_unchanged {
                     "yes: both hashes match after the analysis".into()

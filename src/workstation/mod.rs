@@ -622,6 +622,9 @@ pub fn input_warnings(f: &ImageFacts, size: u32) -> Vec<String> {
             f.width, f.height, f.format
         ));
     }
+    if let Some(c) = f.color_profile.as_ref().filter(|c| c.needs_notice()) {
+        w.push(c.note.clone());
+    }
     if f.has_alpha {
         w.push("image has an alpha channel (often a screenshot or an edited graphic): alpha was dropped".into());
     }
@@ -645,6 +648,7 @@ mod warning_tests {
             color_type: "Rgb8".into(),
             has_alpha: false,
             orientation: 1,
+            color_profile: None,
         }
     }
 
@@ -658,5 +662,21 @@ mod warning_tests {
         assert!(input_warnings(&facts("JPEG", 1920, 1080), 224).is_empty());
         let tiny = input_warnings(&facts("JPEG", 100, 80), 224);
         assert!(tiny.iter().any(|w| w.contains("small image")), "{tiny:?}");
+    }
+
+    #[test]
+    fn a_converted_or_unapplied_colour_profile_is_noted_and_srgb_is_not() {
+        let mut f = facts("JPEG", 640, 480);
+        let mut img = image::RgbImage::from_pixel(4, 4, image::Rgb([200, 30, 30]));
+        let p3 = moxcms::ColorProfile::new_display_p3().encode().unwrap();
+        f.color_profile = Some(crate::colour::apply_icc(&mut img, &p3, "Rgb8"));
+        let w = input_warnings(&f, 224);
+        assert!(w.iter().any(|w| w.contains("converted to sRGB")), "{w:?}");
+        let srgb = moxcms::ColorProfile::new_srgb().encode().unwrap();
+        f.color_profile = Some(crate::colour::apply_icc(&mut img, &srgb, "Rgb8"));
+        assert!(input_warnings(&f, 224).is_empty());
+        f.color_profile = Some(crate::colour::apply_icc(&mut img, &p3, "Cmyk8"));
+        let w = input_warnings(&f, 224);
+        assert!(w.iter().any(|w| w.contains("not applied")), "{w:?}");
     }
 }
