@@ -138,6 +138,61 @@ fn open_sample_shows_verdict_and_overlays() {
     assert!(out.join("report.pdf").is_file());
 }
 
+#[test]
+fn a_display_p3_photo_is_shown_converted_and_says_so() {
+    use image::ImageEncoder;
+    if !common::real_model_available() {
+        eprintln!("skipping: real weights not installed");
+        return;
+    }
+    let dir = sandbox().join("p3");
+    std::fs::create_dir_all(&dir).unwrap();
+    let img = image::RgbImage::from_fn(96, 64, |x, y| image::Rgb([200, x as u8 * 2, y as u8 * 3]));
+    let mut buf = Vec::new();
+    let mut e = image::codecs::png::PngEncoder::new(&mut buf);
+    e.set_icc_profile(moxcms::ColorProfile::new_display_p3().encode().unwrap())
+        .unwrap();
+    e.write_image(img.as_raw(), 96, 64, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    let path = dir.join("wide-gamut.png");
+    std::fs::write(&path, &buf).unwrap();
+
+    let app = App::new(paths("p3"), None, None);
+    let mut h = Harness::builder()
+        .with_size([1400.0, 860.0])
+        .build_ui_state(|ui, app: &mut App| app.show(ui), app);
+    h.state_mut().add_path(&path);
+    step_until(&mut h, "the analysis", 120, |a| {
+        a.evidence.first().is_some_and(|e| e.complete)
+    });
+    let e = &h.state().evidence[0];
+    assert!(e.error.is_none(), "{:?}", e.error);
+    let a = e.analysis.as_ref().unwrap();
+    let c = a.facts.color_profile.as_ref().expect("profile read");
+    assert!(c.converted, "{c:?}");
+    // The verdict card's warnings carry the conversion, and so does the File section.
+    assert!(h
+        .query_all_by_label_contains("converted to sRGB before the analysis")
+        .next()
+        .is_some());
+    h.get_by_label("File").click();
+    h.step();
+    assert!(h.query_by_label("colour profile").is_some());
+
+    // An unreadable file beside it: its row shows the error, drawn with glyphs the bundled
+    // fonts have (the harness panics on a missing glyph, where a window would draw a box).
+    let bad = dir.join("broken.jpg");
+    std::fs::write(&bad, b"not a picture").unwrap();
+    h.state_mut().add_path(&bad);
+    step_until(&mut h, "the error", 60, |a| {
+        a.evidence.get(1).is_some_and(|e| e.error.is_some())
+    });
+    h.step();
+    h.step();
+    let err = h.state().evidence[1].error.clone().unwrap();
+    assert!(err.contains("broken.jpg"), "{err}");
+}
+
 fn write_examples(dir: &Path, n: usize) -> (PathBuf, PathBuf) {
     let real = dir.join("real");
     let fake = dir.join("fake");

@@ -732,7 +732,7 @@ impl App {
                 self.configure();
             }
             if let Some(n) = &self.engine.note {
-                ui.label(RichText::new(format!("⚠ {n}")).color(Color32::YELLOW));
+                ui.label(RichText::new(n).color(Color32::YELLOW));
             }
         });
         if let Some(n) = self.notice.clone() {
@@ -822,7 +822,16 @@ impl App {
                                 ui.add(egui::Image::new((t.id(), s * k)));
                             }
                             None if e.error.is_some() => {
-                                ui.add_sized([48.0, 48.0], egui::Label::new("⚠"));
+                                // The bundled fonts have no warning sign: a large "!" instead.
+                                ui.add_sized(
+                                    [48.0, 48.0],
+                                    egui::Label::new(
+                                        RichText::new("!")
+                                            .size(28.0)
+                                            .strong()
+                                            .color(Color32::from_rgb(255, 140, 100)),
+                                    ),
+                                );
                             }
                             None => {
                                 ui.add_sized([48.0, 48.0], egui::Label::new("…"));

@@ -108,7 +108,7 @@ fn verdict_card(app: &App, i: usize, ui: &mut egui::Ui) {
         ui.add_space(4.0);
         ui.strong("Warnings");
         for w in &a.warnings {
-            ui.label(RichText::new(format!("⚠ {w}")).color(Color32::from_rgb(255, 180, 90)));
+            ui.label(RichText::new(format!("• {w}")).color(Color32::from_rgb(255, 180, 90)));
         }
     }
     if let Some(s) = e.first_verdict_s {
