@@ -81,16 +81,25 @@ pub fn apply_icc(rgb: &mut RgbImage, icc: &[u8], source_colour: &str) -> ColourP
             "ICC profile '{description}' not applied ({why}): colours were taken as sRGB"
         ),
     };
-    if profile.color_space != DataColorSpace::Rgb {
-        return not_applied(&format!("a {:?} profile", profile.color_space));
-    }
-    if !source_colour.starts_with("Rgb") {
-        // An RGB profile on a grey or CMYK image does not describe the decoded values.
-        return not_applied(&format!("the image is {source_colour}"));
-    }
+    // An RGB profile describes an RGB image, a grey one a grey image (decoded as R = G = B).
+    // Any other pairing, or a CMYK profile (the decoder has already turned CMYK into RGB), does
+    // not describe the decoded values.
+    let grey = match (profile.color_space, source_colour) {
+        (DataColorSpace::Rgb, c) if c.starts_with("Rgb") => false,
+        (DataColorSpace::Gray, c) if c.starts_with('L') => true,
+        (DataColorSpace::Rgb | DataColorSpace::Gray, c) => {
+            return not_applied(&format!("the image is {c}"))
+        }
+        (space, _) => return not_applied(&format!("a {space:?} profile")),
+    };
     let srgb = ColorProfile::new_srgb();
+    let (layout, channels) = if grey {
+        (Layout::Gray, 1)
+    } else {
+        (Layout::Rgb, 3)
+    };
     let transform = match profile.create_transform_8bit(
-        Layout::Rgb,
+        layout,
         &srgb,
         Layout::Rgb,
         TransformOptions::default(),
@@ -98,15 +107,22 @@ pub fn apply_icc(rgb: &mut RgbImage, icc: &[u8], source_colour: &str) -> ColourP
         Ok(t) => t,
         Err(e) => return not_applied(&format!("no transform to sRGB: {e:?}")),
     };
+    // The transform's input: the decoded pixels, or one channel of them for a grey image.
+    let input: Vec<u8> = if grey {
+        rgb.as_raw().iter().step_by(3).copied().collect()
+    } else {
+        rgb.as_raw().clone()
+    };
     // In bands of rows across the thread pool: a 12-Mpixel photo costs tens of milliseconds.
-    let band = 3 * rgb.width() as usize * 64;
+    let rows = rgb.width() as usize * 64;
     let mut out = vec![0u8; rgb.as_raw().len()];
-    let done: Result<Vec<(u32, u64)>, CmsError> = rgb
-        .as_raw()
-        .par_chunks(band)
-        .zip(out.par_chunks_mut(band))
-        .map(|(src, dst)| {
+    let done: Result<Vec<(u32, u64)>, CmsError> = input
+        .par_chunks(channels * rows)
+        .zip(out.par_chunks_mut(3 * rows))
+        .zip(rgb.as_raw().par_chunks(3 * rows))
+        .map(|((src, dst), decoded)| {
             transform.transform(src, dst)?;
+            let src = decoded;
             // How far the values moved, for the report and the sRGB-under-another-name check.
             Ok(src
                 .iter()
@@ -177,6 +193,32 @@ mod tests {
         let c = apply_icc(&mut img, &srgb, "Rgb8");
         assert!(!c.converted && !c.needs_notice(), "{c:?}");
         assert_eq!(img, saturated());
+    }
+
+    #[test]
+    fn a_grey_profile_is_applied_to_a_grey_image() {
+        let ramp = || RgbImage::from_fn(64, 4, |x, _| image::Rgb([(x * 4) as u8; 3]));
+        // Gamma 1.8 (the old Mac grey) encodes mid-tones darker than sRGB does: converting
+        // lifts the middle of the ramp (128 becomes about 145) and keeps the ends.
+        let g18 = ColorProfile::new_gray_with_gamma(1.8).encode().unwrap();
+        let mut img = ramp();
+        let c = apply_icc(&mut img, &g18, "L8");
+        assert!(c.converted, "{c:?}");
+        for p in img.pixels() {
+            assert!(p[0] == p[1] && p[1] == p[2], "still grey: {p:?}");
+        }
+        assert_eq!(img.get_pixel(0, 0)[0], 0);
+        assert!(img.get_pixel(63, 0)[0] >= 250);
+        assert!(img.get_pixel(32, 0)[0] > 135, "{:?}", img.get_pixel(32, 0));
+        // A grey profile on an RGB image is not applied.
+        let mut img = ramp();
+        let c = apply_icc(&mut img, &g18, "Rgb8");
+        assert!(
+            !c.converted && c.note.contains("the image is Rgb8"),
+            "{}",
+            c.note
+        );
+        assert_eq!(img, ramp());
     }
 
     #[test]

@@ -191,7 +191,22 @@ pub fn decode_bytes(
     };
     let has_alpha = img.color().has_alpha();
     let mut rgb = img.into_rgb8();
-    let color_profile = icc.map(|icc| crate::colour::apply_icc(&mut rgb, &icc, &color_type));
+    let color_profile = icc.map(|icc| {
+        // The pixels are only replaced once the whole transform has succeeded, so a colour
+        // engine that panics on a hostile profile leaves them as decoded.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::colour::apply_icc(&mut rgb, &icc, &color_type)
+        }))
+        .unwrap_or_else(|_| crate::colour::ColourProfile {
+            description: "unreadable".into(),
+            converted: false,
+            srgb_equivalent: false,
+            note: format!(
+                "embedded ICC profile ({} bytes) made the colour engine fail: colours were taken as sRGB",
+                icc.len()
+            ),
+        })
+    });
     let facts = ImageFacts {
         file_size: bytes.len() as u64,
         sha256: sha256_hex(bytes),

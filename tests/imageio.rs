@@ -214,6 +214,22 @@ fn embedded_colour_profiles_are_converted_to_srgb() {
         .note
         .contains("could not be read"));
     assert_eq!(broken.rgb, img);
+    // A greyscale PNG with a grey profile: converted, and still grey.
+    let mut buf = Vec::new();
+    let mut e = image::codecs::png::PngEncoder::new(&mut buf);
+    e.set_icc_profile(
+        moxcms::ColorProfile::new_gray_with_gamma(1.8)
+            .encode()
+            .unwrap(),
+    )
+    .unwrap();
+    let ramp: Vec<u8> = (0..64 * 48).map(|i| (i % 64 * 4) as u8).collect();
+    e.write_image(&ramp, 64, 48, image::ExtendedColorType::L8)
+        .unwrap();
+    let g = load_image(&write(dir.path(), "grey.png", &buf), &lim).unwrap();
+    assert!(g.facts.color_profile.as_ref().unwrap().converted);
+    assert!(g.rgb.pixels().all(|p| p[0] == p[1] && p[1] == p[2]));
+
     // No profile: nothing to report, pixels as decoded.
     let p = write(
         dir.path(),
