@@ -239,6 +239,44 @@ fn embedded_colour_profiles_are_converted_to_srgb() {
     assert!(load_image(&p, &lim).unwrap().facts.color_profile.is_none());
 }
 
+#[test]
+fn mangled_colour_profiles_never_take_the_loader_down() {
+    use image::ImageEncoder;
+    let dir = tempfile::tempdir().unwrap();
+    let p3 = moxcms::ColorProfile::new_display_p3().encode().unwrap();
+    let img = encode(image::ImageFormat::Png, 40, 40);
+    let rgb = image::load_from_memory(&img).unwrap().to_rgb8();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for i in 0..300 {
+        // Flip a few bytes anywhere, or cut the profile short.
+        let mut icc = p3.clone();
+        for _ in 0..1 + next() % 6 {
+            let at = (next() as usize) % icc.len();
+            icc[at] ^= (next() % 255 + 1) as u8;
+        }
+        if i % 5 == 0 {
+            icc.truncate(1 + (next() as usize) % icc.len());
+        }
+        let mut buf = Vec::new();
+        let mut e = image::codecs::png::PngEncoder::new(&mut buf);
+        e.set_icc_profile(icc).unwrap();
+        e.write_image(rgb.as_raw(), 40, 40, image::ExtendedColorType::Rgb8)
+            .unwrap();
+        let p = write(dir.path(), "mangled.png", &buf);
+        let got = load_image(&p, &LoadLimits::default()).unwrap();
+        let c = got.facts.color_profile.expect("a profile was embedded");
+        if !c.converted {
+            assert_eq!(got.rgb, rgb, "{}", c.note);
+        }
+    }
+}
+
 fn crc32(data: &[u8]) -> u32 {
     let mut c = 0xFFFF_FFFFu32;
     for &b in data {
