@@ -1,8 +1,8 @@
 //! Embedded ICC colour profiles. CLIP and every detector here were trained on sRGB pixels, and
 //! the viewer shows sRGB. A photo in Display P3 (iPhones), Adobe RGB (many cameras) or ProPhoto
 //! read as if it were sRGB looks washed out and gives the detector values it never saw. The
-//! loader converts RGB profiles to sRGB with moxcms (a pure-Rust colour management engine) and
-//! says what it did. Profiles it cannot apply are named and left alone.
+//! loader converts RGB and grey profiles to sRGB with moxcms (a pure-Rust colour management
+//! engine) and says what it did. Profiles it cannot apply are named and left alone.
 
 use image::RgbImage;
 use moxcms::{CmsError, ColorProfile, DataColorSpace, Layout, ProfileText, TransformOptions};
@@ -23,6 +23,16 @@ pub struct ColourProfile {
 }
 
 impl ColourProfile {
+    /// A profile left unapplied: the pixels stay as decoded, and `note` says why.
+    pub fn unapplied(description: &str, note: String) -> Self {
+        Self {
+            description: description.into(),
+            converted: false,
+            srgb_equivalent: false,
+            note,
+        }
+    }
+
     /// Whether the image's warnings should carry the note: the pixels were converted, or a
     /// profile that is not sRGB was left unapplied.
     pub fn needs_notice(&self) -> bool {
@@ -57,15 +67,13 @@ pub fn apply_icc(rgb: &mut RgbImage, icc: &[u8], source_colour: &str) -> ColourP
     let profile = match ColorProfile::new_from_slice(icc) {
         Ok(p) => p,
         Err(e) => {
-            return ColourProfile {
-                description: "unreadable".into(),
-                converted: false,
-        srgb_equivalent: false,
-                note: format!(
+            return ColourProfile::unapplied(
+                "unreadable",
+                format!(
                     "embedded ICC profile ({} bytes) could not be read ({e:?}): colours were taken as sRGB",
                     icc.len()
                 ),
-            }
+            )
         }
     };
     let description = profile
@@ -73,13 +81,11 @@ pub fn apply_icc(rgb: &mut RgbImage, icc: &[u8], source_colour: &str) -> ColourP
         .as_ref()
         .and_then(text)
         .unwrap_or_else(|| "unnamed".into());
-    let not_applied = |why: &str| ColourProfile {
-        description: description.clone(),
-        converted: false,
-        srgb_equivalent: false,
-        note: format!(
-            "ICC profile '{description}' not applied ({why}): colours were taken as sRGB"
-        ),
+    let not_applied = |why: &str| {
+        ColourProfile::unapplied(
+            &description,
+            format!("ICC profile '{description}' not applied ({why}): colours were taken as sRGB"),
+        )
     };
     // An RGB profile describes an RGB image, a grey one a grey image (decoded as R = G = B).
     // Any other pairing, or a CMYK profile (the decoder has already turned CMYK into RGB), does
@@ -108,10 +114,10 @@ pub fn apply_icc(rgb: &mut RgbImage, icc: &[u8], source_colour: &str) -> ColourP
         Err(e) => return not_applied(&format!("no transform to sRGB: {e:?}")),
     };
     // The transform's input: the decoded pixels, or one channel of them for a grey image.
-    let input: Vec<u8> = if grey {
+    let input: std::borrow::Cow<[u8]> = if grey {
         rgb.as_raw().iter().step_by(3).copied().collect()
     } else {
-        rgb.as_raw().clone()
+        rgb.as_raw().as_slice().into()
     };
     // In bands of rows across the thread pool: a 12-Mpixel photo costs tens of milliseconds.
     let rows = rgb.width() as usize * 64;
@@ -122,9 +128,8 @@ pub fn apply_icc(rgb: &mut RgbImage, icc: &[u8], source_colour: &str) -> ColourP
         .zip(rgb.as_raw().par_chunks(3 * rows))
         .map(|((src, dst), decoded)| {
             transform.transform(src, dst)?;
-            let src = decoded;
             // How far the values moved, for the report and the sRGB-under-another-name check.
-            Ok(src
+            Ok(decoded
                 .iter()
                 .zip(dst.iter())
                 .fold((0u32, 0u64), |(m, s), (&a, &b)| {

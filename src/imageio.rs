@@ -197,14 +197,14 @@ pub fn decode_bytes(
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             crate::colour::apply_icc(&mut rgb, &icc, &color_type)
         }))
-        .unwrap_or_else(|_| crate::colour::ColourProfile {
-            description: "unreadable".into(),
-            converted: false,
-            srgb_equivalent: false,
-            note: format!(
-                "embedded ICC profile ({} bytes) made the colour engine fail: colours were taken as sRGB",
-                icc.len()
-            ),
+        .unwrap_or_else(|_| {
+            crate::colour::ColourProfile::unapplied(
+                "unreadable",
+                format!(
+                    "embedded ICC profile ({} bytes) made the colour engine fail: colours were taken as sRGB",
+                    icc.len()
+                ),
+            )
         })
     });
     let facts = ImageFacts {
