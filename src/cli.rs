@@ -202,11 +202,16 @@ pub struct TrainArgs {
     /// dropped). Default: the last block.
     #[arg(long)]
     pub head_layer: Option<usize>,
-    /// Probe: read the raw class tokens after these blocks (1-based), concatenated and
-    /// standardised, instead of the projected embedding: a list and/or ranges, e.g. `1-12` or
-    /// `6,9,12`. Exclusive with --head-layer.
+    /// Probe / MPFT: read the raw class tokens after these blocks (1-based), concatenated and
+    /// standardised, instead of the projected embedding (probe) or the pooled last class token
+    /// (MPFT): a list and/or ranges, e.g. `1-12` or `6,9,12`. Exclusive with --head-layer.
     #[arg(long)]
     pub blocks: Option<String>,
+    /// MPFT with --blocks: start the head from this probe on the same blocks (a detector name or
+    /// checkpoint path), trained on the same images with the same seed: linear probing, then
+    /// fine-tuning (LP-FT). The run takes the probe's held-out split.
+    #[arg(long)]
+    pub head_from: Option<String>,
     /// Probe with --blocks: which tokens of each block: cls (the class token), spread (the
     /// per-channel standard deviation of the patch tokens) or cls+spread.
     #[arg(long, default_value = "cls")]
@@ -946,8 +951,14 @@ fn calibrate(c: CalibrateArgs) -> Result<i32> {
 
 fn train(t: TrainArgs) -> Result<i32> {
     let blocks = t.blocks.as_deref().map(parse_blocks).transpose()?;
-    if blocks.is_some() && t.method != Method::Probe {
-        bail!("--blocks applies to --method probe only");
+    if blocks.is_some() && !matches!(t.method, Method::Probe | Method::Mpft) {
+        bail!("--blocks applies to --method probe and mpft only");
+    }
+    if t.head_from.is_some() && (t.method != Method::Mpft || blocks.is_none()) {
+        bail!("--head-from applies to --method mpft with --blocks");
+    }
+    if t.method == Method::Mpft && t.tokens != crate::detect::probe::BlockTokens::Cls {
+        bail!("--tokens applies to --method probe only (an MPFT head on several blocks reads their class tokens)");
     }
     if blocks.is_none() && t.tokens != crate::detect::probe::BlockTokens::Cls {
         bail!("--tokens chooses what a probe on several blocks reads: add --blocks LIST");
@@ -1010,7 +1021,7 @@ fn train(t: TrainArgs) -> Result<i32> {
             low_passed_reals: t.low_passed_reals,
             made_jpeg: t.made_jpeg,
             lr,
-            blocks,
+            blocks: blocks.clone(),
             tokens: t.tokens,
             perturbed_copies,
             l2,
@@ -1051,6 +1062,7 @@ fn train(t: TrainArgs) -> Result<i32> {
                 out: t.out.clone(),
                 name: name.clone(),
                 resume: t.resume.clone(),
+                head_from: t.head_from.clone(),
                 pin: matches!(t.method, Method::Pin | Method::PinTam).then(|| {
                     crate::train::pin::PinSettings {
                         noise: t.noise,
@@ -1079,6 +1091,7 @@ fn train(t: TrainArgs) -> Result<i32> {
                     made_jpeg: t.made_jpeg,
                     seed: t.seed,
                     target_fpr: t.target_fpr,
+                    blocks,
                     crop,
                     ..Default::default()
                 },

@@ -441,6 +441,58 @@ fn probe_on_several_blocks_with_perturbed_copies_trains_scans_and_refuses_bad_li
         assert!(stderr.contains(msg), "{extra:?}: {stderr}");
         assert!(!out.exists());
     }
+    // LP-FT from the command line: MPFT whose head starts from the probe on the same blocks.
+    let fine_tune = |out: &Path, extra: &[&str]| {
+        bin()
+            .args(["train", "--model"])
+            .arg(tiny())
+            .args(["--epochs", "1", "--batch-size", "4"])
+            .args(extra)
+            .arg("--real")
+            .arg(&real)
+            .arg("--fake")
+            .arg(&fake)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let tuned = dir.path().join("lpft.safetensors");
+    let head = ckpt.display().to_string();
+    let o = fine_tune(
+        &tuned,
+        &["--method", "mpft", "--blocks", "1-2", "--head-from", &head],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let c = fauxscope::detect::Checkpoint::load(&tuned).unwrap();
+    assert_eq!(c.meta.settings["blocks"], serde_json::json!([1, 2]));
+    assert_eq!(c.meta.settings["head_from"], "b");
+    assert_eq!(c.tensors["head.weight"].dims(), [1, 64]);
+    assert_separates(&tuned, &real, &fake);
+    for (extra, msg) in [
+        (
+            &["--method", "pin", "--blocks", "1-2"][..],
+            "probe and mpft only",
+        ),
+        (
+            &["--method", "mpft", "--head-from", &head][..],
+            "--head-from applies",
+        ),
+        (
+            &["--method", "mpft", "--blocks", "1-2", "--tokens", "spread"][..],
+            "--tokens applies",
+        ),
+        (
+            &["--method", "mpft", "--blocks", "2", "--head-from", &head][..],
+            "reads blocks",
+        ),
+    ] {
+        let o = fine_tune(&out, extra);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{extra:?} was accepted");
+        assert!(stderr.contains(msg), "{extra:?}: {stderr}");
+        assert!(!out.exists());
+    }
 }
 
 #[test]

@@ -129,6 +129,7 @@ fn request(real: &Path, fake: &Path, out: &Path, settings: MpftSettings) -> Mpft
         name: out.file_stem().unwrap().to_string_lossy().into_owned(),
         settings,
         resume: None,
+        head_from: None,
         pin: None,
     }
 }
@@ -202,6 +203,7 @@ fn mpft_learns_saves_small_checkpoint_and_resumes() {
             ..settings()
         },
         resume: Some(out),
+        head_from: None,
         pin: None,
     };
     let c = e
@@ -316,6 +318,7 @@ fn cancelled_run_saves_nothing_and_says_so() {
         name: "x".into(),
         settings: settings(),
         resume: None,
+        head_from: None,
         pin: None,
     };
     let e = tiny_engine()
@@ -359,6 +362,7 @@ fn pin_trains_its_generator_jointly_and_reloads() {
             name: "tiny-pin".into(),
             settings: settings(),
             resume: None,
+            head_from: None,
             pin: Some(pin.clone()),
         };
         let c = e
@@ -406,6 +410,7 @@ fn pin_trains_its_generator_jointly_and_reloads() {
         name: "bad".into(),
         settings: settings(),
         resume: None,
+        head_from: None,
         pin: Some(PinSettings {
             noise_layer: 7,
             ..Default::default()
@@ -435,6 +440,7 @@ fn child_spec(dir: &Path, real: PathBuf, fake: PathBuf, epochs: usize) -> TrainS
                 ..settings()
             },
             resume: None,
+            head_from: None,
             pin: None,
         })),
     }
@@ -492,4 +498,120 @@ fn training_in_a_child_process_reports_progress_cancels_and_fails_clearly() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("no-such-model"), "{e}");
+}
+
+/// Scores of the 16 + 16 training images under a checkpoint, through the detector registry.
+fn scores_of(e: &Engine, ckpt: &Path, real: &Path, fake: &Path) -> Vec<f32> {
+    let det = fauxscope::detect::build_detector(
+        fauxscope::detect::Checkpoint::load(ckpt).unwrap(),
+        &e.base,
+    )
+    .unwrap();
+    let paths: Vec<PathBuf> = (0..16)
+        .map(|i| real.join(format!("r{i}.png")))
+        .chain((0..16).map(|i| fake.join(format!("f{i}.png"))))
+        .collect();
+    e.scan_paths(det.as_ref(), &paths, &no_progress, &CancelFlag::new())
+        .unwrap()
+        .iter()
+        .map(|r| r.as_ref().unwrap().score)
+        .collect()
+}
+
+#[test]
+fn lp_ft_starts_from_the_probe_on_several_blocks_fine_tunes_and_reloads() {
+    use fauxscope::model::preprocess::CropMode;
+    let dir = tempfile::tempdir().unwrap();
+    let (real, fake) = make_data(dir.path());
+    let e = tiny_engine();
+    // Linear probing: a probe on the class tokens of both blocks.
+    let probe = dir.path().join("probe.safetensors");
+    let preq = fauxscope::workstation::ProbeRequest {
+        real: vec![real.clone()],
+        fake: vec![fake.clone()],
+        out: probe.clone(),
+        name: "tiny-probe-blocks".into(),
+        crop: CropMode::Center,
+        settings: fauxscope::train::probe::ProbeSettings {
+            blocks: Some(vec![1, 2]),
+            l2: 1.0,
+            lr: 0.005,
+            ..Default::default()
+        },
+    };
+    e.train_probe(&preq, &no_progress, &CancelFlag::new())
+        .unwrap();
+    let lp_ft = |out: &Path, lr: f64, blocks: Vec<usize>, seed: u64| {
+        let mut req = request(
+            &real,
+            &fake,
+            out,
+            MpftSettings {
+                blocks: Some(blocks),
+                crop: CropMode::Center,
+                lr,
+                seed,
+                ..settings()
+            },
+        );
+        req.head_from = Some(probe.display().to_string());
+        e.train_mpft(&req, &no_progress, &CancelFlag::new())
+    };
+    // With a zero learning rate nothing moves: the fine-tuned detector is the probe, so the head
+    // was taken over exactly and folded back exactly, and the run took the probe's split.
+    let still = dir.path().join("still.safetensors");
+    let c = lp_ft(&still, 0.0, vec![1, 2], 0).unwrap();
+    assert_eq!(c.meta.settings["head_from"], "tiny-probe-blocks");
+    assert_eq!(c.meta.settings["holdout"], 0.25);
+    assert_eq!(c.meta.metrics["heldout_images"], 8);
+    assert_eq!(c.tensor("head.weight").unwrap().dims(), [1, 2 * 32]);
+    let (a, b) = (
+        scores_of(&e, &probe, &real, &fake),
+        scores_of(&e, &still, &real, &fake),
+    );
+    let d = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
+    assert!(
+        d < 1e-4,
+        "the unmoved LP-FT detector differs from its probe by {d}"
+    );
+    // Fine-tuning moves the tower and the head, and the result still separates the classes.
+    let tuned = dir.path().join("tuned.safetensors");
+    let c = lp_ft(&tuned, 3e-3, vec![1, 2], 0).unwrap();
+    assert!(c.tensors.keys().any(|k| k.ends_with("lora_b")));
+    let t = scores_of(&e, &tuned, &real, &fake);
+    assert!(t.iter().zip(&b).any(|(x, y)| (x - y).abs() > 1e-3));
+    let labels: Vec<bool> = (0..32).map(|i| i >= 16).collect();
+    let auc = fauxscope::eval::metrics::auc(&t, &labels);
+    assert!(auc > 0.9, "AUC {auc}");
+    // A probe that does not fit the run is refused, naming why.
+    let bad = dir.path().join("bad.safetensors");
+    for (blocks, seed, want) in [(vec![2], 0, "reads blocks"), (vec![1, 2], 1, "seed")] {
+        let err = lp_ft(&bad, 1e-3, blocks, seed).expect_err("trained");
+        assert!(format!("{err:#}").contains(want), "{err:#}");
+    }
+    let mut req = request(&real, &fake, &bad, settings());
+    req.head_from = Some(tuned.display().to_string());
+    let err = e
+        .train_mpft(&req, &no_progress, &CancelFlag::new())
+        .err()
+        .unwrap();
+    assert!(format!("{err:#}").contains("--blocks"), "{err:#}");
+    req.settings.blocks = Some(vec![1, 2]);
+    let err = e
+        .train_mpft(&req, &no_progress, &CancelFlag::new())
+        .err()
+        .unwrap();
+    assert!(format!("{err:#}").contains("not a probe"), "{err:#}");
+    req.head_from = None;
+    req.pin = Some(Default::default());
+    let err = e
+        .train_mpft(&req, &no_progress, &CancelFlag::new())
+        .err()
+        .unwrap();
+    assert!(format!("{err:#}").contains("several blocks"), "{err:#}");
+    assert!(!bad.exists());
 }

@@ -4,7 +4,7 @@
 
 use super::{Checkpoint, Detector, DetectorMeta};
 use crate::model::vit::VisionOutput;
-use crate::model::{BaseModel, ClipVision};
+use crate::model::{BaseModel, ClipVision, ForwardOptions};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Tensor};
 use std::collections::HashMap;
@@ -164,6 +164,8 @@ pub struct MpftDetector {
     pub(super) vision: ClipVision,
     head_w: Tensor,
     head_b: Tensor,
+    /// The blocks whose raw class tokens the head reads (None: the pooled last class token).
+    blocks: Option<Vec<usize>>,
     pub(super) warnings: Vec<String>,
 }
 
@@ -182,20 +184,28 @@ impl MpftDetector {
                 .and_then(|r| r.as_f64())
                 .unwrap_or(8.0)
                 .max(1.0);
+        let name = ckpt.meta.name.clone();
+        let blocks = super::probe::blocks_setting(&ckpt.meta.settings)
+            .with_context(|| format!("detector '{name}'"))?;
+        let last = super::probe::last_block(
+            blocks.as_deref(),
+            head_layer_setting(&ckpt.meta.settings),
+            base.info.config.num_hidden_layers,
+        )
+        .with_context(|| format!("detector '{name}'"))?;
         let mut vision = base.vision.clone();
-        truncate_to_head(&mut vision, head_layer_setting(&ckpt.meta.settings))
-            .with_context(|| format!("detector '{}'", ckpt.meta.name))?;
+        truncate_to_head(&mut vision, last).with_context(|| format!("detector '{name}'"))?;
         apply_trained(&mut vision, &ckpt.tensors, scale, true)?;
         vision.prepare_inference()?;
         let dev = vision.device().clone();
         let head_w = ckpt.tensor(HEAD_W)?.to_device(&dev)?;
         let head_b = ckpt.tensor(HEAD_B)?.to_device(&dev)?;
-        if head_w.dims() != [1, base.info.config.hidden_size] {
+        let width = base.info.config.hidden_size * blocks.as_ref().map_or(1, |b| b.len());
+        if head_w.dims() != [1, width] || head_b.dims() != [1] {
             bail!(
-                "detector '{}': head {:?} does not fit width {}",
-                ckpt.meta.name,
+                "detector '{name}': head {:?} / {:?} does not fit width {width}",
                 head_w.dims(),
-                base.info.config.hidden_size
+                head_b.dims(),
             );
         }
         Ok(Self {
@@ -203,6 +213,7 @@ impl MpftDetector {
             vision,
             head_w,
             head_b,
+            blocks,
             warnings,
         })
     }
@@ -216,12 +227,27 @@ impl Detector for MpftDetector {
         &self.vision
     }
     fn head(&self, out: &VisionOutput) -> Result<Vec<f32>> {
-        let z = head_logits(
-            &out.pooled.to_dtype(DType::F32)?,
-            &self.head_w,
-            &self.head_b,
-        )?;
-        Ok(z.to_vec1()?)
+        let f = match &self.blocks {
+            Some(b) => super::probe::class_tokens(out, b)?,
+            None => out.pooled.to_dtype(DType::F32)?,
+        };
+        Ok(head_logits(&f, &self.head_w, &self.head_b)?.to_vec1()?)
+    }
+    fn logits(&self, pixels: &Tensor) -> Result<Vec<f32>> {
+        let opts = ForwardOptions {
+            hidden_states: self.blocks.is_some(),
+            ..Default::default()
+        };
+        self.head(&self.vision.forward_with(pixels, opts)?)
+    }
+    fn logits_with_attentions(&self, pixels: &Tensor) -> Result<(Vec<f32>, Vec<Tensor>)> {
+        let opts = ForwardOptions {
+            hidden_states: self.blocks.is_some(),
+            attentions: true,
+            ..Default::default()
+        };
+        let out = self.vision.forward_with(pixels, opts)?;
+        Ok((self.head(&out)?, out.attentions))
     }
     fn warnings(&self) -> &[String] {
         &self.warnings

@@ -158,6 +158,12 @@ impl PinDetector {
                 base.info.arch
             );
         }
+        if super::probe::blocks_setting(s)?.is_some() {
+            bail!(
+                "detector '{}': a PiN head reads the last class token, not several blocks",
+                ckpt.meta.name
+            );
+        }
         let dev = base.vision.device().clone();
         let generator = if ckpt.tensors.contains_key(PROTOTYPES) {
             Some(NoiseGenerator::from_tensors(&ckpt.tensors, &dev)?)

@@ -463,6 +463,7 @@ impl Service {
                 name: job.name.clone(),
                 settings: job.mpft.clone(),
                 resume: None,
+                head_from: None,
                 pin: (job.method == TrainMethod::Pin).then(crate::train::pin::PinSettings::default),
             })),
         };

@@ -8,7 +8,7 @@ use crate::detect::Calibration;
 use crate::eval::metrics;
 use crate::jobs::{CancelFlag, Progress, ProgressSink};
 use crate::model::preprocess::{batch_tensor, preprocess, CropMode};
-use crate::model::vit::{keep_indices, LoraDelta};
+use crate::model::vit::{keep_indices, LoraDelta, VisionOutput};
 use crate::model::{ClipVision, ForwardOptions};
 use crate::rng::Rng;
 use crate::train::augment::{augment, AugmentSettings};
@@ -65,6 +65,12 @@ pub struct MpftSettings {
     /// at quality 75-95 before augmentation (1: always, the first recipe).
     #[serde(default = "crate::train::synthetic::default_made_jpeg")]
     pub made_jpeg: f64,
+    /// The head reads the raw class tokens after these blocks (1-based, increasing),
+    /// concatenated, as a probe on several blocks does, instead of the pooled class token of the
+    /// last block (None). Exclusive with `head_layer`; later blocks are not run. Trained in
+    /// standardised space (`BlockStats`), stored folded back onto the raw tokens.
+    #[serde(default)]
+    pub blocks: Option<Vec<usize>>,
 }
 
 impl Default for MpftSettings {
@@ -91,6 +97,7 @@ impl Default for MpftSettings {
             synthetic_kind: Default::default(),
             low_passed_reals: 0.0,
             made_jpeg: 1.0,
+            blocks: None,
         }
     }
 }
@@ -107,12 +114,53 @@ pub struct TrainData {
     pub labels: Vec<bool>,
 }
 
+/// Per-feature statistics of the features a head on several blocks reads (mean and standard
+/// deviation over the training images, each [1, F]). The head is trained on
+/// z = (x - mean) / sd and stored folded back onto x: w·z + b = (w/sd)·x + (b - (w/sd)·mean).
+#[derive(Debug, Clone)]
+pub struct BlockStats {
+    pub mean: Tensor,
+    pub sd: Tensor,
+}
+
+impl BlockStats {
+    /// Statistics of feature rows [N, F] (sd floored at 1e-6, as the probe's fit).
+    pub fn of(rows: &Tensor) -> Result<Self> {
+        let rows = rows.to_dtype(DType::F32)?;
+        let mean = rows.mean_keepdim(0)?;
+        let sd = rows
+            .broadcast_sub(&mean)?
+            .sqr()?
+            .mean_keepdim(0)?
+            .sqrt()?
+            .clamp(1e-6f32, f32::MAX)?;
+        Ok(Self { mean, sd })
+    }
+
+    /// Raw-feature head (w, b) to the standardised space: w·sd, b + w·mean.
+    fn unfold(&self, w: &Tensor, b: &Tensor) -> Result<(Tensor, Tensor)> {
+        let wz = w.broadcast_mul(&self.sd)?;
+        let bz = (b + w.broadcast_mul(&self.mean)?.sum_all()?.reshape(1)?)?;
+        Ok((wz, bz))
+    }
+
+    /// Standardised-space head back onto raw features: w/sd, b - (w/sd)·mean.
+    fn fold(&self, wz: &Tensor, bz: &Tensor) -> Result<(Tensor, Tensor)> {
+        let w = wz.broadcast_div(&self.sd)?;
+        let b = (bz - w.broadcast_mul(&self.mean)?.sum_all()?.reshape(1)?)?;
+        Ok((w, b))
+    }
+}
+
 /// The trainable copy of the tower.
 pub struct Trainable {
     pub varmap: VarMap,
     pub model: ClipVision,
+    /// The head (in standardised space when it reads several blocks).
     pub head_w: Tensor,
     pub head_b: Tensor,
+    /// The blocks the head reads and their statistics (None: the pooled class token).
+    pub blocks: Option<(Vec<usize>, BlockStats)>,
 }
 
 /// Registers `t` (as f32) as a trainable variable named `name`; returns its tensor.
@@ -132,9 +180,30 @@ pub fn build_trainable(
     s: &MpftSettings,
     init: Option<&HashMap<String, Tensor>>,
 ) -> Result<Trainable> {
+    build_trainable_with(base, s, init, None)
+}
+
+/// As `build_trainable`; a head on several blocks (`s.blocks`) needs their feature statistics.
+/// A head in `init` is a raw-feature one (as checkpoints and probes store it).
+pub fn build_trainable_with(
+    base: &ClipVision,
+    s: &MpftSettings,
+    init: Option<&HashMap<String, Tensor>>,
+    stats: Option<BlockStats>,
+) -> Result<Trainable> {
     let vm = VarMap::new();
     let mut m = base.clone();
-    crate::detect::mpft::truncate_to_head(&mut m, s.head_layer)?;
+    let last = crate::detect::probe::last_block(
+        s.blocks.as_deref(),
+        s.head_layer,
+        m.config.num_hidden_layers,
+    )?;
+    crate::detect::mpft::truncate_to_head(&mut m, last)?;
+    let blocks = match (&s.blocks, stats) {
+        (None, _) => None,
+        (Some(b), Some(st)) => Some((b.clone(), st)),
+        (Some(_), None) => bail!("a head on several blocks needs their feature statistics"),
+    };
     let dev = m.device().clone();
     let layers = m.layers.len();
     let d = m.config.hidden_size;
@@ -200,13 +269,26 @@ pub fn build_trainable(
         }
         m.layers[i].self_attn.reset_fused();
     }
-    let hw = match from(HEAD_W)? {
-        Some(t) => t,
-        None => Tensor::zeros((1, d), DType::F32, &dev)?,
-    };
-    let hb = match from(HEAD_B)? {
-        Some(t) => t,
-        None => Tensor::zeros(1, DType::F32, &dev)?,
+    let width = blocks.as_ref().map_or(d, |(b, _)| d * b.len());
+    let (hw, hb) = match (from(HEAD_W)?, from(HEAD_B)?) {
+        (Some(w), Some(b)) => {
+            if w.dims() != [1, width] || b.dims() != [1] {
+                bail!(
+                    "the initial head is {:?} / {:?}; this head needs [1, {width}] / [1]",
+                    w.dims(),
+                    b.dims()
+                );
+            }
+            let (w, b) = (w.to_dtype(DType::F32)?, b.to_dtype(DType::F32)?);
+            match &blocks {
+                Some((_, st)) => st.unfold(&w, &b)?,
+                None => (w, b),
+            }
+        }
+        _ => (
+            Tensor::zeros((1, width), DType::F32, &dev)?,
+            Tensor::zeros(1, DType::F32, &dev)?,
+        ),
     };
     let head_w = new_var(&vm, HEAD_W, hw)?;
     let head_b = new_var(&vm, HEAD_B, hb)?;
@@ -215,14 +297,17 @@ pub fn build_trainable(
         model: m,
         head_w,
         head_b,
+        blocks,
     })
 }
 
 impl Trainable {
-    /// The trained tensors (CPU, f32) as a checkpoint holds them.
+    /// The trained tensors (CPU, f32) as a checkpoint holds them (a head on several blocks
+    /// folded back onto the raw class tokens).
     pub fn tensors(&self) -> Result<HashMap<String, Tensor>> {
         let data = self.varmap.data().lock().expect("varmap");
-        data.iter()
+        let mut out: HashMap<String, Tensor> = data
+            .iter()
             .map(|(k, v)| {
                 Ok((
                     k.clone(),
@@ -231,7 +316,36 @@ impl Trainable {
                         .to_device(&candle_core::Device::Cpu)?,
                 ))
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        if let Some((_, st)) = &self.blocks {
+            let (w, b) = st.fold(&self.head_w.detach(), &self.head_b.detach())?;
+            let cpu = candle_core::Device::Cpu;
+            out.insert(HEAD_W.into(), w.to_device(&cpu)?);
+            out.insert(HEAD_B.into(), b.to_device(&cpu)?);
+        }
+        Ok(out)
+    }
+
+    /// Whether forward passes must return the hidden states (the head reads several blocks).
+    pub fn needs_hidden_states(&self) -> bool {
+        self.blocks.is_some()
+    }
+
+    /// Head logits [B] from a forward pass (with hidden states when the head reads several
+    /// blocks); differentiable.
+    pub fn head(&self, out: &VisionOutput) -> Result<Tensor> {
+        Ok(match &self.blocks {
+            Some((b, st)) => {
+                let x = crate::detect::probe::class_tokens(out, b)?;
+                let z = x.broadcast_sub(&st.mean)?.broadcast_div(&st.sd)?;
+                head_logits(&z, &self.head_w, &self.head_b)?
+            }
+            None => head_logits(
+                &out.pooled.to_dtype(DType::F32)?,
+                &self.head_w,
+                &self.head_b,
+            )?,
+        })
     }
 
     /// Logits (no gradient) for preprocessed crops, in batches.
@@ -263,13 +377,11 @@ impl Trainable {
                 &x,
                 ForwardOptions {
                     hook: gen.map(|(l, _)| (l, &hook as _)),
+                    hidden_states: self.needs_hidden_states(),
                     ..Default::default()
                 },
             )?;
-            out.extend(
-                head_logits(&o.pooled.to_dtype(DType::F32)?, &self.head_w, &self.head_b)?
-                    .to_vec1::<f32>()?,
-            );
+            out.extend(self.head(&o)?.to_vec1::<f32>()?);
         }
         Ok(out)
     }
@@ -443,13 +555,14 @@ pub fn train_loop(
                 ForwardOptions {
                     keep: keep.as_ref(),
                     differentiable: true,
+                    hidden_states: t.needs_hidden_states(),
                     hook: noise
                         .filter(|n| n.settings.noise != crate::detect::pin::NoiseMode::None)
                         .map(|n| (n.settings.noise_layer, &hook as _)),
                     ..Default::default()
                 },
             )?;
-            let z = head_logits(&out.pooled, &t.head_w, &t.head_b)?;
+            let z = t.head(&out)?;
             let mut loss = bce_with_logits(&z, &y)?;
             if let (Some(n), Some(k)) = (noise, kl.borrow_mut().take()) {
                 loss = (loss + (k * n.settings.beta)?)?;

@@ -3,7 +3,7 @@
 use super::{labelled_paths, Engine};
 use crate::detect::{Checkpoint, DetectorMeta, FileRecord, TrainingSummary};
 use crate::jobs::{CancelFlag, Progress, ProgressSink};
-use crate::train::mpft::{build_trainable, train_loop, MpftSettings, TrainData};
+use crate::train::mpft::{build_trainable_with, train_loop, BlockStats, MpftSettings, TrainData};
 use anyhow::{bail, Result};
 use std::path::PathBuf;
 
@@ -19,6 +19,81 @@ pub struct MpftRequest {
     pub resume: Option<PathBuf>,
     /// PiN-CLIP: train a noise generator jointly (method `pin`); None is MPFT.
     pub pin: Option<crate::train::pin::PinSettings>,
+    /// Start the head from this probe on several blocks (a detector name or checkpoint path):
+    /// linear probing, then fine-tuning (LP-FT). Needs `settings.blocks` equal to the probe's.
+    #[serde(default)]
+    pub head_from: Option<String>,
+}
+
+/// The head of a probe on several blocks, checked to fit an MPFT run that starts from it.
+struct ProbeHead {
+    name: String,
+    tensors: std::collections::HashMap<String, candle_core::Tensor>,
+    /// The probe's split, which the run must share (its head has seen the probe's training rows).
+    holdout: f64,
+    seed: u64,
+}
+
+/// Loads the probe `spec` and checks it can start a head on `blocks` of this base model, trained
+/// on the images `files`.
+fn probe_head(
+    spec: &str,
+    blocks: &[usize],
+    files: &[FileRecord],
+    base: &crate::model::BaseModel,
+) -> Result<ProbeHead> {
+    let (_, c) = crate::detect::resolve(spec)?;
+    let name = &c.meta.name;
+    if c.meta.method != "probe" {
+        bail!(
+            "--head-from {spec}: '{name}' is a '{}' detector, not a probe",
+            c.meta.method
+        );
+    }
+    let theirs = crate::detect::probe::blocks_setting(&c.meta.settings)?;
+    if theirs.as_deref() != Some(blocks) {
+        bail!(
+            "--head-from {spec}: probe '{name}' reads blocks {theirs:?}, this run's head reads {blocks:?}"
+        );
+    }
+    if crate::detect::probe::tokens_setting(&c.meta.settings)? != Default::default() {
+        bail!("--head-from {spec}: probe '{name}' reads more than the class tokens");
+    }
+    if c.meta.base_model.weights_sha256 != base.info.weights_sha256() {
+        bail!("--head-from {spec}: probe '{name}' was trained on other base-model weights");
+    }
+    let key = |f: &[FileRecord]| {
+        let mut v: Vec<(String, bool)> = f.iter().map(|r| (r.sha256.clone(), r.fake)).collect();
+        v.sort();
+        v
+    };
+    if key(&c.meta.training.files) != key(files) {
+        bail!(
+            "--head-from {spec}: probe '{name}' was trained on other images ({} real, {} generated); \
+             its head would have seen this run's held-out split",
+            c.meta.training.real_count,
+            c.meta.training.fake_count
+        );
+    }
+    let num = |k: &str| c.meta.settings.get(k).and_then(|v| v.as_f64());
+    let (Some(holdout), Some(seed)) = (num("holdout"), num("seed")) else {
+        bail!("--head-from {spec}: probe '{name}' does not record its held-out split");
+    };
+    let mut tensors = std::collections::HashMap::new();
+    tensors.insert(
+        crate::detect::mpft::HEAD_W.to_string(),
+        c.tensor(crate::detect::probe::WEIGHT)?.clone(),
+    );
+    tensors.insert(
+        crate::detect::mpft::HEAD_B.to_string(),
+        c.tensor(crate::detect::probe::BIAS)?.clone(),
+    );
+    Ok(ProbeHead {
+        name: name.clone(),
+        tensors,
+        holdout,
+        seed: seed as u64,
+    })
 }
 
 /// Where a PiN run's class embeddings come from.
@@ -114,6 +189,51 @@ impl Engine {
         Ok(candle_core::Tensor::stack(&rows, 0)?)
     }
 
+    /// Mean and standard deviation of the class tokens after `blocks` over the training images
+    /// (frozen base, inference crops), for a head on several blocks.
+    fn block_stats(
+        &self,
+        data: &TrainData,
+        train: &[usize],
+        blocks: &[usize],
+        crop: crate::model::preprocess::CropMode,
+        progress: ProgressSink,
+    ) -> Result<BlockStats> {
+        let mut m = self.base.vision.clone();
+        crate::detect::mpft::truncate_to_head(&mut m, blocks.last().copied())?;
+        let size = m.config.image_size as u32;
+        let mut rows = Vec::new();
+        for (k, part) in train.chunks(16).enumerate() {
+            progress(Progress::new(
+                "block statistics",
+                k * 16,
+                train.len(),
+                "class tokens of the training images",
+            ));
+            let crops: Vec<Vec<f32>> = part
+                .iter()
+                .map(|&i| {
+                    crate::model::preprocess::preprocess(&data.images[i], size, crop).swap_remove(0)
+                })
+                .collect();
+            let x = crate::model::preprocess::batch_tensor(
+                &crops,
+                size as usize,
+                m.device(),
+                m.dtype(),
+            )?;
+            let out = m.forward_with(
+                &x,
+                crate::model::ForwardOptions {
+                    hidden_states: true,
+                    ..Default::default()
+                },
+            )?;
+            rows.push(crate::detect::probe::class_tokens(&out, blocks)?);
+        }
+        BlockStats::of(&candle_core::Tensor::cat(&rows, 0)?)
+    }
+
     /// Fine-tunes with MPFT + TAM. After every epoch whose held-out AUC is the best so far, the
     /// checkpoint is written atomically, so a cancelled run keeps its best state.
     pub fn train_mpft(
@@ -123,8 +243,15 @@ impl Engine {
         cancel: &CancelFlag,
     ) -> Result<Checkpoint> {
         let start = std::time::Instant::now();
-        let s = &req.settings;
+        let mut settings = req.settings.clone();
         let method = if req.pin.is_some() { "pin" } else { "mpft" };
+        if settings.blocks.is_some() && req.pin.is_some() {
+            bail!("a head on several blocks is an MPFT setting; PiN reads the last class token");
+        }
+        if req.head_from.is_some() && settings.blocks.is_none() {
+            bail!("--head-from starts a head on several blocks: add --blocks LIST");
+        }
+        let s = &settings;
         let blocks = s
             .head_layer
             .unwrap_or(self.base.info.config.num_hidden_layers);
@@ -186,6 +313,22 @@ impl Engine {
             images,
             labels: labs,
         };
+        // LP-FT: the probe's head, and its split (its head has fitted the probe's training rows).
+        let head = match (&req.head_from, &s.blocks) {
+            (Some(spec), Some(b)) if req.resume.is_none() => {
+                let h = probe_head(spec, b, &files, &self.base)?;
+                if h.seed != s.seed {
+                    bail!(
+                        "--head-from {spec}: probe '{}' split its images with seed {}, this run with seed {}: use --seed {}",
+                        h.name, h.seed, s.seed, h.seed
+                    );
+                }
+                settings.holdout = h.holdout;
+                Some(h)
+            }
+            _ => None,
+        };
+        let s = &settings;
         let (train, heldout) =
             crate::train::probe::stratified_split(&data.labels, s.holdout, s.seed);
         let train_reals = train.iter().filter(|&&i| !data.labels[i]).count();
@@ -215,7 +358,12 @@ impl Engine {
             }
             _ => ClassSource::Prototypes,
         };
-        let t = build_trainable(&self.base.vision, s, init.as_ref())?;
+        let stats = match &s.blocks {
+            Some(b) => Some(self.block_stats(&data, &train, b, s.crop, &progress)?),
+            None => None,
+        };
+        let init = init.or_else(|| head.as_ref().map(|h| h.tensors.clone()));
+        let t = build_trainable_with(&self.base.vision, s, init.as_ref(), stats)?;
         let noise = match &req.pin {
             Some(p) => {
                 let generator = if p.noise == crate::detect::pin::NoiseMode::Pin {
@@ -256,6 +404,9 @@ impl Engine {
         };
         let settings_json = {
             let mut v = serde_json::to_value(s)?;
+            if let (Some(h), Some(o)) = (&head, v.as_object_mut()) {
+                o.insert("head_from".into(), h.name.clone().into());
+            }
             if let Some(p) = &req.pin {
                 if let (Some(o), serde_json::Value::Object(po)) =
                     (v.as_object_mut(), serde_json::to_value(p)?)
