@@ -98,7 +98,8 @@ pub struct ImageFacts {
     /// Dimensions after EXIF orientation.
     pub width: u32,
     pub height: u32,
-    /// Colour type as decoded, e.g. `Rgb8`, `L16`, `Rgba8`.
+    /// Colour type as stored, e.g. `Rgb8`, `L16`, `Rgba8`, or `Cmyk8` for a CMYK JPEG or TIFF,
+    /// which the decoder turns into RGB without colour management.
     pub color_type: String,
     pub has_alpha: bool,
     /// EXIF orientation tag value (1 = upright).
@@ -280,7 +281,15 @@ fn decode_inner(
             min: limits.min_side,
         });
     }
-    let color_type = format!("{:?}", decoder.color_type());
+    // The colour model the file stores, where the decoder converts it (CMYK JPEG and TIFF).
+    let color_type = match (format, decoder.original_color_type()) {
+        (ImageFormat::Jpeg, _) => jpeg_stored_colour(bytes).map(str::to_string),
+        (_, c @ (image::ExtendedColorType::Cmyk8 | image::ExtendedColorType::Cmyk16)) => {
+            Some(format!("{c:?}"))
+        }
+        _ => None,
+    }
+    .unwrap_or_else(|| format!("{:?}", decoder.color_type()));
     let exif = decoder.exif_metadata().ok().flatten();
     let icc = decoder
         .icc_profile()
@@ -373,6 +382,45 @@ fn classify(e: image::ImageError, path: &Path, fmt: &str) -> ImageLoadError {
 
 /// A JPEG whose last scan (SOS) is not followed by an end-of-image marker is truncated; decoders
 /// would otherwise fill the missing rows with grey and carry on silently.
+/// The colour model a JPEG stores, from its frame header (and an Adobe APP14 segment):
+/// `Cmyk8` for four components (CMYK or YCCK), None otherwise or when the markers cannot be read
+/// (the decoder then reports its own colour type). The decoder turns CMYK into RGB without
+/// colour management, so the file's own model is recorded here.
+pub fn jpeg_stored_colour(bytes: &[u8]) -> Option<&'static str> {
+    let mut i = 2;
+    while i + 4 <= bytes.len() {
+        if bytes[i] != 0xFF {
+            return None;
+        }
+        let m = bytes[i + 1];
+        if m == 0xFF {
+            i += 1; // fill byte
+            continue;
+        }
+        if matches!(m, 0x01 | 0xD0..=0xD8) {
+            i += 2;
+            continue;
+        }
+        if m == 0xDA || m == 0xD9 {
+            return None; // a scan before any frame header
+        }
+        let len = u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]) as usize;
+        let is_sof = matches!(m, 0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF);
+        if is_sof {
+            // Segment: length (2), precision (1), height (2), width (2), components (1).
+            return match bytes.get(i + 9) {
+                Some(4) => Some("Cmyk8"),
+                _ => None,
+            };
+        }
+        if len < 2 {
+            return None;
+        }
+        i += 2 + len;
+    }
+    None
+}
+
 fn check_jpeg_complete(bytes: &[u8]) -> Result<(), String> {
     let last = |m: u8| bytes.windows(2).rposition(|w| w[0] == 0xFF && w[1] == m);
     match (last(0xDA), last(0xD9)) {

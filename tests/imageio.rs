@@ -35,6 +35,10 @@ fn awkward_formats_decode_to_rgb() {
     // The CMYK scene has a blue-ish sky at the top: blue dominates red there.
     let p = cmyk.rgb.get_pixel(32, 2).0;
     assert!(p[2] > p[0], "CMYK converted wrongly: {p:?}");
+    // The file's own colour model is recorded (the decoder reports RGB), and it is warned about.
+    assert_eq!(cmyk.facts.color_type, "Cmyk8");
+    let w = fauxscope::workstation::input_warnings(&cmyk.facts, 224);
+    assert!(w.iter().any(|w| w.contains("stored as CMYK")), "{w:?}");
 
     let g = load_image(&fixture("grey16.png"), &lim).unwrap();
     assert_eq!(g.facts.color_type, "L16");
@@ -64,6 +68,7 @@ fn awkward_formats_decode_to_rgb() {
         })
     ));
     assert_eq!(r.facts.orientation, 6);
+    assert_eq!(r.facts.color_type, "Rgb8");
     assert_eq!((r.facts.stored_width, r.facts.stored_height), (40, 20));
     assert_eq!((r.rgb.width(), r.rgb.height()), (20, 40));
 
@@ -347,4 +352,20 @@ fn evidence_is_not_modified() {
         std::fs::metadata(&p).unwrap().modified().unwrap(),
         meta_before
     );
+}
+
+#[test]
+fn the_stored_colour_model_of_a_jpeg_is_read_from_its_frame_header_without_panicking() {
+    use fauxscope::imageio::jpeg_stored_colour;
+    let cmyk = std::fs::read(fixture("cmyk.jpg")).unwrap();
+    let rgb = encode(image::ImageFormat::Jpeg, 40, 40);
+    assert_eq!(jpeg_stored_colour(&cmyk), Some("Cmyk8"));
+    assert_eq!(jpeg_stored_colour(&rgb), None);
+    // Every truncation, and every single-byte corruption of the headers, returns an answer.
+    for n in 0..cmyk.len().min(4096) {
+        let _ = jpeg_stored_colour(&cmyk[..n]);
+        let mut b = cmyk.clone();
+        b[n] ^= 0xFF;
+        let _ = jpeg_stored_colour(&b);
+    }
 }

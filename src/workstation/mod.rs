@@ -622,6 +622,12 @@ pub fn input_warnings(f: &ImageFacts, size: u32) -> Vec<String> {
             f.width, f.height, f.format
         ));
     }
+    if f.color_type.starts_with("Cmyk") {
+        w.push(format!(
+            "stored as CMYK ({}), a print colour model: converted to RGB without colour management, so colours are approximate, and the detectors learnt from RGB photos",
+            f.color_type
+        ));
+    }
     if let Some(c) = f.color_profile.as_ref().filter(|c| c.needs_notice()) {
         w.push(c.note.clone());
     }
@@ -678,5 +684,12 @@ mod warning_tests {
         f.color_profile = Some(crate::colour::apply_icc(&mut img, &p3, "Cmyk8"));
         let w = input_warnings(&f, 224);
         assert!(w.iter().any(|w| w.contains("not applied")), "{w:?}");
+        assert!(!w.iter().any(|w| w.contains("stored as CMYK")), "{w:?}");
+        f.color_type = "Cmyk8".into();
+        let w = input_warnings(&f, 224);
+        assert!(
+            w.iter().any(|w| w.contains("stored as CMYK (Cmyk8)")),
+            "{w:?}"
+        );
     }
 }
