@@ -137,6 +137,14 @@ fn request(real: &Path, fake: &Path, out: &Path, settings: MpftSettings) -> Mpft
 /// Loads a checkpoint through the detector registry and scans the 16 + 16 training images with
 /// it: (the blocks its tower runs, the AUC of its scores).
 fn reload_and_scan(e: &Engine, ckpt: &Path, real: &Path, fake: &Path) -> (usize, f64) {
+    let (layers, s) = scores_of(e, ckpt, real, fake);
+    let labels: Vec<bool> = (0..32).map(|i| i >= 16).collect();
+    (layers, fauxscope::eval::metrics::auc(&s, &labels))
+}
+
+/// Loads a checkpoint through the detector registry: (the blocks its tower runs, its scores of
+/// the 16 + 16 training images).
+fn scores_of(e: &Engine, ckpt: &Path, real: &Path, fake: &Path) -> (usize, Vec<f32>) {
     let det = fauxscope::detect::build_detector(
         fauxscope::detect::Checkpoint::load(ckpt).unwrap(),
         &e.base,
@@ -149,12 +157,8 @@ fn reload_and_scan(e: &Engine, ckpt: &Path, real: &Path, fake: &Path) -> (usize,
     let rows = e
         .scan_paths(det.as_ref(), &paths, &no_progress, &CancelFlag::new())
         .unwrap();
-    let s: Vec<f32> = rows.iter().map(|r| r.as_ref().unwrap().score).collect();
-    let labels: Vec<bool> = (0..32).map(|i| i >= 16).collect();
-    (
-        det.vision().layers.len(),
-        fauxscope::eval::metrics::auc(&s, &labels),
-    )
+    let s = rows.iter().map(|r| r.as_ref().unwrap().score).collect();
+    (det.vision().layers.len(), s)
 }
 
 #[test]
@@ -500,24 +504,6 @@ fn training_in_a_child_process_reports_progress_cancels_and_fails_clearly() {
     assert!(e.contains("no-such-model"), "{e}");
 }
 
-/// Scores of the 16 + 16 training images under a checkpoint, through the detector registry.
-fn scores_of(e: &Engine, ckpt: &Path, real: &Path, fake: &Path) -> Vec<f32> {
-    let det = fauxscope::detect::build_detector(
-        fauxscope::detect::Checkpoint::load(ckpt).unwrap(),
-        &e.base,
-    )
-    .unwrap();
-    let paths: Vec<PathBuf> = (0..16)
-        .map(|i| real.join(format!("r{i}.png")))
-        .chain((0..16).map(|i| fake.join(format!("f{i}.png"))))
-        .collect();
-    e.scan_paths(det.as_ref(), &paths, &no_progress, &CancelFlag::new())
-        .unwrap()
-        .iter()
-        .map(|r| r.as_ref().unwrap().score)
-        .collect()
-}
-
 #[test]
 fn lp_ft_starts_from_the_probe_on_several_blocks_fine_tunes_and_reloads() {
     use fauxscope::model::preprocess::CropMode;
@@ -566,8 +552,8 @@ fn lp_ft_starts_from_the_probe_on_several_blocks_fine_tunes_and_reloads() {
     assert_eq!(c.meta.metrics["heldout_images"], 8);
     assert_eq!(c.tensor("head.weight").unwrap().dims(), [1, 2 * 32]);
     let (a, b) = (
-        scores_of(&e, &probe, &real, &fake),
-        scores_of(&e, &still, &real, &fake),
+        scores_of(&e, &probe, &real, &fake).1,
+        scores_of(&e, &still, &real, &fake).1,
     );
     let d = a
         .iter()
@@ -582,7 +568,7 @@ fn lp_ft_starts_from_the_probe_on_several_blocks_fine_tunes_and_reloads() {
     let tuned = dir.path().join("tuned.safetensors");
     let c = lp_ft(&tuned, 3e-3, vec![1, 2], 0).unwrap();
     assert!(c.tensors.keys().any(|k| k.ends_with("lora_b")));
-    let t = scores_of(&e, &tuned, &real, &fake);
+    let t = scores_of(&e, &tuned, &real, &fake).1;
     assert!(t.iter().zip(&b).any(|(x, y)| (x - y).abs() > 1e-3));
     let labels: Vec<bool> = (0..32).map(|i| i >= 16).collect();
     let auc = fauxscope::eval::metrics::auc(&t, &labels);

@@ -26,23 +26,26 @@ pub trait Detector: Send + Sync {
     fn vision(&self) -> &ClipVision;
     /// Raw logits (positive = generated) from a forward pass of [`Detector::vision`].
     fn head(&self, out: &VisionOutput) -> Result<Vec<f32>>;
+    /// Whether [`Detector::head`] reads the hidden states (a head on several blocks).
+    fn needs_hidden_states(&self) -> bool {
+        false
+    }
     /// Raw logits, one per crop in `pixels` [B, 3, S, S].
     fn logits(&self, pixels: &Tensor) -> Result<Vec<f32>> {
-        self.head(
-            &self
-                .vision()
-                .forward_with(pixels, ForwardOptions::default())?,
-        )
+        let opts = ForwardOptions {
+            hidden_states: self.needs_hidden_states(),
+            ..Default::default()
+        };
+        self.head(&self.vision().forward_with(pixels, opts)?)
     }
     /// Raw logits plus every layer's attention probabilities (for explanation maps), in one pass.
     fn logits_with_attentions(&self, pixels: &Tensor) -> Result<(Vec<f32>, Vec<Tensor>)> {
-        let out = self.vision().forward_with(
-            pixels,
-            ForwardOptions {
-                attentions: true,
-                ..Default::default()
-            },
-        )?;
+        let opts = ForwardOptions {
+            hidden_states: self.needs_hidden_states(),
+            attentions: true,
+            ..Default::default()
+        };
+        let out = self.vision().forward_with(pixels, opts)?;
         Ok((self.head(&out)?, out.attentions))
     }
     /// Warnings about this pairing of detector and base model (e.g. a different weights hash).

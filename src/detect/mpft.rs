@@ -4,7 +4,7 @@
 
 use super::{Checkpoint, Detector, DetectorMeta};
 use crate::model::vit::VisionOutput;
-use crate::model::{BaseModel, ClipVision, ForwardOptions};
+use crate::model::{BaseModel, ClipVision};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Tensor};
 use std::collections::HashMap;
@@ -233,21 +233,8 @@ impl Detector for MpftDetector {
         };
         Ok(head_logits(&f, &self.head_w, &self.head_b)?.to_vec1()?)
     }
-    fn logits(&self, pixels: &Tensor) -> Result<Vec<f32>> {
-        let opts = ForwardOptions {
-            hidden_states: self.blocks.is_some(),
-            ..Default::default()
-        };
-        self.head(&self.vision.forward_with(pixels, opts)?)
-    }
-    fn logits_with_attentions(&self, pixels: &Tensor) -> Result<(Vec<f32>, Vec<Tensor>)> {
-        let opts = ForwardOptions {
-            hidden_states: self.blocks.is_some(),
-            attentions: true,
-            ..Default::default()
-        };
-        let out = self.vision.forward_with(pixels, opts)?;
-        Ok((self.head(&out)?, out.attentions))
+    fn needs_hidden_states(&self) -> bool {
+        self.blocks.is_some()
     }
     fn warnings(&self) -> &[String] {
         &self.warnings

@@ -3,7 +3,7 @@
 //! blocks, concatenated (the probe's standardisation is folded into its weights).
 
 use super::{Checkpoint, Detector, DetectorMeta};
-use crate::model::vit::{ForwardOptions, VisionOutput};
+use crate::model::vit::VisionOutput;
 use crate::model::{BaseModel, ClipVision};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Tensor, D};
@@ -227,21 +227,8 @@ impl Detector for ProbeDetector {
         let z = f.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)?;
         Ok(z.flatten_all()?.to_vec1()?)
     }
-    fn logits(&self, pixels: &Tensor) -> Result<Vec<f32>> {
-        let opts = ForwardOptions {
-            hidden_states: self.blocks.is_some(),
-            ..Default::default()
-        };
-        self.head(&self.vision.forward_with(pixels, opts)?)
-    }
-    fn logits_with_attentions(&self, pixels: &Tensor) -> Result<(Vec<f32>, Vec<Tensor>)> {
-        let opts = ForwardOptions {
-            hidden_states: self.blocks.is_some(),
-            attentions: true,
-            ..Default::default()
-        };
-        let out = self.vision.forward_with(pixels, opts)?;
-        Ok((self.head(&out)?, out.attentions))
+    fn needs_hidden_states(&self) -> bool {
+        self.blocks.is_some()
     }
     fn warnings(&self) -> &[String] {
         &self.warnings
@@ -251,7 +238,7 @@ impl Detector for ProbeDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ClipVisionConfig;
+    use crate::model::{ClipVisionConfig, ForwardOptions};
     use candle_core::Device;
     use candle_nn::{VarBuilder, VarMap};
 
