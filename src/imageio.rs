@@ -160,6 +160,21 @@ pub fn decode_bytes(
     if bytes.is_empty() {
         return Err(ImageLoadError::Empty { path: p() });
     }
+    if let Some(kind) = heif_kind(bytes) {
+        return Err(ImageLoadError::Unsupported {
+            path: p(),
+            format: kind.into(),
+            reason: format!(
+                "Fauxscope cannot decode {kind} images yet{}. Convert a copy to PNG, which is \
+                 lossless, and analyse the copy; keep this file as the evidence",
+                if kind == "HEIC" {
+                    " (the iPhone's default photo format)"
+                } else {
+                    ""
+                }
+            ),
+        });
+    }
     let format = image::guess_format(bytes).map_err(|_| ImageLoadError::UnknownFormat {
         path: p(),
         magic: bytes
@@ -382,6 +397,32 @@ fn classify(e: image::ImageError, path: &Path, fmt: &str) -> ImageLoadError {
 
 /// A JPEG whose last scan (SOS) is not followed by an end-of-image marker is truncated; decoders
 /// would otherwise fill the missing rows with grey and carry on silently.
+/// The HEIF family an ISO-BMFF file belongs to, from the brands of its `ftyp` box: `AVIF` (AV1
+/// inside), `HEIC` (HEVC inside: iPhone photos) or `HEIF` (another codec); None for any other file.
+pub fn heif_kind(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.len() < 16 || &bytes[4..8] != b"ftyp" {
+        return None;
+    }
+    let size = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+    let end = size.clamp(16, bytes.len().min(4096));
+    // Major brand at 8..12, minor version at 12..16, then compatible brands.
+    let brands: Vec<&[u8]> = std::iter::once(&bytes[8..12])
+        .chain(bytes[16..end].chunks_exact(4))
+        .collect();
+    let has = |set: &[&[u8]]| brands.iter().any(|b| set.contains(b));
+    if has(&[b"avif", b"avis"]) {
+        Some("AVIF")
+    } else if has(&[
+        b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs",
+    ]) {
+        Some("HEIC")
+    } else if has(&[b"mif1", b"msf1"]) {
+        Some("HEIF")
+    } else {
+        None
+    }
+}
+
 /// The colour model a JPEG stores, from its frame header (and an Adobe APP14 segment):
 /// `Cmyk8` for four components (CMYK or YCCK), None otherwise or when the markers cannot be read
 /// (the decoder then reports its own colour type). The decoder turns CMYK into RGB without
@@ -472,6 +513,12 @@ pub fn is_image_extension(path: &Path) -> bool {
                     | "tif"
                     | "tiff"
                     | "bmp"
+                    // Not decodable, but listed so that a folder's HEIF photos are reported as
+                    // unsupported instead of silently passed over.
+                    | "heic"
+                    | "heif"
+                    | "hif"
+                    | "avif"
             )
         })
         .unwrap_or(false)

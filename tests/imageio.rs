@@ -369,3 +369,46 @@ fn the_stored_colour_model_of_a_jpeg_is_read_from_its_frame_header_without_panic
         let _ = jpeg_stored_colour(&b);
     }
 }
+
+#[test]
+fn heif_photos_are_named_as_unsupported_and_found_in_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    // ISO-BMFF files: a size, `ftyp`, the major brand, a minor version, compatible brands.
+    let ftyp = |major: &[u8; 4], compat: &[&[u8; 4]]| {
+        let mut b = Vec::new();
+        b.extend_from_slice(&((16 + 4 * compat.len()) as u32).to_be_bytes());
+        b.extend_from_slice(b"ftyp");
+        b.extend_from_slice(major);
+        b.extend_from_slice(&[0; 4]);
+        for c in compat {
+            b.extend_from_slice(*c);
+        }
+        b.extend_from_slice(&[0u8; 64]); // the rest of the file
+        b
+    };
+    let lim = LoadLimits::default();
+    for (name, bytes, kind) in [
+        ("iphone.HEIC", ftyp(b"heic", &[b"mif1", b"heic"]), "HEIC"),
+        ("still.avif", ftyp(b"avif", &[b"mif1", b"miaf"]), "AVIF"),
+        ("other.heif", ftyp(b"mif1", &[b"mif1"]), "HEIF"),
+    ] {
+        let p = write(dir.path(), name, &bytes);
+        assert_eq!(fauxscope::imageio::heif_kind(&bytes), Some(kind));
+        let e = load_image(&p, &lim).unwrap_err().to_string();
+        assert!(
+            e.contains(name) && e.contains(&format!("cannot decode {kind}")),
+            "{e}"
+        );
+        assert_eq!(e.contains("iPhone"), kind == "HEIC", "{e}");
+        assert!(fauxscope::imageio::is_image_extension(&p));
+    }
+    // An MP4 is ISO-BMFF too, but not an image; short or odd boxes are not read past their end.
+    assert_eq!(
+        fauxscope::imageio::heif_kind(&ftyp(b"isom", &[b"mp41"])),
+        None
+    );
+    assert_eq!(fauxscope::imageio::heif_kind(b"\0\0\0\x08ftypheic"), None);
+    let mut huge = ftyp(b"mif1", &[]);
+    huge[..4].copy_from_slice(&u32::MAX.to_be_bytes());
+    assert_eq!(fauxscope::imageio::heif_kind(&huge), Some("HEIF"));
+}
