@@ -324,6 +324,7 @@ fn report_pdf_html_json_and_csv_agree_and_evidence_is_untouched() {
     assert_eq!(by_name("signed.jpg")["provenance"]["state"], "trusted");
     assert_eq!(by_name("tampered.jpg")["provenance"]["state"], "invalid");
     assert_eq!(by_name("coffee.png")["provenance"]["state"], "absent");
+    assert_eq!(by_name("signed.jpg")["file"]["colour_model"], "Rgb8");
     for it in items {
         assert_eq!(it["file"]["verified_unchanged"], true);
         for k in ["original", "tam", "attention", "chart"] {

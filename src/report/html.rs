@@ -160,6 +160,7 @@ fn item(h: &mut String, it: &ItemReport) {
         ("size", format!("{} bytes", f.size)),
         ("type (from the bytes)", f.format.clone()),
         ("dimensions", format!("{} × {}", f.width, f.height)),
+        ("colour model (as stored)", f.colour_model.clone()),
         (
             "colour profile",
             f.colour_profile

@@ -135,6 +135,8 @@ pub struct EvidenceFile {
     /// Detected from the bytes, not the extension.
     pub format: String,
     pub extension_mismatch: Option<String>,
+    /// The colour model as stored, e.g. `Rgb8`, `L16`, `Rgba8`, `Cmyk8`.
+    pub colour_model: String,
     /// The embedded ICC profile and what the loader did with it (None: no profile).
     pub colour_profile: Option<String>,
     pub width: u32,
@@ -560,6 +562,7 @@ pub fn write_report(
                 size: f.file_size,
                 format: f.format.clone(),
                 extension_mismatch: f.extension_mismatch.clone(),
+                colour_model: f.color_type.clone(),
                 colour_profile: f.color_profile.as_ref().map(|c| c.note.clone()),
                 width: f.width,
                 height: f.height,

@@ -250,6 +250,10 @@ fn item(p: &mut Pdf, it: &ItemReport, pics: Option<&[RgbImage; 4]>) -> Result<()
             ),
             ("dimensions".into(), format!("{} x {}", f.width, f.height)),
             (
+                "colour model".into(),
+                format!("{} (as stored)", f.colour_model),
+            ),
+            (
                 "colour profile".into(),
                 f.colour_profile
                     .clone()
