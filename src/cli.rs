@@ -69,7 +69,7 @@ pub enum Command {
         model: ModelArgs,
     },
     /// Train a detector.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Evaluate a detector on a labelled data set (per-generator figures, robustness sweep).
     Eval {
         /// real/ + fake/<generator>/, <generator>/0_real|1_fake, or <generator>/nature|ai.
@@ -163,9 +163,10 @@ pub struct TrainArgs {
     pub crop: CropMode,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Fraction of each class held out for calibration.
-    #[arg(long, default_value_t = 0.25)]
-    pub holdout: f64,
+    /// Fraction of each class held out for checkpoint choice and calibration (default 0.25 for a
+    /// probe, 0.2 for MPFT / PiN).
+    #[arg(long)]
+    pub holdout: Option<f64>,
     /// False-positive rate on real photos the threshold is chosen for.
     #[arg(long, default_value_t = 0.05)]
     pub target_fpr: f32,
@@ -389,7 +390,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             model,
             ..
         } => embed(&images, crop, &model),
-        Command::Train(t) => train(t),
+        Command::Train(t) => train(*t),
         Command::Eval {
             dataset,
             detector,
@@ -989,6 +990,11 @@ fn train(t: TrainArgs) -> Result<i32> {
     if t.synthetic_kind != crate::train::synthetic::SyntheticKind::Box && t.synthetic_fakes == 0.0 {
         bail!("--synthetic-kind chooses how the simulated fakes are made: add --synthetic-fakes R (R > 0)");
     }
+    if let Some(h) = t.holdout {
+        if !(h > 0.0 && h < 1.0) {
+            bail!("--holdout {h}: expected a fraction between 0 and 1 (exclusive)");
+        }
+    }
     if !(0.0..=1.0).contains(&t.made_jpeg) {
         bail!(
             "--made-jpeg {}: expected a probability from 0 to 1",
@@ -1012,7 +1018,7 @@ fn train(t: TrainArgs) -> Result<i32> {
         crop: t.crop,
         settings: ProbeSettings {
             seed: t.seed,
-            holdout: t.holdout,
+            holdout: t.holdout.unwrap_or(ProbeSettings::default().holdout),
             target_fpr: t.target_fpr,
             head_layer: t.head_layer,
             standardize: t.standardize,
@@ -1090,6 +1096,9 @@ fn train(t: TrainArgs) -> Result<i32> {
                     low_passed_reals: t.low_passed_reals,
                     made_jpeg: t.made_jpeg,
                     seed: t.seed,
+                    holdout: t
+                        .holdout
+                        .unwrap_or(crate::train::mpft::MpftSettings::default().holdout),
                     target_fpr: t.target_fpr,
                     blocks,
                     crop,

@@ -469,7 +469,19 @@ fn probe_on_several_blocks_with_perturbed_copies_trains_scans_and_refuses_bad_li
     assert_eq!(c.meta.settings["head_from"], "b");
     assert_eq!(c.tensors["head.weight"].dims(), [1, 64]);
     assert_separates(&tuned, &real, &fake);
+    // MPFT takes --holdout as the probe does (its own default is 0.2).
+    let half = dir.path().join("half.safetensors");
+    let o = fine_tune(&half, &["--method", "mpft", "--holdout", "0.5"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let c = fauxscope::detect::Checkpoint::load(&half).unwrap();
+    assert_eq!(c.meta.settings["holdout"], 0.5);
+    assert_eq!(c.meta.metrics["heldout_images"], 12);
     for (extra, msg) in [
+        (
+            &["--method", "mpft", "--holdout", "1.5"][..],
+            "--holdout 1.5",
+        ),
+        (&["--method", "probe", "--holdout", "0"][..], "--holdout 0"),
         (
             &["--method", "pin", "--blocks", "1-2"][..],
             "probe and mpft only",
