@@ -395,8 +395,6 @@ fn classify(e: image::ImageError, path: &Path, fmt: &str) -> ImageLoadError {
     }
 }
 
-/// A JPEG whose last scan (SOS) is not followed by an end-of-image marker is truncated; decoders
-/// would otherwise fill the missing rows with grey and carry on silently.
 /// The HEIF family an ISO-BMFF file belongs to, from the brands of its `ftyp` box: `AVIF` (AV1
 /// inside), `HEIC` (HEVC inside: iPhone photos) or `HEIF` (another codec); None for any other file.
 pub fn heif_kind(bytes: &[u8]) -> Option<&'static str> {
@@ -423,9 +421,10 @@ pub fn heif_kind(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
-/// The colour model a JPEG stores, from its frame header (and an Adobe APP14 segment):
-/// `Cmyk8` for four components (CMYK or YCCK), None otherwise or when the markers cannot be read
-/// (the decoder then reports its own colour type). The decoder turns CMYK into RGB without
+/// The colour model a JPEG stores, from the component count of its frame header: `Cmyk8` for
+/// four components (CMYK, or YCCK as an Adobe APP14 segment may say; the decoder handles both),
+/// None otherwise or when the markers cannot be read (the decoder then reports its own colour
+/// type). The decoder turns CMYK into RGB without
 /// colour management, so the file's own model is recorded here.
 pub fn jpeg_stored_colour(bytes: &[u8]) -> Option<&'static str> {
     let mut i = 2;
@@ -462,6 +461,8 @@ pub fn jpeg_stored_colour(bytes: &[u8]) -> Option<&'static str> {
     None
 }
 
+/// A JPEG whose last scan (SOS) is not followed by an end-of-image marker is truncated; decoders
+/// would otherwise fill the missing rows with grey and carry on silently.
 fn check_jpeg_complete(bytes: &[u8]) -> Result<(), String> {
     let last = |m: u8| bytes.windows(2).rposition(|w| w[0] == 0xFF && w[1] == m);
     match (last(0xDA), last(0xD9)) {

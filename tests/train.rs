@@ -573,6 +573,25 @@ fn lp_ft_starts_from_the_probe_on_several_blocks_fine_tunes_and_reloads() {
     let labels: Vec<bool> = (0..32).map(|i| i >= 16).collect();
     let auc = fauxscope::eval::metrics::auc(&t, &labels);
     assert!(auc > 0.9, "AUC {auc}");
+    // Resumed, the run keeps the probe's split (a quarter held out, not MPFT's fifth).
+    let mut req = request(
+        &real,
+        &fake,
+        &dir.path().join("resumed.safetensors"),
+        MpftSettings {
+            blocks: Some(vec![1, 2]),
+            crop: CropMode::Center,
+            epochs: 4,
+            ..settings()
+        },
+    );
+    req.head_from = Some(probe.display().to_string());
+    req.resume = Some(tuned.clone());
+    let c = e
+        .train_mpft(&req, &no_progress, &CancelFlag::new())
+        .unwrap();
+    assert_eq!(c.meta.metrics["epochs_done"], 4);
+    assert_eq!(c.meta.metrics["heldout_images"], 8);
     // A probe that does not fit the run is refused, naming why.
     let bad = dir.path().join("bad.safetensors");
     for (blocks, seed, want) in [(vec![2], 0, "reads blocks"), (vec![1, 2], 1, "seed")] {

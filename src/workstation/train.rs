@@ -314,8 +314,9 @@ impl Engine {
             labels: labs,
         };
         // LP-FT: the probe's head, and its split (its head has fitted the probe's training rows).
+        // A resumed run keeps that split too; only its tensors come from the checkpoint.
         let head = match (&req.head_from, &s.blocks) {
-            (Some(spec), Some(b)) if req.resume.is_none() => {
+            (Some(spec), Some(b)) => {
                 let h = probe_head(spec, b, &files, &self.base)?;
                 if h.seed != s.seed {
                     bail!(
