@@ -39,10 +39,80 @@ fn unique() -> u64 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
+/// What kind of thing a path that is not a regular file is, in words.
+pub fn file_kind(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a named pipe";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+    }
+    if t.is_dir() {
+        "a folder"
+    } else if t.is_file() {
+        "a regular file"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Opens a regular file read-only. Anything else (a named pipe, a device such as /dev/zero, a
+/// socket, a folder) is refused before it is opened: opening a pipe blocks until a writer
+/// comes, and a device can be read for ever.
+pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    let refuse = |t: &std::fs::FileType| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("not a regular file: it is {}", file_kind(t)),
+        )
+    };
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(refuse(&meta.file_type()));
+    }
+    let f = std::fs::File::open(path)?;
+    // The path may have been swapped between the check and the open.
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(refuse(&meta.file_type()));
+    }
+    Ok(f)
+}
+
+/// Reads a whole regular file (see [`open_regular`]) of at most `limit` bytes.
+pub fn read_regular(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    let f = open_regular(path)?;
+    let size = f.metadata()?.len();
+    if size > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("file is {size} bytes, over the limit of {limit} bytes"),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    f.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("file grew past the limit of {limit} bytes while it was read"),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Feeds a file to `each` in chunks, opened read-only.
 fn stream_file(path: &Path, mut each: impl FnMut(&[u8])) -> Result<()> {
-    let mut f =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut f = open_regular(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = f

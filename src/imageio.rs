@@ -38,6 +38,8 @@ pub enum ImageLoadError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{path}: not a regular file: it is {kind}. Fauxscope reads evidence only from regular files")]
+    NotRegularFile { path: PathBuf, kind: String },
     #[error("{path}: the file is empty")]
     Empty { path: PathBuf },
     #[error("{path}: file is {size} bytes, over the limit of {limit} bytes")]
@@ -124,8 +126,22 @@ pub fn read_evidence(path: &Path, limits: &LoadLimits) -> Result<Vec<u8>, ImageL
         path: path.to_path_buf(),
         source,
     };
+    // Refused before opening: opening a named pipe blocks until a writer comes, and a device
+    // such as /dev/zero reads without end.
+    let not_regular = |t: &std::fs::FileType| ImageLoadError::NotRegularFile {
+        path: path.to_path_buf(),
+        kind: crate::fsutil::file_kind(t).into(),
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(not_regular(&meta.file_type()));
+    }
     let file = std::fs::File::open(path).map_err(io)?;
-    let size = file.metadata().map_err(io)?.len();
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(not_regular(&meta.file_type()));
+    }
+    let size = meta.len();
     if size > limits.max_file_bytes {
         return Err(ImageLoadError::FileTooLarge {
             path: path.to_path_buf(),

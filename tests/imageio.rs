@@ -139,6 +139,51 @@ fn broken_files_give_clear_errors() {
     );
 }
 
+/// A named pipe blocks whoever opens it until a writer comes, and /dev/zero reads for ever: both
+/// must be refused at once, with the path and what it is. Run on a thread so that a regression
+/// fails the test instead of hanging it.
+#[cfg(unix)]
+#[test]
+fn pipes_and_devices_are_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("photo.jpg");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for (path, kind) in [
+        (fifo, "a named pipe"),
+        (PathBuf::from("/dev/zero"), "a character device"),
+        (dir.path().to_path_buf(), "a folder"),
+    ] {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p = path.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(load_image(&p, &LoadLimits::default()).map(|_| ()));
+        });
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("{}: the loader did not return", path.display()));
+        let e = got.unwrap_err();
+        assert!(
+            matches!(e, ImageLoadError::NotRegularFile { .. }),
+            "{}: {e}",
+            path.display()
+        );
+        let msg = e.to_string();
+        assert!(
+            msg.contains(&path.display().to_string()) && msg.contains(kind),
+            "{msg}"
+        );
+    }
+    // Checkpoints and models are read through the same gate.
+    let e = fauxscope::detect::checkpoint::Checkpoint::load(Path::new("/dev/zero"))
+        .err()
+        .unwrap();
+    assert!(format!("{e:#}").contains("a character device"), "{e:#}");
+}
+
 #[test]
 fn images_too_small_to_analyse_are_refused() {
     let dir = tempfile::tempdir().unwrap();

