@@ -683,6 +683,17 @@ fn scan(
         });
         Some(if all_same { "agree" } else { "disagree" })
     };
+    // The primary detector's warnings, then those only a comparison detector raised (such as
+    // how little of the image it read).
+    let warnings_of = |r: &crate::workstation::ScanRow| -> Vec<String> {
+        let mut w = r.warnings.clone();
+        for o in others.iter().filter_map(|(_, m)| m.get(&r.path)) {
+            for x in &o.warnings {
+                crate::workstation::merge_warning(&mut w, x);
+            }
+        }
+        w
+    };
     let mut ok = 0;
     let mut out = std::io::stdout().lock();
     if json {
@@ -692,7 +703,7 @@ fn scan(
             .map(|r| {
                 let mut v = serde_json::json!({
                     "path": r.path, "sha256": r.sha256, "score": r.score, "probability": r.probability,
-                    "verdict": r.verdict, "detector": r.detector, "warnings": r.warnings,
+                    "verdict": r.verdict, "detector": r.detector, "warnings": warnings_of(r),
                 });
                 if let Some(a) = agreement(r) {
                     v["agreement"] = a.into();
@@ -751,7 +762,7 @@ fn scan(
                 r.probability,
                 r.verdict.label()
             )?;
-            for w in &r.warnings {
+            for w in warnings_of(r) {
                 writeln!(out, "{:<44}   warning: {w}", "")?;
             }
         }

@@ -108,6 +108,8 @@ pub struct ImageFacts {
     pub orientation: u8,
     /// The embedded ICC colour profile, if any, and what the loader did with it.
     pub color_profile: Option<crate::colour::ColourProfile>,
+    /// Set for an animated GIF, APNG or WebP: only one of its pictures is analysed.
+    pub animation: Option<crate::animation::Animation>,
 }
 
 /// A decoded image: 8-bit RGB pixels, upright, plus the file facts.
@@ -221,7 +223,13 @@ pub fn decode_bytes(
             })
         }
     };
-    let has_alpha = img.color().has_alpha();
+    // The GIF decoder always gives RGBA; a GIF has an alpha channel only when some pixel uses
+    // its transparent colour.
+    let has_alpha = img.color().has_alpha()
+        && (format != ImageFormat::Gif
+            || img
+                .as_rgba8()
+                .is_none_or(|i| i.pixels().any(|p| p[3] < 255)));
     let mut rgb = img.into_rgb8();
     let color_profile = icc.map(|icc| {
         // The pixels are only replaced once the whole transform has succeeded, so a colour
@@ -252,6 +260,7 @@ pub fn decode_bytes(
         has_alpha,
         orientation,
         color_profile,
+        animation: crate::animation::animation(bytes, format),
     };
     Ok(LoadedImage {
         path: p(),
@@ -315,6 +324,9 @@ fn decode_inner(
     // The colour model the file stores, where the decoder converts it (CMYK JPEG and TIFF).
     let color_type = match (format, decoder.original_color_type()) {
         (ImageFormat::Jpeg, _) => jpeg_stored_colour(bytes).map(str::to_string),
+        // Palette images, which the decoders expand to RGB(A).
+        (ImageFormat::Gif, _) => Some("Indexed8".to_string()),
+        (ImageFormat::Png, _) => png_palette_depth(bytes).map(|d| format!("Indexed{d}")),
         (_, c @ (image::ExtendedColorType::Cmyk8 | image::ExtendedColorType::Cmyk16)) => {
             Some(format!("{c:?}"))
         }
@@ -435,6 +447,12 @@ pub fn heif_kind(bytes: &[u8]) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// The bit depth of a palette PNG (IHDR colour type 3), None for any other PNG.
+fn png_palette_depth(b: &[u8]) -> Option<u8> {
+    // Signature (8), IHDR length and type (8), width and height (8), bit depth, colour type.
+    (b.len() > 25 && &b[12..16] == b"IHDR" && b[25] == 3).then(|| b[24])
 }
 
 /// The colour model a JPEG stores, from the component count of its frame header: `Cmyk8` for

@@ -3,6 +3,7 @@
 //! Layers, bottom to top: `imageio` and `model` (CLIP ViT on candle), `detect` (detectors and
 //! checkpoints), `workstation` (the service layer both shells call), and the shells `cli` and `gui`.
 
+pub mod animation;
 pub mod bench;
 pub mod charts;
 pub mod cli;

@@ -457,3 +457,86 @@ fn heif_photos_are_named_as_unsupported_and_found_in_folders() {
     huge[..4].copy_from_slice(&u32::MAX.to_be_bytes());
     assert_eq!(fauxscope::imageio::heif_kind(&huge), Some("HEIF"));
 }
+
+/// A palette PNG (IHDR colour type 3), built chunk by chunk.
+fn palette_png(w: u32, h: u32) -> Vec<u8> {
+    use std::io::Write;
+    let chunk = |png: &mut Vec<u8>, kind: &[u8], data: &[u8]| {
+        let mut c = kind.to_vec();
+        c.extend_from_slice(data);
+        png.extend((data.len() as u32).to_be_bytes());
+        png.extend(&c);
+        png.extend(crc32(&c).to_be_bytes());
+    };
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = w.to_be_bytes().to_vec();
+    ihdr.extend(h.to_be_bytes());
+    ihdr.extend([8, 3, 0, 0, 0]);
+    chunk(&mut png, b"IHDR", &ihdr);
+    let plte: Vec<u8> = (0..16u8)
+        .flat_map(|i| [i * 16, 255 - i * 16, 128])
+        .collect();
+    chunk(&mut png, b"PLTE", &plte);
+    let mut raw = Vec::new();
+    for y in 0..h {
+        raw.push(0); // filter: none
+        raw.extend((0..w).map(|x| ((x / 4 + y / 4) % 16) as u8));
+    }
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(&raw).unwrap();
+    chunk(&mut png, b"IDAT", &z.finish().unwrap());
+    chunk(&mut png, b"IEND", &[]);
+    png
+}
+
+#[test]
+fn animations_and_palette_images_say_what_was_analysed() {
+    use image::codecs::gif::GifEncoder;
+    let dir = tempfile::tempdir().unwrap();
+    let lim = LoadLimits::default();
+    let warnings = |p: &Path| {
+        let img = load_image(p, &lim).unwrap();
+        let w = fauxscope::workstation::input_warnings(&img.facts, 224);
+        (img.facts, w)
+    };
+    let mut gif = Vec::new();
+    {
+        let mut enc = GifEncoder::new(&mut gif);
+        for k in 0..3u32 {
+            let img = image::RgbaImage::from_fn(64, 48, |x, y| {
+                image::Rgba([(x * 4) as u8, (y * 5) as u8, (k * 80) as u8, 255])
+            });
+            enc.encode_frame(image::Frame::new(img)).unwrap();
+        }
+    }
+    let (f, w) = warnings(&write(dir.path(), "clip.gif", &gif));
+    let a = f.animation.expect("an animation");
+    assert_eq!((a.frames, a.first_frame_analysed), (3, true));
+    assert!(
+        w.iter()
+            .any(|w| w.contains("animated GIF with 3 frames: only the first frame")),
+        "{w:?}"
+    );
+    // GIF pixels come back as RGBA, but no pixel is transparent: no alpha warning.
+    assert!(!f.has_alpha, "{w:?}");
+    assert_eq!(f.color_type, "Indexed8");
+    assert!(w.iter().any(|w| w.contains("colour palette")), "{w:?}");
+
+    let (f, w) = warnings(&write(dir.path(), "pal.png", &palette_png(64, 64)));
+    assert_eq!((f.color_type.as_str(), f.animation), ("Indexed8", None));
+    assert!(w.iter().any(|w| w.contains("colour palette")), "{w:?}");
+    assert!(!w.iter().any(|w| w.contains("animated")), "{w:?}");
+
+    // An ordinary RGB PNG is neither.
+    let (f, w) = warnings(&write(
+        dir.path(),
+        "rgb.png",
+        &encode(image::ImageFormat::Png, 64, 64),
+    ));
+    assert_eq!((f.color_type.as_str(), f.animation), ("Rgb8", None));
+    assert!(
+        !w.iter()
+            .any(|w| w.contains("palette") || w.contains("animated")),
+        "{w:?}"
+    );
+}

@@ -325,6 +325,8 @@ fn report_pdf_html_json_and_csv_agree_and_evidence_is_untouched() {
     assert_eq!(by_name("tampered.jpg")["provenance"]["state"], "invalid");
     assert_eq!(by_name("coffee.png")["provenance"]["state"], "absent");
     assert_eq!(by_name("signed.jpg")["file"]["colour_model"], "Rgb8");
+    assert_eq!(by_name("signed.jpg")["file"]["frames"], 1);
+    assert!(by_name("signed.jpg")["file"]["analysed_frame"].is_null());
     for it in items {
         assert_eq!(it["file"]["verified_unchanged"], true);
         for k in ["original", "tam", "attention", "chart"] {

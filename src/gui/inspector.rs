@@ -141,6 +141,22 @@ fn facts(app: &App, i: usize, ui: &mut egui::Ui) {
                     ui.add(egui::Label::new(RichText::new(v).monospace()).wrap());
                     ui.end_row();
                 }
+                if let Some(an) = f.animation {
+                    ui.label("animation");
+                    let which = if an.first_frame_analysed {
+                        "the first frame"
+                    } else {
+                        "the still fallback image"
+                    };
+                    ui.add(
+                        egui::Label::new(
+                            RichText::new(format!("{} frames; analysed: {which} only", an.frames))
+                                .color(Color32::YELLOW),
+                        )
+                        .wrap(),
+                    );
+                    ui.end_row();
+                }
                 if let Some(c) = &f.color_profile {
                     ui.label("colour profile");
                     let t = RichText::new(&c.note);

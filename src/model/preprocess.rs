@@ -150,6 +150,41 @@ pub fn crop_rects(w: u32, h: u32, size: u32, mode: CropMode) -> Vec<CropRect> {
     }
 }
 
+/// The fraction of a `w` x `h` image that `rects` cover together (overlaps counted once).
+pub fn covered_fraction(rects: &[CropRect], w: u32, h: u32) -> f64 {
+    if w == 0 || h == 0 {
+        return 0.0;
+    }
+    let clip = |a: u32, b: u32, lim: u32| (a.min(lim), b.min(lim));
+    let mut xs: Vec<u32> = Vec::new();
+    let mut ys: Vec<u32> = Vec::new();
+    for r in rects {
+        let (x0, x1) = clip(r.x, r.x.saturating_add(r.w), w);
+        let (y0, y1) = clip(r.y, r.y.saturating_add(r.h), h);
+        xs.extend([x0, x1]);
+        ys.extend([y0, y1]);
+    }
+    xs.sort_unstable();
+    xs.dedup();
+    ys.sort_unstable();
+    ys.dedup();
+    let mut area = 0u64;
+    for xw in xs.windows(2) {
+        for yw in ys.windows(2) {
+            let inside = rects.iter().any(|r| {
+                r.x <= xw[0]
+                    && xw[1] <= r.x.saturating_add(r.w)
+                    && r.y <= yw[0]
+                    && yw[1] <= r.y.saturating_add(r.h)
+            });
+            if inside {
+                area += (xw[1] - xw[0]) as u64 * (yw[1] - yw[0]) as u64;
+            }
+        }
+    }
+    area as f64 / (w as u64 * h as u64) as f64
+}
+
 /// The crops (each `size` x `size`) that `mode` takes from `img`, in [`crop_rects`] order.
 pub fn crops(img: &RgbImage, size: u32, mode: CropMode) -> Vec<RgbImage> {
     let (w, h) = img.dimensions();
@@ -200,6 +235,28 @@ pub fn batch_tensor(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn covered_fraction_counts_overlaps_once() {
+        let r = |x, y, w, h| CropRect { x, y, w, h };
+        assert_eq!(covered_fraction(&[r(0, 0, 10, 10)], 10, 10), 1.0);
+        assert_eq!(covered_fraction(&[r(0, 0, 5, 10)], 10, 10), 0.5);
+        // Two overlapping halves-and-a-bit cover the whole, not more.
+        let two = [r(0, 0, 6, 10), r(4, 0, 6, 10)];
+        assert_eq!(covered_fraction(&two, 10, 10), 1.0);
+        // An L of two rectangles.
+        let l = [r(0, 0, 4, 4), r(2, 2, 4, 4)];
+        assert!((covered_fraction(&l, 10, 10) - 0.28).abs() < 1e-12);
+        assert_eq!(covered_fraction(&[], 10, 10), 0.0);
+        // Tiles over a 500x375 photo cover it; one centre crop of a 12 MP photo covers 0.4%.
+        let tiles = crop_rects(500, 375, 224, CropMode::Tiles(9));
+        assert_eq!(covered_fraction(&tiles, 500, 375), 1.0);
+        let c = covered_fraction(&crop_rects(4000, 3000, 224, CropMode::Center), 4000, 3000);
+        assert!((c - 224.0 * 224.0 / 12e6).abs() < 1e-12);
+        // CLIP's crop keeps the centre square of the shorter side.
+        let c = covered_fraction(&crop_rects(4000, 3000, 224, CropMode::Clip), 4000, 3000);
+        assert_eq!(c, 0.75);
+    }
 
     fn gradient(w: u32, h: u32) -> RgbImage {
         RgbImage::from_fn(w, h, |x, y| {

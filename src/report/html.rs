@@ -155,11 +155,19 @@ fn item(h: &mut String, it: &ItemReport) {
     ));
     h.push_str(&format!("<p class=conclusion>{}</p>", esc(&it.conclusion)));
     let f = &it.file;
-    h.push_str(&table(&[
+    let mut rows = vec![
         ("path", f.path.clone()),
         ("size", format!("{} bytes", f.size)),
         ("type (from the bytes)", f.format.clone()),
         ("dimensions", format!("{} × {}", f.width, f.height)),
+    ];
+    if let Some(which) = &f.analysed_frame {
+        rows.push((
+            "animation",
+            format!("{} frames; analysed: {which} only", f.frames),
+        ));
+    }
+    rows.extend([
         ("colour model (as stored)", f.colour_model.clone()),
         (
             "colour profile",
@@ -178,7 +186,8 @@ fn item(h: &mut String, it: &ItemReport) {
             },
         ),
         ("analysed (UTC)", it.analysed_utc.clone()),
-    ]));
+    ]);
+    h.push_str(&table(&rows));
     h.push_str("<h3>Results</h3><table class=grid><tr><th>detector</th><th>raw score</th><th>threshold</th><th>calibrated probability</th><th>verdict</th></tr>");
     for r in &it.results {
         h.push_str(&format!(

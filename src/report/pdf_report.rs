@@ -242,13 +242,22 @@ fn item(p: &mut Pdf, it: &ItemReport, pics: Option<&[RgbImage; 4]>) -> Result<()
     let f = &it.file;
     p.rows(
         &[
-            ("path".into(), f.path.clone()),
+            ("path".to_string(), f.path.clone()),
             ("size".into(), format!("{} bytes", f.size)),
             (
                 "type".into(),
                 format!("{} (detected from the bytes)", f.format),
             ),
             ("dimensions".into(), format!("{} x {}", f.width, f.height)),
+        ]
+        .into_iter()
+        .chain(f.analysed_frame.as_ref().map(|which| {
+            (
+                "animation".into(),
+                format!("{} frames; analysed: {which} only", f.frames),
+            )
+        }))
+        .chain([
             (
                 "colour model".into(),
                 format!("{} (as stored)", f.colour_model),
@@ -268,7 +277,8 @@ fn item(p: &mut Pdf, it: &ItemReport, pics: Option<&[RgbImage; 4]>) -> Result<()
                 },
             ),
             ("analysed (UTC)".into(), it.analysed_utc.clone()),
-        ],
+        ])
+        .collect::<Vec<(String, String)>>(),
         BODY,
         90.0,
     );

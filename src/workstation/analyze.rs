@@ -2,7 +2,7 @@
 //! the TAM texture map, attention rollout maps, and the stability of the verdict under
 //! re-encodings. Stages can run one at a time (the GUI shows the first verdict before the rest).
 
-use super::{input_warnings, Engine};
+use super::{coverage_warning, input_warnings, merge_warning, Engine};
 use crate::detect::tam::{texture_keep_mask, texture_scores, TextureMeasure};
 use crate::detect::{Detector, Verdict};
 use crate::eval::perturb::Perturbation;
@@ -295,6 +295,13 @@ impl Engine {
             .collect();
         let result = self.result(det, score);
         let mut warnings = result.warnings.clone();
+        warnings.extend(coverage_warning(
+            &result.detector,
+            img.rgb.width(),
+            img.rgb.height(),
+            size,
+            mode,
+        ));
         warnings.extend(input_warnings(&img.facts, size));
         let results = vec![result];
         Ok(Analysis {
@@ -324,12 +331,13 @@ impl Engine {
         det: &dyn Detector,
     ) -> Result<()> {
         let t = Instant::now();
-        let crops = preprocess(&img.rgb, self.image_size(), det.meta().crop);
+        let (size, mode) = (self.image_size(), det.meta().crop);
+        let crops = preprocess(&img.rgb, size, mode);
         let r = self.result(det, self.score(det, &crops)?);
-        for w in &r.warnings {
-            if !a.warnings.contains(w) {
-                a.warnings.push(w.clone());
-            }
+        let (w, h) = img.rgb.dimensions();
+        let coverage = coverage_warning(&r.detector, w, h, size, mode);
+        for w in r.warnings.iter().chain(&coverage) {
+            merge_warning(&mut a.warnings, w);
         }
         a.results.push(r);
         a.agreement = Agreement::of(&a.results);
