@@ -52,6 +52,13 @@ pub enum Command {
         /// Print a JSON array instead of a table.
         #[arg(long)]
         json: bool,
+        /// Also read every native-resolution tile of each image with the detector (a region map:
+        /// which parts it flags). Slower: one forward pass per 224-px tile.
+        #[arg(long)]
+        regions: bool,
+        /// The most tiles per image for --regions (spread evenly when the image needs more).
+        #[arg(long, default_value_t = crate::workstation::regions::DEFAULT_MAX_TILES)]
+        max_tiles: usize,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -382,8 +389,17 @@ pub fn run(cli: Cli) -> Result<i32> {
             detector,
             compare,
             json,
+            regions,
+            max_tiles,
             model,
-        } => scan(&paths, &detector, &compare, json, &model),
+        } => scan(
+            &paths,
+            &detector,
+            &compare,
+            json,
+            regions.then_some(max_tiles),
+            &model,
+        ),
         Command::Embed {
             images,
             crop,
@@ -445,11 +461,20 @@ pub struct ReportArgs {
     /// C2PA trust anchors (PEM bundle); default: the shipped C2PA trust list.
     #[arg(long)]
     pub trust: Option<PathBuf>,
+    /// Also a region map of each image: the primary detector on every native-resolution tile.
+    #[arg(long)]
+    pub regions: bool,
+    /// The most tiles per image for --regions.
+    #[arg(long, default_value_t = crate::workstation::regions::DEFAULT_MAX_TILES)]
+    pub max_tiles: usize,
     #[command(flatten)]
     pub model: ModelArgs,
 }
 
 fn report(a: ReportArgs) -> Result<i32> {
+    if a.regions && a.max_tiles == 0 {
+        bail!("--max-tiles must be at least 1");
+    }
     let engine = open_engine(&a.model)?;
     let trust = match &a.trust {
         Some(p) => crate::forensics::provenance::TrustList::from_file(p)?,
@@ -482,7 +507,9 @@ fn report(a: ReportArgs) -> Result<i32> {
             &detectors,
             &a.model.model,
             a.trust.as_deref(),
+            a.regions.then_some(a.max_tiles),
         ),
+        regions: a.regions.then_some(a.max_tiles),
     };
     let pb = std::sync::Mutex::new(progress_bar(1, false));
     let sink = |p: Progress| {
@@ -629,8 +656,12 @@ fn scan(
     detector: &str,
     compare: &[String],
     json: bool,
+    regions: Option<usize>,
     m: &ModelArgs,
 ) -> Result<i32> {
+    if regions == Some(0) {
+        bail!("--max-tiles must be at least 1");
+    }
     let files = expand_inputs(paths)?;
     if files.is_empty() {
         bail!(
@@ -671,6 +702,31 @@ fn scan(
                 .collect(),
         ));
     }
+    // Region maps: every tile of each scanned image, with the primary detector.
+    let mut maps = std::collections::HashMap::new();
+    if let Some(max_tiles) = regions {
+        if det.meta().crop == crate::model::preprocess::CropMode::Clip {
+            // Refused by the engine too; said here before any image is read.
+            bail!(
+                "--regions: {} reads a resized copy of the image (crop mode clip), so its threshold does not hold for native-resolution tiles; use a detector that reads native crops (mpft, pin, probe-blocks)",
+                det.meta().name
+            );
+        }
+        let ok: Vec<&PathBuf> = rows
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .map(|r| &r.path)
+            .collect();
+        pb.set_length(ok.len() as u64);
+        pb.set_position(0);
+        pb.set_message("region maps");
+        for (k, p) in ok.into_iter().enumerate() {
+            let img = engine.load_evidence(p)?;
+            let map = engine.region_map(&img, det.as_ref(), max_tiles, &|_| {}, &cancel)?;
+            maps.insert(p.clone(), map);
+            pb.set_position(k as u64 + 1);
+        }
+    }
     pb.finish_and_clear();
     let agreement = |r: &crate::workstation::ScanRow| -> Option<&'static str> {
         if others.is_empty() {
@@ -705,6 +761,13 @@ fn scan(
                     "path": r.path, "sha256": r.sha256, "score": r.score, "probability": r.probability,
                     "verdict": r.verdict, "detector": r.detector, "warnings": warnings_of(r),
                 });
+                if let Some(map) = maps.get(&r.path) {
+                    v["regions"] = serde_json::json!({
+                        "tiles": map.tiles.len(), "flagged": map.flagged(),
+                        "coverage": map.coverage, "threshold": map.threshold,
+                        "map": map.tiles,
+                    });
+                }
                 if let Some(a) = agreement(r) {
                     v["agreement"] = a.into();
                     v["compare"] = others
@@ -762,6 +825,9 @@ fn scan(
                 r.probability,
                 r.verdict.label()
             )?;
+            if let Some(map) = maps.get(&r.path) {
+                writeln!(out, "{:<44}   regions: {}", "", map.summary())?;
+            }
             for w in warnings_of(r) {
                 writeln!(out, "{:<44}   warning: {w}", "")?;
             }

@@ -700,3 +700,97 @@ fn calibrate_sets_the_threshold_on_reference_reals_and_records_what_it_replaced(
         assert!(!refused.exists());
     }
 }
+
+#[test]
+fn region_maps_read_every_tile_and_find_the_generated_half() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, fake) = make_data(dir.path());
+    let ckpt = dir.path().join("center.safetensors");
+    trained_probe(&real, &fake, &ckpt, &["--crop", "center"]);
+    // Left half like the "real" class, right half like the "fake" one.
+    let img = image::RgbImage::from_fn(160, 40, |x, y| {
+        if x < 80 {
+            image::Rgb([(x * 6 % 200) as u8, (y * 6) as u8, 120])
+        } else {
+            let v = if (x / 2 + y / 2) % 2 == 0 { 230 } else { 20 };
+            image::Rgb([v, 255 - v, v / 2])
+        }
+    });
+    let half = dir.path().join("half.png");
+    img.save(&half).unwrap();
+    let scan = |extra: &[&str]| {
+        let o = bin()
+            .args(["scan", "--json", "--regions", "--model"])
+            .arg(tiny())
+            .arg("--detector")
+            .arg(&ckpt)
+            .args(extra)
+            .arg(&half)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v[0].clone()
+    };
+    let row = scan(&[]);
+    let r = &row["regions"];
+    let tiles = r["map"].as_array().unwrap();
+    // 160 x 40 in 32-px tiles: 5 x 2, covering all of it.
+    assert_eq!((r["tiles"].as_u64(), tiles.len()), (Some(10), 10));
+    assert_eq!(r["coverage"], 1.0);
+    let thr = r["threshold"].as_f64().unwrap();
+    let mut flagged = 0;
+    for t in tiles {
+        let s = t["score"].as_f64().unwrap();
+        assert_eq!(t["flagged"].as_bool().unwrap(), s > thr, "{t}");
+        flagged += (s > thr) as u64;
+        assert_eq!(t["rect"]["w"], 32);
+    }
+    assert_eq!(r["flagged"].as_u64(), Some(flagged));
+    let mean = |left: bool| {
+        let v: Vec<f64> = tiles
+            .iter()
+            .filter(|t| {
+                let x = t["rect"]["x"].as_u64().unwrap();
+                if left {
+                    x + 32 <= 80
+                } else {
+                    x >= 80
+                }
+            })
+            .map(|t| t["score"].as_f64().unwrap())
+            .collect();
+        assert_eq!(v.len(), 4);
+        v.iter().sum::<f64>() / 4.0
+    };
+    assert!(mean(false) > mean(true), "{tiles:?}");
+    // One tile is the detector's own centre crop: the same score as the verdict's.
+    let one = scan(&["--max-tiles", "1"]);
+    let t = &one["regions"]["map"][0];
+    assert_eq!(one["regions"]["tiles"], 1);
+    assert!(
+        (t["score"].as_f64().unwrap() - one["score"].as_f64().unwrap()).abs() < 1e-5,
+        "{one}"
+    );
+    assert_eq!(
+        (t["rect"]["x"].as_u64(), t["rect"]["y"].as_u64()),
+        (Some(64), Some(4))
+    );
+
+    // A detector that reads a resized image cannot give a region map; nor can zero tiles.
+    let clip = dir.path().join("clip.safetensors");
+    trained_probe(&real, &fake, &clip, &[]);
+    for (det, extra, want) in [(&clip, "400", "crop mode clip"), (&ckpt, "0", "at least 1")] {
+        let o = bin()
+            .args(["scan", "--regions", "--model"])
+            .arg(tiny())
+            .arg("--detector")
+            .arg(det)
+            .args(["--max-tiles", extra])
+            .arg(&half)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(want), "{err}");
+    }
+}

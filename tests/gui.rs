@@ -109,6 +109,36 @@ fn open_sample_shows_verdict_and_overlays() {
     let saved = std::fs::read_to_string(&h.state().paths.settings).unwrap();
     assert!(saved.contains("\"none\""), "{saved}");
 
+    // The region map: asked for, made on the service thread, drawn and summarised.
+    h.get_by_label("Regions").click();
+    h.step();
+    h.step();
+    assert!(h.state().evidence[0].regions.is_none());
+    // 600 x 400 in 224-px tiles: 3 x 2.
+    h.get_by_label("Read every tile (6)").click();
+    h.step();
+    step_until(&mut h, "the region map", 120, |a| {
+        matches!(a.evidence[0].regions, Some(Some(_)))
+    });
+    let summary = match &h.state().evidence[0].regions {
+        Some(Some(Ok(m))) => {
+            assert_eq!(m.tiles.len(), 6);
+            assert_eq!(m.cells(600, 400).unwrap().len(), 6);
+            m.summary()
+        }
+        other => panic!("region map failed: {other:?}"),
+    };
+    assert!(
+        summary.contains("of 6 tiles above the threshold"),
+        "{summary}"
+    );
+    assert!(
+        h.query_by_label_contains(&summary).is_some(),
+        "region summary not shown"
+    );
+    h.get_by_label("Original").click();
+    h.step();
+
     // Export: the button opens the dialog; the chosen folder (the native dialog is skipped
     // here) receives the report files.
     h.get_by_label("Export report…").click();

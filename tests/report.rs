@@ -447,3 +447,89 @@ fn a_recalibrated_detector_is_declared_in_the_report() {
         );
     }
 }
+
+#[test]
+fn a_region_map_is_drawn_and_declared_in_the_report_or_its_absence_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, fake) = common::make_data(dir.path(), 24);
+    let tiny = root().join("tests/fixtures/tiny");
+    let bin = |sub: &str| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_fauxscope"));
+        c.env("FAUXSCOPE_CACHE_DIR", dir.path().join("cache"))
+            .env("FAUXSCOPE_DATA_DIR", dir.path().join("data"))
+            .arg(sub)
+            .arg("--model")
+            .arg(&tiny);
+        c
+    };
+    let run = |c: &mut std::process::Command| {
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        o
+    };
+    let center = dir.path().join("center.safetensors");
+    let clip = dir.path().join("clip.safetensors");
+    for (ckpt, crop) in [(&center, "center"), (&clip, "clip")] {
+        run(bin("train")
+            .args(["--method", "probe", "--crop", crop, "--real"])
+            .arg(&real)
+            .arg("--fake")
+            .arg(&fake)
+            .arg("--out")
+            .arg(ckpt));
+    }
+    // 96 x 64 in the tiny model's 32-px tiles: 3 x 2.
+    let img = dir.path().join("wide.png");
+    image::RgbImage::from_fn(96, 64, |x, y| {
+        image::Rgb([(x * 2) as u8, (y * 3) as u8, 90])
+    })
+    .save(&img)
+    .unwrap();
+    let report = |det: &Path, out: &Path| -> Value {
+        run(bin("report")
+            .arg(&img)
+            .arg("--out")
+            .arg(out)
+            .arg("--detector")
+            .arg(det)
+            .args(["--compare", "", "--regions"]));
+        let json: Value =
+            serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+        let s = schema();
+        let mut errs = vec![];
+        validate(&s, &s, &json, "$", &mut errs);
+        assert!(errs.is_empty(), "sidecar violates the schema: {errs:#?}");
+        json
+    };
+    let out = dir.path().join("with");
+    let json = report(&center, &out);
+    let it = &json["items"][0];
+    let m = &it["region_map"];
+    assert_eq!(m["tiles"], 6);
+    assert_eq!(m["map"].as_array().unwrap().len(), 6);
+    let pic = it["images"]["regions"].as_str().unwrap();
+    assert_eq!(image::open(out.join(pic)).unwrap().width(), 96);
+    assert!(json["reproduce"]
+        .as_str()
+        .unwrap()
+        .contains("--regions --max-tiles 400"));
+    let words = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+    let html = words(&std::fs::read_to_string(out.join("report.html")).unwrap());
+    let pdf = words(&fauxscope::report::pdf::extract_text(
+        &std::fs::read(out.join("report.pdf")).unwrap(),
+    ));
+    let summary = m["summary"].as_str().unwrap();
+    for text in [&html, &pdf] {
+        assert!(text.contains(&format!("Region map: {summary}")), "{text}");
+    }
+    // A detector that reads a resized image: no map, and the report says why.
+    let out = dir.path().join("without");
+    let json = report(&clip, &out);
+    let it = &json["items"][0];
+    assert!(it["region_map"].is_null() && it["images"]["regions"].is_null());
+    let w = it["warnings"].to_string();
+    assert!(
+        w.contains("no region map") && w.contains("crop mode clip"),
+        "{w}"
+    );
+}

@@ -9,6 +9,7 @@ use crate::device::DeviceChoice;
 use crate::forensics::metadata::Metadata;
 use crate::imageio::is_image_extension;
 use crate::workstation::analyze::Analysis;
+use crate::workstation::regions::RegionMap;
 use crate::workstation::settings::{Bookmarks, OverlayKind, Settings};
 use egui::{Color32, ColorImage, RichText, TextureHandle, TextureOptions};
 use std::path::{Path, PathBuf};
@@ -47,6 +48,8 @@ pub struct Evidence {
     /// Overlay textures for (kind, layer) of the current settings.
     overlay_key: Option<(OverlayKind, Option<usize>, usize)>,
     pub overlays: Vec<TextureHandle>,
+    /// The region map once asked for: running (None inside), made, or failed.
+    pub regions: Option<Option<Result<RegionMap, String>>>,
 }
 
 impl Evidence {
@@ -63,6 +66,7 @@ impl Evidence {
             first_verdict_s: None,
             overlay_key: None,
             overlays: vec![],
+            regions: None,
         }
     }
     pub fn name(&self) -> String {
@@ -413,6 +417,12 @@ impl App {
                     e.overlay_key = None;
                 }
             }
+            Event::Regions(p, r) => {
+                if let Some(e) = self.find(&p) {
+                    e.regions = Some(Some(r.map(|m| *m)));
+                }
+                self.status = "region map done".into();
+            }
             Event::Failed(p, err) => {
                 if let Some(e) = self.find(&p) {
                     e.error = Some(err);
@@ -568,7 +578,9 @@ impl App {
                 &detectors,
                 &self.settings.model,
                 trust_path.is_file().then_some(trust_path.as_path()),
+                None,
             ),
+            regions: None,
         };
         self.export.running = true;
         self.export.result = None;
@@ -878,6 +890,8 @@ impl App {
             ui.selectable_value(&mut o.kind, OverlayKind::None, "Original");
             ui.selectable_value(&mut o.kind, OverlayKind::Tam, "TAM texture");
             ui.selectable_value(&mut o.kind, OverlayKind::Attention, "Attention");
+            ui.selectable_value(&mut o.kind, OverlayKind::Regions, "Regions")
+                .on_hover_text("The primary detector's probability on every native-resolution tile of the image");
             ui.add(egui::Slider::new(&mut o.opacity, 0.0..=1.0).text("opacity"));
             ui.checkbox(&mut o.show_masked, "masked patches");
             ui.separator();
@@ -919,6 +933,9 @@ impl App {
                 );
             });
         }
+        if self.settings.overlay.kind == OverlayKind::Regions {
+            self.regions_bar(ui);
+        }
         if self.settings.overlay != before {
             self.save_settings();
         }
@@ -943,8 +960,66 @@ impl App {
             analysis: e.analysis.as_ref(),
             overlays: &e.overlays,
             settings: &self.settings.overlay,
+            regions: e.regions.as_ref().and_then(|r| r.as_ref()?.as_ref().ok()),
         };
         viewer::show(ui, &mut self.view_state, &input);
+    }
+
+    /// Under the overlay bar when the region map is selected: the button that makes it, its
+    /// progress, or its legend and summary.
+    fn regions_bar(&mut self, ui: &mut egui::Ui) {
+        let Some(e) = self.selected.and_then(|i| self.evidence.get_mut(i)) else {
+            return;
+        };
+        let Some(size) = e.analysis.as_ref().map(|a| a.model_size) else {
+            return;
+        };
+        ui.horizontal_wrapped(|ui| match &e.regions {
+            None => {
+                let [w, h] = e.size;
+                let n = crate::model::preprocess::crop_rects(
+                    w,
+                    h,
+                    size,
+                    crate::model::preprocess::CropMode::Tiles(
+                        crate::workstation::regions::DEFAULT_MAX_TILES,
+                    ),
+                )
+                .len();
+                if ui
+                    .button(format!("Read every tile ({n})"))
+                    .on_hover_text("One forward pass per tile, on the primary detector")
+                    .clicked()
+                {
+                    e.regions = Some(None);
+                    let _ = self.tx.send(Cmd::Regions(e.path.clone()));
+                }
+                ui.label(
+                    RichText::new(
+                        "a map of where the primary detector fires; the verdict stays its own",
+                    )
+                    .small(),
+                );
+            }
+            Some(None) => {
+                ui.spinner();
+                ui.label("reading every tile…");
+            }
+            Some(Some(Err(err))) => {
+                ui.label(RichText::new(err).color(Color32::YELLOW));
+            }
+            Some(Some(Ok(map))) => {
+                viewer::legend(ui, "p 0", "p 1");
+                ui.label(RichText::new(map.summary()).small());
+                ui.label(
+                    RichText::new(format!(
+                        "outlined: above the threshold; at its calibration about {:.0}% of a real photo's crops are",
+                        map.target_fpr * 100.0
+                    ))
+                    .small(),
+                );
+            }
+        });
     }
 
     /// The name a local threshold of the primary detector is installed under by default.

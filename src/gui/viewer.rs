@@ -2,6 +2,7 @@
 //! attention rollout) drawn over the analysed region, smoothly upsampled, with a legend.
 
 use crate::workstation::analyze::{Analysis, PatchMap};
+use crate::workstation::regions::RegionMap;
 use crate::workstation::settings::{OverlayKind, OverlaySettings};
 use egui::{Color32, ColorImage, Pos2, Rect, Sense, Stroke, TextureHandle, TextureOptions, Vec2};
 
@@ -28,7 +29,7 @@ pub fn overlay_image(map: &PatchMap, scale: usize) -> ColorImage {
 /// The maps an overlay setting selects from an analysis.
 pub fn selected_maps<'a>(a: &'a Analysis, o: &OverlaySettings) -> Vec<&'a PatchMap> {
     match o.kind {
-        OverlayKind::None => vec![],
+        OverlayKind::None | OverlayKind::Regions => vec![],
         OverlayKind::Tam => a.tam.iter().map(|t| &t.scores).collect(),
         OverlayKind::Attention => {
             let last = a.rollout.len().saturating_sub(1);
@@ -56,6 +57,8 @@ pub struct ViewInput<'a> {
     pub analysis: Option<&'a Analysis>,
     pub overlays: &'a [TextureHandle],
     pub settings: &'a OverlaySettings,
+    /// The region map, drawn when the overlay is `Regions`.
+    pub regions: Option<&'a RegionMap>,
 }
 
 /// Draws the image and overlay; handles scroll-zoom and drag-pan.
@@ -105,6 +108,39 @@ pub fn show(ui: &mut egui::Ui, st: &mut ViewState, v: &ViewInput) {
             to_screen((r.x + r.w) as f32, (r.y + r.h) as f32),
         );
         painter.image(tex.id(), rect, uv, Color32::from_white_alpha(alpha));
+    }
+    if let (OverlayKind::Regions, Some(map)) = (v.settings.kind, v.regions) {
+        // Each tile's cell (or the tile itself, when the tiles are not a full grid) filled with
+        // its probability's colour; cells above the threshold outlined.
+        let rects: Vec<_> = map
+            .cells(v.size[0], v.size[1])
+            .unwrap_or_else(|| map.tiles.iter().map(|t| t.rect).collect());
+        for (t, r) in map.tiles.iter().zip(&rects) {
+            let r = *r;
+            let rect = Rect::from_min_max(
+                to_screen(r.x as f32, r.y as f32),
+                to_screen((r.x + r.w) as f32, (r.y + r.h) as f32),
+            );
+            let [cr, cg, cb] = colormap(t.probability);
+            painter.rect_filled(
+                rect.shrink(0.5),
+                0.0,
+                Color32::from_rgba_unmultiplied(cr, cg, cb, alpha),
+            );
+        }
+        for (_, r) in map.tiles.iter().zip(&rects).filter(|(t, _)| t.flagged) {
+            let r = *r;
+            let rect = Rect::from_min_max(
+                to_screen(r.x as f32, r.y as f32),
+                to_screen((r.x + r.w) as f32, (r.y + r.h) as f32),
+            );
+            painter.rect_stroke(
+                rect.shrink(1.0),
+                0.0,
+                Stroke::new(1.5, Color32::from_rgb(255, 80, 80)),
+                egui::StrokeKind::Inside,
+            );
+        }
     }
     // The analysed region(s), and the patches TAM would mask.
     for t in &a.tam {

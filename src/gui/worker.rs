@@ -10,11 +10,12 @@ use crate::jobs::{CancelFlag, Progress};
 use crate::model::preprocess::CropMode;
 use crate::train::mpft::MpftSettings;
 use crate::workstation::analyze::{default_stability, Analysis};
+use crate::workstation::regions::RegionMap;
 use crate::workstation::train::MpftRequest;
 use crate::workstation::train_process::{run_in_child, TrainRequest, TrainSpec};
 use crate::workstation::{Engine, ProbeRequest};
 use image::RgbImage;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::Instant;
@@ -113,6 +114,9 @@ pub enum Cmd {
     },
     /// Analyse one evidence file.
     Analyze(PathBuf),
+    /// Read every tile of one evidence file with the primary detector (answered by
+    /// [`Event::Regions`]).
+    Regions(PathBuf),
     Train(Box<TrainJob>, CancelFlag),
     /// Write a forensic report with the loaded engine.
     Report(Box<crate::report::ReportRequest>),
@@ -166,6 +170,8 @@ pub enum Event {
         seconds: f64,
     },
     Failed(PathBuf, String),
+    /// A region map was made, or could not be.
+    Regions(PathBuf, Result<Box<RegionMap>, String>),
     TrainProgress(Progress),
     /// The run ended: its saved detector or the error, and whether the user cancelled it (a
     /// cancelled MPFT run keeps its best epoch so far).
@@ -244,6 +250,10 @@ impl Service {
                 detectors,
             } => self.configure(model, device, detectors),
             Cmd::Analyze(p) => self.analyze(p),
+            Cmd::Regions(p) => {
+                let r = self.regions(&p).map(Box::new).map_err(|e| format!("{e:#}"));
+                self.send(Event::Regions(p, r));
+            }
             Cmd::Train(job, cancel) => self.train(*job, cancel),
             Cmd::Report(req) => self.report(*req),
             Cmd::Calibrate(job) => {
@@ -379,6 +389,34 @@ impl Service {
             a.warnings.push(format!("stability check failed: {e:#}"));
         }
         self.send(stage(&a, true));
+    }
+
+    fn regions(&mut self, path: &Path) -> anyhow::Result<RegionMap> {
+        let engine = self
+            .engine
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("the base model is not loaded"))?;
+        let det = self
+            .detectors
+            .first()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no detector is loaded"))?;
+        let img = engine.load_evidence(path)?;
+        let (tx, wake) = (self.tx.clone(), self.wake.clone());
+        let sink = move |p: Progress| {
+            let _ = tx.send(Event::Status(format!(
+                "region map: {} of {} tiles",
+                p.done, p.total
+            )));
+            wake();
+        };
+        engine.region_map(
+            &img,
+            det.as_ref(),
+            crate::workstation::regions::DEFAULT_MAX_TILES,
+            &sink,
+            &CancelFlag::new(),
+        )
     }
 
     fn calibrate(&mut self, job: &CalibrateJob) -> anyhow::Result<(String, Vec<String>)> {

@@ -215,6 +215,22 @@ pub fn preprocess(img: &RgbImage, size: u32, mode: CropMode) -> Vec<Vec<f32>> {
     crops(img, size, mode).iter().map(normalize_chw).collect()
 }
 
+/// Normalised crops of the given regions. A region of the model size is cut at native resolution;
+/// any other (the whole-image square of a small image, from [`crop_rects`]) gets CLIP's resize.
+pub fn preprocess_rects(img: &RgbImage, size: u32, rects: &[CropRect]) -> Vec<Vec<f32>> {
+    rects
+        .iter()
+        .map(|r| {
+            let c = imageops::crop_imm(img, r.x, r.y, r.w, r.h).to_image();
+            if (r.w, r.h) == (size, size) {
+                normalize_chw(&c)
+            } else {
+                normalize_chw(&clip_resize_crop(&c, size))
+            }
+        })
+        .collect()
+}
+
 /// Stacks CHW crops into a [B, 3, size, size] tensor.
 pub fn batch_tensor(
     crops: &[Vec<f32>],

@@ -236,6 +236,15 @@ fn item(h: &mut String, it: &ItemReport) {
         esc(&it.images.attention),
         legend("low attention", "high")
     ));
+    if let (Some(src), Some(m)) = (&it.images.regions, &it.region_map) {
+        h.truncate(h.len() - "</div>".len());
+        h.push_str(&format!(
+            "<figure><img src=\"{}\" alt=\"region map\"><figcaption>Region map: {}. Each tile is scored on its own at the detector's threshold (outlined: above it); the verdict stays the detector's own, and real photos have some tiles flagged.{}</figcaption></figure></div>",
+            esc(src),
+            esc(&m.summary),
+            legend("p 0", "p 1")
+        ));
+    }
     h.push_str("<h3>Provenance (C2PA)</h3>");
     let p = &it.provenance;
     let mut rows = vec![("state", p.state.label().to_string())];

@@ -39,6 +39,8 @@ pub struct ReportRequest {
     pub bookmarks: crate::workstation::settings::Bookmarks,
     /// The command that reproduces this analysis.
     pub command: String,
+    /// Also a region map of every image with the primary detector, with at most this many tiles.
+    pub regions: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -159,6 +161,8 @@ pub struct ItemImages {
     pub tam: String,
     pub attention: String,
     pub chart: String,
+    /// The region map's picture, when one was made.
+    pub regions: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -177,10 +181,24 @@ pub struct ItemReport {
     pub tam_measure: String,
     pub tam_ratio: f32,
     pub analysed_regions: Vec<crate::model::preprocess::CropRect>,
+    /// The primary detector on every native tile, when asked for (`--regions`).
+    pub region_map: Option<RegionReport>,
     pub metadata: Metadata,
     pub provenance: Provenance,
     pub bookmark: Option<Bookmark>,
     pub images: ItemImages,
+}
+
+/// A region map as the report gives it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegionReport {
+    pub detector: String,
+    pub summary: String,
+    pub tiles: usize,
+    pub flagged: usize,
+    pub coverage: f64,
+    pub threshold: f32,
+    pub map: Vec<crate::workstation::regions::RegionTile>,
 }
 
 /// A file that could not be analysed.
@@ -250,6 +268,7 @@ pub fn command_line(
     detectors: &[String],
     model: &str,
     trust: Option<&Path>,
+    regions: Option<usize>,
 ) -> String {
     let mut cmd = vec!["fauxscope".to_string(), "report".into()];
     cmd.extend(inputs.iter().map(|p| shell_word(&p.display().to_string())));
@@ -271,6 +290,9 @@ pub fn command_line(
     if let Some(t) = trust {
         cmd.push("--trust".into());
         cmd.push(shell_word(&t.display().to_string()));
+    }
+    if let Some(n) = regions {
+        cmd.extend(["--regions".into(), "--max-tiles".into(), n.to_string()]);
     }
     format!(
         "{}   # Fauxscope {} ({})",
@@ -456,7 +478,7 @@ pub fn write_report(
         .with_context(|| format!("cannot create {}", img_dir.display()))?;
     let mut items = Vec::new();
     let mut skipped = Vec::new();
-    let mut pictures: Vec<(usize, [image::RgbImage; 4])> = Vec::new();
+    let mut pictures: Vec<(usize, [image::RgbImage; 4], Option<image::RgbImage>)> = Vec::new();
     for (i, path) in files.iter().enumerate() {
         if cancel.is_cancelled() {
             bail!("report cancelled");
@@ -543,17 +565,37 @@ pub fn write_report(
             (720, chart_h),
         )?;
         let stem = format!("{:03}", i + 1);
+        let mut warnings = a.warnings.clone();
+        let region = match req.regions {
+            None => None,
+            Some(n) => match engine.region_map(&img, refs[0], n, &|_| {}, cancel) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    warnings.push(format!("no region map: {e:#}"));
+                    None
+                }
+            },
+        };
+        let region_img = region
+            .as_ref()
+            .map(|m| crate::workstation::maps::region_picture(&small, m, scale, 0.6));
         let names = ItemImages {
             original: format!("images/{stem}-original.jpg"),
             tam: format!("images/{stem}-tam.jpg"),
             attention: format!("images/{stem}-attention.jpg"),
             chart: format!("images/{stem}-chart.png"),
+            regions: region_img
+                .as_ref()
+                .map(|_| format!("images/{stem}-regions.jpg")),
         };
+        if let (Some(name), Some(pic)) = (&names.regions, &region_img) {
+            write_atomic(&req.out.join(name), &jpeg(pic, 90)?)?;
+        }
         write_atomic(&req.out.join(&names.original), &jpeg(&small, 90)?)?;
         write_atomic(&req.out.join(&names.tam), &jpeg(&tam_img, 90)?)?;
         write_atomic(&req.out.join(&names.attention), &jpeg(&att_img, 90)?)?;
         write_atomic(&req.out.join(&names.chart), &png(&chart)?)?;
-        pictures.push((items.len(), [small, tam_img, att_img, chart]));
+        pictures.push((items.len(), [small, tam_img, att_img, chart], region_img));
         let unsure = a.unsure() == Some(true);
         let f = &a.facts;
         items.push(ItemReport {
@@ -590,15 +632,23 @@ pub fn write_report(
             stability: a.stability.clone(),
             unsure,
             warnings: {
-                let mut w = a.warnings.clone();
                 if f.sha256 != sha256 {
-                    w.push("the file changed between hashing and decoding".into());
+                    warnings.push("the file changed between hashing and decoding".into());
                 }
-                w
+                warnings
             },
             tam_measure: format!("{:?}", a.tam_measure).to_lowercase(),
             tam_ratio: a.tam_ratio,
             analysed_regions: a.tam.iter().map(|t| t.scores.rect).collect(),
+            region_map: region.map(|m| RegionReport {
+                detector: m.detector.clone(),
+                summary: m.summary(),
+                tiles: m.tiles.len(),
+                flagged: m.flagged(),
+                coverage: m.coverage,
+                threshold: m.threshold,
+                map: m.tiles,
+            }),
             metadata,
             provenance,
             bookmark: req.bookmarks.get(&sha256).cloned(),

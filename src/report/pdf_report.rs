@@ -17,7 +17,10 @@ fn jpeg(img: &RgbImage) -> Result<Vec<u8>> {
 }
 
 /// `pictures[k]` = (item index, [original, TAM overlay, attention overlay]).
-pub fn render(r: &CaseReport, pictures: &[(usize, [RgbImage; 4])]) -> Result<Vec<u8>> {
+pub fn render(
+    r: &CaseReport,
+    pictures: &[(usize, [RgbImage; 4], Option<RgbImage>)],
+) -> Result<Vec<u8>> {
     let mut p = Pdf::new(&format!("Fauxscope report {}", r.case.id));
     p.para("Forensic image report", Font::Bold, 20.0, 0.0);
     p.para_rgb(
@@ -62,7 +65,7 @@ pub fn render(r: &CaseReport, pictures: &[(usize, [RgbImage; 4])]) -> Result<Vec
     // Summary table with thumbnails.
     let thumbs: Vec<usize> = pictures
         .iter()
-        .map(|(_, [o, ..])| {
+        .map(|(_, [o, ..], _)| {
             let t = image::imageops::thumbnail(
                 o,
                 (o.width() * 64 / o.width().max(o.height())).max(1),
@@ -121,7 +124,13 @@ pub fn render(r: &CaseReport, pictures: &[(usize, [RgbImage; 4])]) -> Result<Vec
     }
     for (k, it) in r.items.iter().enumerate() {
         p.new_page();
-        item(&mut p, it, pictures.get(k).map(|x| &x.1))?;
+        let pics = pictures.get(k);
+        item(
+            &mut p,
+            it,
+            pics.map(|x| &x.1),
+            pics.and_then(|x| x.2.as_ref()),
+        )?;
     }
     p.new_page();
     p.heading("Detectors", 13.0);
@@ -235,7 +244,12 @@ fn legend(p: &mut Pdf, low: &str, high: &str) {
     p.text_at(x0 + 126.0, y + 2.0, high, Font::Regular, 8.0, GREY);
 }
 
-fn item(p: &mut Pdf, it: &ItemReport, pics: Option<&[RgbImage; 4]>) -> Result<()> {
+fn item(
+    p: &mut Pdf,
+    it: &ItemReport,
+    pics: Option<&[RgbImage; 4]>,
+    regions: Option<&RgbImage>,
+) -> Result<()> {
     p.heading(&format!("{}. {}", it.index, it.file.name), 14.0);
     p.para(&it.conclusion, Font::Bold, 10.0, 0.0);
     p.space(4.0);
@@ -366,6 +380,22 @@ fn item(p: &mut Pdf, it: &ItemReport, pics: Option<&[RgbImage; 4]>) -> Result<()
             GREY,
         );
         legend(p, "low attention", "high");
+        if let (Some(pic), Some(m)) = (regions, &it.region_map) {
+            p.space(8.0);
+            let ir = p.add_jpeg(jpeg(pic)?, pic.width(), pic.height());
+            p.image(ir, 0.0, half, 230.0);
+            p.para_rgb(
+                &format!(
+                    "Region map: {}. Each tile is scored on its own at the detector's threshold (outlined: above it); the verdict stays the detector's own, and real photos have some tiles flagged (EVALUATION.md, \"Region maps\").",
+                    m.summary
+                ),
+                Font::Regular,
+                8.5,
+                0.0,
+                GREY,
+            );
+            legend(p, "p 0", "p 1");
+        }
     }
     p.heading("Provenance (C2PA Content Credentials)", 11.0);
     let pv = &it.provenance;

@@ -112,6 +112,8 @@ pub struct Analysis {
     pub path: std::path::PathBuf,
     pub facts: ImageFacts,
     pub crop_mode: CropMode,
+    /// The model's input size in pixels (the side of a native crop).
+    pub model_size: u32,
     /// First = the primary detector (whose maps and stability are shown).
     pub results: Vec<DetectorResult>,
     pub agreement: Agreement,
@@ -308,6 +310,7 @@ impl Engine {
             path: img.path.clone(),
             facts: img.facts.clone(),
             crop_mode: mode,
+            model_size: size,
             agreement: Agreement::of(&results),
             results,
             tam_measure: measure,

@@ -92,6 +92,63 @@ pub fn composite(img: &RgbImage, maps: &[&PatchMap], scale: f32, opacity: f32) -
     out
 }
 
+/// `img` (as in [`composite`]) with each tile's cell of a region map filled in its probability's
+/// colour at `opacity`, cells above the threshold outlined in red, and the colour bar.
+pub fn region_picture(
+    img: &RgbImage,
+    map: &super::regions::RegionMap,
+    scale: f32,
+    opacity: f32,
+) -> RgbImage {
+    let bar = 14u32;
+    let (w, h) = img.dimensions();
+    let mut out = RgbImage::from_pixel(w, h + bar, Rgb([255, 255, 255]));
+    image::imageops::replace(&mut out, img, 0, 0);
+    let a = opacity.clamp(0.0, 1.0);
+    let (fw, fh) = (
+        (w as f32 / scale).round() as u32,
+        (h as f32 / scale).round() as u32,
+    );
+    let rects: Vec<_> = map
+        .cells(fw, fh)
+        .unwrap_or_else(|| map.tiles.iter().map(|t| t.rect).collect());
+    let px = |v: u32, lim: u32| ((v as f32 * scale) as u32).min(lim);
+    for (t, r) in map.tiles.iter().zip(&rects) {
+        let (x0, y0, x1, y1) = (px(r.x, w), px(r.y, h), px(r.x + r.w, w), px(r.y + r.h, h));
+        let c = colormap(t.probability);
+        for y in y0..y1 {
+            for x in x0..x1 {
+                let p = out.get_pixel_mut(x, y);
+                for (o, ci) in p.0.iter_mut().zip(c) {
+                    *o = (*o as f32 * (1.0 - a) + ci as f32 * a).round() as u8;
+                }
+            }
+        }
+    }
+    let red = Rgb([255, 60, 60]);
+    for (_, r) in map.tiles.iter().zip(&rects).filter(|(t, _)| t.flagged) {
+        let (x0, y0, x1, y1) = (px(r.x, w), px(r.y, h), px(r.x + r.w, w), px(r.y + r.h, h));
+        if x1 <= x0 + 2 || y1 <= y0 + 2 {
+            continue;
+        }
+        for x in x0 + 1..x1 - 1 {
+            out.put_pixel(x, y0 + 1, red);
+            out.put_pixel(x, y1 - 2, red);
+        }
+        for y in y0 + 1..y1 - 1 {
+            out.put_pixel(x0 + 1, y, red);
+            out.put_pixel(x1 - 2, y, red);
+        }
+    }
+    for x in 0..w {
+        let c = colormap(x as f32 / (w.max(2) - 1) as f32);
+        for y in h + 3..h + bar - 2 {
+            out.put_pixel(x, y, Rgb(c));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ pub mod calibrate;
 pub mod evaluate;
 pub mod maps;
 pub mod pipeline;
+pub mod regions;
 pub mod settings;
 pub mod train;
 pub mod train_process;

@@ -19,6 +19,8 @@ pub enum OverlayKind {
     Tam,
     /// Attention rollout from the class token.
     Attention,
+    /// The region map: the primary detector's probability on every native tile (on request).
+    Regions,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
