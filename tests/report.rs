@@ -374,27 +374,31 @@ fn report_pdf_html_json_and_csv_agree_and_evidence_is_untouched() {
     }
 }
 
+/// `fauxscope SUB --model tiny` with its cache and data in `dir`.
+fn tiny_command(dir: &Path, sub: &str) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_fauxscope"));
+    c.env("FAUXSCOPE_CACHE_DIR", dir.join("cache"))
+        .env("FAUXSCOPE_DATA_DIR", dir.join("data"))
+        .arg(sub)
+        .arg("--model")
+        .arg(root().join("tests/fixtures/tiny"));
+    c
+}
+
+/// Runs a command that must succeed.
+fn run(c: &mut std::process::Command) -> std::process::Output {
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o
+}
+
 /// A report made with a recalibrated detector (tiny random model, so it runs everywhere) says
 /// where the threshold comes from, in the PDF, the HTML and the sidecar, which keeps to the schema.
 #[test]
 fn a_recalibrated_detector_is_declared_in_the_report() {
     let dir = tempfile::tempdir().unwrap();
     let (real, fake) = common::make_data(dir.path(), 24);
-    let tiny = root().join("tests/fixtures/tiny");
-    let bin = |sub: &str| {
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_fauxscope"));
-        c.env("FAUXSCOPE_CACHE_DIR", dir.path().join("cache"))
-            .env("FAUXSCOPE_DATA_DIR", dir.path().join("data"))
-            .arg(sub)
-            .arg("--model")
-            .arg(&tiny);
-        c
-    };
-    let run = |c: &mut std::process::Command| {
-        let o = c.output().unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        o
-    };
+    let bin = |sub: &str| tiny_command(dir.path(), sub);
     let trained = dir.path().join("trained.safetensors");
     run(bin("train")
         .args(["--method", "probe", "--real"])
@@ -452,21 +456,7 @@ fn a_recalibrated_detector_is_declared_in_the_report() {
 fn a_region_map_is_drawn_and_declared_in_the_report_or_its_absence_explained() {
     let dir = tempfile::tempdir().unwrap();
     let (real, fake) = common::make_data(dir.path(), 24);
-    let tiny = root().join("tests/fixtures/tiny");
-    let bin = |sub: &str| {
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_fauxscope"));
-        c.env("FAUXSCOPE_CACHE_DIR", dir.path().join("cache"))
-            .env("FAUXSCOPE_DATA_DIR", dir.path().join("data"))
-            .arg(sub)
-            .arg("--model")
-            .arg(&tiny);
-        c
-    };
-    let run = |c: &mut std::process::Command| {
-        let o = c.output().unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        o
-    };
+    let bin = |sub: &str| tiny_command(dir.path(), sub);
     let center = dir.path().join("center.safetensors");
     let clip = dir.path().join("clip.safetensors");
     for (ckpt, crop) in [(&center, "center"), (&clip, "clip")] {

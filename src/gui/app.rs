@@ -301,6 +301,7 @@ impl App {
             e.complete = false;
             e.error = None;
             e.overlay_key = None;
+            e.regions = None;
             let _ = self.tx.send(Cmd::Analyze(e.path.clone()));
         }
     }
@@ -418,10 +419,19 @@ impl App {
                 }
             }
             Event::Regions(p, r) => {
+                // A map made by a primary detector that has since been replaced is dropped.
+                let primary = self.engine.loaded.first().cloned();
+                let current = r
+                    .as_ref()
+                    .map_or(true, |m| Some(&m.detector) == primary.as_ref());
                 if let Some(e) = self.find(&p) {
-                    e.regions = Some(Some(r.map(|m| *m)));
+                    e.regions = current.then(|| Some(r.map(|m| *m)));
                 }
-                self.status = "region map done".into();
+                self.status = if current {
+                    "region map done".into()
+                } else {
+                    "region map dropped: the primary detector changed".into()
+                };
             }
             Event::Failed(p, err) => {
                 if let Some(e) = self.find(&p) {
