@@ -153,6 +153,7 @@ fn open_sample_shows_verdict_and_overlays() {
     {
         let app = h.state_mut();
         app.export.case_id = "GUI-1".into();
+        app.export.regions = true;
         app.export_to(out.clone());
     }
     step_until(&mut h, "the report", 120, |a| a.export.result.is_some());
@@ -165,6 +166,13 @@ fn open_sample_shows_verdict_and_overlays() {
     }
     let json = std::fs::read_to_string(out.join("report.json")).unwrap();
     assert!(json.contains("GUI-1") && json.contains(&sha));
+    // The region map was asked for: one per image, with its picture.
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["items"][0]["region_map"]["tiles"], 6, "{}", v["items"][0]);
+    assert!(out
+        .join(v["items"][0]["images"]["regions"].as_str().unwrap())
+        .is_file());
+    assert!(v["reproduce"].as_str().unwrap().contains("--regions"));
     assert!(out.join("report.pdf").is_file());
 }
 

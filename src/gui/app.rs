@@ -162,6 +162,8 @@ pub struct ExportState {
     pub notes: String,
     /// Only the selected image (else every image in the list).
     pub selected_only: bool,
+    /// A region map of every image (the primary detector on every tile; slow on large images).
+    pub regions: bool,
     pub running: bool,
     pub result: Option<Result<(PathBuf, Vec<crate::report::OutputFile>), String>>,
 }
@@ -570,6 +572,10 @@ impl App {
         } else {
             crate::forensics::provenance::TrustList::shipped()
         };
+        let regions = self
+            .export
+            .regions
+            .then_some(crate::workstation::regions::DEFAULT_MAX_TILES);
         let req = crate::report::ReportRequest {
             inputs: inputs.clone(),
             out: out.clone(),
@@ -588,9 +594,9 @@ impl App {
                 &detectors,
                 &self.settings.model,
                 trust_path.is_file().then_some(trust_path.as_path()),
-                None,
+                regions,
             ),
-            regions: None,
+            regions,
         };
         self.export.running = true;
         self.export.result = None;
@@ -615,6 +621,8 @@ impl App {
                     ui.end_row();
                 });
                 ui.checkbox(&mut self.export.selected_only, "only the selected image");
+                ui.checkbox(&mut self.export.regions, "region maps")
+                    .on_hover_text("The primary detector on every native 224-px tile of each image: one forward pass per tile");
                 ui.label(RichText::new("Writes report.pdf, report.html, report.json and summary.csv into the chosen folder.").small());
                 ui.add_enabled_ui(!self.export.running && self.engine.ready, |ui| {
                     if ui.button("Choose folder and export…").clicked() {
