@@ -523,3 +523,39 @@ fn a_region_map_is_drawn_and_declared_in_the_report_or_its_absence_explained() {
         "{w}"
     );
 }
+
+#[test]
+fn a_report_is_never_written_into_the_evidence_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let evidence = dir.path().join("evidence");
+    std::fs::create_dir_all(&evidence).unwrap();
+    image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([x as u8, y as u8, 7]))
+        .save(evidence.join("a.png"))
+        .unwrap();
+    let a_file = dir.path().join("notes.txt");
+    std::fs::write(&a_file, "x").unwrap();
+    let before: Vec<_> = std::fs::read_dir(&evidence).unwrap().collect();
+    for (out, want) in [
+        (evidence.clone(), "inside the evidence folder"),
+        (evidence.join("report/new"), "inside the evidence folder"),
+        // The same folder reached through `..`.
+        (evidence.join("../evidence/r"), "inside the evidence folder"),
+        (a_file.clone(), "is a file, not a folder"),
+    ] {
+        let o = tiny_command(dir.path(), "report")
+            .arg(&evidence)
+            .arg("--out")
+            .arg(&out)
+            .args(["--compare", ""])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains(want),
+            "{}: {err}",
+            out.display()
+        );
+    }
+    // Nothing was created in the evidence folder.
+    assert_eq!(std::fs::read_dir(&evidence).unwrap().count(), before.len());
+}

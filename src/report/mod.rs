@@ -442,6 +442,49 @@ fn png(img: &image::RgbImage) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// `p` made absolute with symbolic links resolved, for the part of it that exists.
+fn resolved(p: &Path) -> PathBuf {
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut base = abs.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(c) = base.canonicalize() {
+            return rest.iter().rev().fold(c, |acc, r| acc.join(r));
+        }
+        match (base.parent(), base.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                base = parent;
+            }
+            _ => return abs,
+        }
+    }
+}
+
+/// Refuses an output folder that is a file, or that lies inside an evidence folder: the report's
+/// files would be added to the evidence, and a later run on that folder would take its pictures
+/// for evidence. Checked before anything is created.
+fn check_out_folder(out: &Path, inputs: &[PathBuf]) -> Result<()> {
+    if out.exists() && !out.is_dir() {
+        bail!(
+            "--out {}: is a file, not a folder; the report is a folder of files",
+            out.display()
+        );
+    }
+    let o = resolved(out);
+    for i in inputs.iter().filter(|i| i.is_dir()) {
+        let d = resolved(i);
+        if o.starts_with(&d) {
+            bail!(
+                "--out {} lies inside the evidence folder {}: the report would be added to the evidence; choose a folder outside it",
+                out.display(),
+                i.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Largest side of the pictures in the report.
 const PICTURE_MAX: u32 = 1024;
 
@@ -454,6 +497,7 @@ pub fn write_report(
     cancel: &CancelFlag,
 ) -> Result<CaseReport> {
     let started = now_utc();
+    check_out_folder(&req.out, &req.inputs)?;
     let files = crate::train::data::expand_inputs(&req.inputs)?;
     if files.is_empty() {
         bail!("no image files in the inputs");
