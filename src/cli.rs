@@ -712,18 +712,25 @@ fn scan(
                 det.meta().name
             );
         }
-        let ok: Vec<&PathBuf> = rows
-            .iter()
-            .filter_map(|r| r.as_ref().ok())
-            .map(|r| &r.path)
-            .collect();
+        let ok: Vec<&crate::workstation::ScanRow> =
+            rows.iter().filter_map(|r| r.as_ref().ok()).collect();
         pb.set_length(ok.len() as u64);
         pb.set_position(0);
         pb.set_message("region maps");
-        for (k, p) in ok.into_iter().enumerate() {
-            let img = engine.load_evidence(p)?;
-            let map = engine.region_map(&img, det.as_ref(), max_tiles, &|_| {}, &cancel)?;
-            maps.insert(p.clone(), map);
+        for (k, r) in ok.into_iter().enumerate() {
+            // Read again: the map must come from the bytes the verdict came from.
+            let map = engine.load_evidence(&r.path).and_then(|img| {
+                if img.facts.sha256 != r.sha256 {
+                    bail!("the file changed after it was scanned");
+                }
+                engine.region_map(&img, det.as_ref(), max_tiles, &|_| {}, &cancel)
+            });
+            match map {
+                Ok(m) => {
+                    maps.insert(r.path.clone(), m);
+                }
+                Err(e) => eprintln!("error: {}: no region map: {e:#}", r.path.display()),
+            }
             pb.set_position(k as u64 + 1);
         }
     }

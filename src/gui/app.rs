@@ -1031,7 +1031,7 @@ impl App {
                 ui.label(RichText::new(map.summary()).small());
                 ui.label(
                     RichText::new(format!(
-                        "outlined: above the threshold; at its calibration about {:.0}% of a real photo's crops are",
+                        "outlined: above the threshold, where the detector's calibration puts about {:.0}% of real photos' crops, so a few flagged tiles are expected in a large real photo",
                         map.target_fpr * 100.0
                     ))
                     .small(),
