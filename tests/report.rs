@@ -512,6 +512,17 @@ fn a_region_map_is_drawn_and_declared_in_the_report_or_its_absence_explained() {
     for text in [&html, &pdf] {
         assert!(text.contains(&format!("Region map: {summary}")), "{text}");
     }
+    let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    let (head, row) = csv.split_once('\n').unwrap();
+    assert!(
+        head.ends_with(",region_tiles,region_tiles_flagged"),
+        "{head}"
+    );
+    assert!(
+        row.trim_end()
+            .ends_with(&format!(",6,{}", m["flagged"].as_u64().unwrap())),
+        "{row}"
+    );
     // A detector that reads a resized image: no map, and the report says why.
     let out = dir.path().join("without");
     let json = report(&clip, &out);

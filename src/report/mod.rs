@@ -801,6 +801,11 @@ pub fn csv(r: &CaseReport) -> String {
     for d in &r.detectors {
         out.push_str(&format!(",p_{}", csv_field(&d.name)));
     }
+    // With region maps: how many tiles each had, and how many were above the threshold.
+    let regions = r.items.iter().any(|it| it.region_map.is_some());
+    if regions {
+        out.push_str(",region_tiles,region_tiles_flagged");
+    }
     out.push('\n');
     for it in &r.items {
         let p = it.results.first();
@@ -821,6 +826,11 @@ pub fn csv(r: &CaseReport) -> String {
                     .find(|x| x.detector == d.name)
                     .map_or(String::new(), |x| format!("{:.4}", x.probability)),
             );
+        }
+        if regions {
+            let m = it.region_map.as_ref();
+            row.push(m.map_or(String::new(), |m| m.tiles.to_string()));
+            row.push(m.map_or(String::new(), |m| m.flagged.to_string()));
         }
         out.push_str(&row.join(","));
         out.push('\n');
