@@ -986,6 +986,7 @@ impl App {
     /// Under the overlay bar when the region map is selected: the button that makes it, its
     /// progress, or its legend and summary.
     fn regions_bar(&mut self, ui: &mut egui::Ui) {
+        let status = self.status.clone();
         let Some(e) = self.selected.and_then(|i| self.evidence.get_mut(i)) else {
             return;
         };
@@ -1020,8 +1021,12 @@ impl App {
                 );
             }
             Some(None) => {
-                ui.spinner();
-                ui.label("reading every tile…");
+                // No spinner: it would repaint every frame, and on a software renderer that
+                // takes the cores the tiles need. Progress arrives as events (the status line).
+                ui.label(format!(
+                    "reading every tile… {}",
+                    status.strip_prefix("region map: ").unwrap_or("")
+                ));
             }
             Some(Some(Err(err))) => {
                 ui.label(RichText::new(err).color(Color32::YELLOW));

@@ -15,7 +15,7 @@ use crate::workstation::train::MpftRequest;
 use crate::workstation::train_process::{run_in_child, TrainRequest, TrainSpec};
 use crate::workstation::{Engine, ProbeRequest};
 use image::RgbImage;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::Instant;
@@ -250,10 +250,7 @@ impl Service {
                 detectors,
             } => self.configure(model, device, detectors),
             Cmd::Analyze(p) => self.analyze(p),
-            Cmd::Regions(p) => {
-                let r = self.regions(&p).map(Box::new).map_err(|e| format!("{e:#}"));
-                self.send(Event::Regions(p, r));
-            }
+            Cmd::Regions(p) => self.regions(p),
             Cmd::Train(job, cancel) => self.train(*job, cancel),
             Cmd::Report(req) => self.report(*req),
             Cmd::Calibrate(job) => {
@@ -391,32 +388,55 @@ impl Service {
         self.send(stage(&a, true));
     }
 
-    fn regions(&mut self, path: &Path) -> anyhow::Result<RegionMap> {
-        let engine = self
-            .engine
-            .clone()
-            .ok_or_else(|| anyhow::anyhow!("the base model is not loaded"))?;
-        let det = self
-            .detectors
-            .first()
-            .cloned()
-            .ok_or_else(|| anyhow::anyhow!("no detector is loaded"))?;
-        let img = engine.load_evidence(path)?;
-        let (tx, wake) = (self.tx.clone(), self.wake.clone());
-        let sink = move |p: Progress| {
-            let _ = tx.send(Event::Status(format!(
-                "region map: {} of {} tiles",
-                p.done, p.total
-            )));
-            wake();
+    /// Makes a region map on a thread of its own (a large image takes minutes), so that images
+    /// added meanwhile are analysed without waiting for it.
+    fn regions(&mut self, path: PathBuf) {
+        let (Some(engine), Some(det)) = (self.engine.clone(), self.detectors.first().cloned())
+        else {
+            self.send(Event::Regions(
+                path,
+                Err("the base model or the primary detector is not loaded".into()),
+            ));
+            return;
         };
-        engine.region_map(
-            &img,
-            det.as_ref(),
-            crate::workstation::regions::DEFAULT_MAX_TILES,
-            &sink,
-            &CancelFlag::new(),
-        )
+        let (tx, wake) = (self.tx.clone(), self.wake.clone());
+        let asked = path.clone();
+        let spawned = std::thread::Builder::new()
+            .name("fauxscope-regions".into())
+            .spawn(move || {
+                background_priority();
+                let progress = {
+                    let (tx, wake) = (tx.clone(), wake.clone());
+                    move |p: Progress| {
+                        let _ = tx.send(Event::Status(format!(
+                            "region map: {} of {} tiles",
+                            p.done, p.total
+                        )));
+                        wake();
+                    }
+                };
+                let r = engine
+                    .load_evidence(&path)
+                    .and_then(|img| {
+                        engine.region_map(
+                            &img,
+                            det.as_ref(),
+                            crate::workstation::regions::DEFAULT_MAX_TILES,
+                            &progress,
+                            &CancelFlag::new(),
+                        )
+                    })
+                    .map(Box::new)
+                    .map_err(|e| format!("{e:#}"));
+                let _ = tx.send(Event::Regions(path, r));
+                wake();
+            });
+        if let Err(e) = spawned {
+            self.send(Event::Regions(
+                asked,
+                Err(format!("cannot start the region map: {e}")),
+            ));
+        }
     }
 
     fn calibrate(&mut self, job: &CalibrateJob) -> anyhow::Result<(String, Vec<String>)> {
