@@ -1125,10 +1125,9 @@ impl App {
             self.start_calibrate();
         }
         if self.calibrate.running {
-            ui.horizontal(|ui| {
-                ui.spinner();
-                ui.label("scoring the known-real photos…");
-            });
+            // A static line: a spinner repaints every frame, which on a software renderer takes
+            // the cores the scoring needs.
+            ui.label("scoring the known-real photos…");
         }
         let mut use_it = None;
         match &self.calibrate.result {
