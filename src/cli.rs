@@ -705,13 +705,11 @@ fn scan(
     // Region maps: every tile of each scanned image, with the primary detector.
     let mut maps = std::collections::HashMap::new();
     if let Some(max_tiles) = regions {
-        if det.meta().crop == crate::model::preprocess::CropMode::Clip {
-            // Refused by the engine too; said here before any image is read.
-            bail!(
-                "--regions: {} reads a resized copy of the image (crop mode clip), so its threshold does not hold for native-resolution tiles; use a detector that reads native crops (mpft, pin, probe-blocks)",
-                det.meta().name
-            );
-        }
+        // Said before any image is read (the engine checks again).
+        anyhow::Context::context(
+            crate::workstation::regions::check_detector(det.meta()),
+            "--regions",
+        )?;
         let ok: Vec<&crate::workstation::ScanRow> =
             rows.iter().filter_map(|r| r.as_ref().ok()).collect();
         pb.set_length(ok.len() as u64);
@@ -769,11 +767,9 @@ fn scan(
                     "verdict": r.verdict, "detector": r.detector, "warnings": warnings_of(r),
                 });
                 if let Some(map) = maps.get(&r.path) {
-                    v["regions"] = serde_json::json!({
-                        "tiles": map.tiles.len(), "flagged": map.flagged(),
-                        "coverage": map.coverage, "threshold": map.threshold,
-                        "map": map.tiles,
-                    });
+                    v["regions"] = serde_json::json!(
+                        crate::workstation::regions::RegionReport::from(map.clone())
+                    );
                 }
                 if let Some(a) = agreement(r) {
                     v["agreement"] = a.into();

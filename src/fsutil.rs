@@ -66,6 +66,21 @@ pub fn file_kind(t: &std::fs::FileType) -> &'static str {
     }
 }
 
+/// The error [`open_regular`] wraps in an `io::Error` (kind `InvalidInput`) for a path that is
+/// not a regular file: what it is instead.
+#[derive(Debug, thiserror::Error)]
+#[error("not a regular file: it is {kind}")]
+pub struct NotRegular {
+    pub kind: &'static str,
+}
+
+impl NotRegular {
+    /// The refusal inside an error from [`open_regular`], if that is what it is.
+    pub fn of(e: &std::io::Error) -> Option<&NotRegular> {
+        e.get_ref().and_then(|x| x.downcast_ref::<NotRegular>())
+    }
+}
+
 /// Opens a regular file read-only. Anything else (a named pipe, a device such as /dev/zero, a
 /// socket, a folder) is refused before it is opened: opening a pipe blocks until a writer
 /// comes, and a device can be read for ever.
@@ -73,7 +88,7 @@ pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
     let refuse = |t: &std::fs::FileType| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
-            format!("not a regular file: it is {}", file_kind(t)),
+            NotRegular { kind: file_kind(t) },
         )
     };
     let meta = std::fs::metadata(path)?;

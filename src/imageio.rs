@@ -128,22 +128,16 @@ pub fn read_evidence(path: &Path, limits: &LoadLimits) -> Result<Vec<u8>, ImageL
         path: path.to_path_buf(),
         source,
     };
-    // Refused before opening: opening a named pipe blocks until a writer comes, and a device
-    // such as /dev/zero reads without end.
-    let not_regular = |t: &std::fs::FileType| ImageLoadError::NotRegularFile {
-        path: path.to_path_buf(),
-        kind: crate::fsutil::file_kind(t).into(),
-    };
-    let meta = std::fs::metadata(path).map_err(io)?;
-    if !meta.is_file() {
-        return Err(not_regular(&meta.file_type()));
-    }
-    let file = std::fs::File::open(path).map_err(io)?;
-    let meta = file.metadata().map_err(io)?;
-    if !meta.is_file() {
-        return Err(not_regular(&meta.file_type()));
-    }
-    let size = meta.len();
+    // Pipes and devices are refused before they are opened (see `open_regular`).
+    let file =
+        crate::fsutil::open_regular(path).map_err(|e| match crate::fsutil::NotRegular::of(&e) {
+            Some(n) => ImageLoadError::NotRegularFile {
+                path: path.to_path_buf(),
+                kind: n.kind.into(),
+            },
+            None => io(e),
+        })?;
+    let size = file.metadata().map_err(io)?.len();
     if size > limits.max_file_bytes {
         return Err(ImageLoadError::FileTooLarge {
             path: path.to_path_buf(),

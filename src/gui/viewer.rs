@@ -1,6 +1,7 @@
 //! The central viewer: the image with fit / zoom / pan, and an explanation map (TAM texture or
 //! attention rollout) drawn over the analysed region, smoothly upsampled, with a legend.
 
+use crate::model::preprocess::CropRect;
 use crate::workstation::analyze::{Analysis, PatchMap};
 use crate::workstation::regions::RegionMap;
 use crate::workstation::settings::{OverlayKind, OverlaySettings};
@@ -99,14 +100,17 @@ pub fn show(ui: &mut egui::Ui, st: &mut ViewState, v: &ViewInput) {
         return;
     };
     let to_screen = |x: f32, y: f32| img_rect.min + Vec2::new(x, y) * zoom;
+    // A rectangle in image pixels, on the screen.
+    let screen = |r: CropRect| {
+        Rect::from_min_max(
+            to_screen(r.x as f32, r.y as f32),
+            to_screen((r.x + r.w) as f32, (r.y + r.h) as f32),
+        )
+    };
     let maps = selected_maps(a, v.settings);
     let alpha = (v.settings.opacity.clamp(0.0, 1.0) * 255.0) as u8;
     for (m, tex) in maps.iter().zip(v.overlays) {
-        let r = m.rect;
-        let rect = Rect::from_min_max(
-            to_screen(r.x as f32, r.y as f32),
-            to_screen((r.x + r.w) as f32, (r.y + r.h) as f32),
-        );
+        let rect = screen(m.rect);
         painter.image(tex.id(), rect, uv, Color32::from_white_alpha(alpha));
     }
     if let (OverlayKind::Regions, Some(map)) = (v.settings.kind, v.regions) {
@@ -116,11 +120,7 @@ pub fn show(ui: &mut egui::Ui, st: &mut ViewState, v: &ViewInput) {
             .cells(v.size[0], v.size[1])
             .unwrap_or_else(|| map.tiles.iter().map(|t| t.rect).collect());
         for (t, r) in map.tiles.iter().zip(&rects) {
-            let r = *r;
-            let rect = Rect::from_min_max(
-                to_screen(r.x as f32, r.y as f32),
-                to_screen((r.x + r.w) as f32, (r.y + r.h) as f32),
-            );
+            let rect = screen(*r);
             let [cr, cg, cb] = colormap(t.probability);
             painter.rect_filled(
                 rect.shrink(0.5),
@@ -129,13 +129,8 @@ pub fn show(ui: &mut egui::Ui, st: &mut ViewState, v: &ViewInput) {
             );
         }
         for (_, r) in map.tiles.iter().zip(&rects).filter(|(t, _)| t.flagged) {
-            let r = *r;
-            let rect = Rect::from_min_max(
-                to_screen(r.x as f32, r.y as f32),
-                to_screen((r.x + r.w) as f32, (r.y + r.h) as f32),
-            );
             painter.rect_stroke(
-                rect.shrink(1.0),
+                screen(*r).shrink(1.0),
                 0.0,
                 Stroke::new(1.5, Color32::from_rgb(255, 80, 80)),
                 egui::StrokeKind::Inside,
@@ -144,11 +139,7 @@ pub fn show(ui: &mut egui::Ui, st: &mut ViewState, v: &ViewInput) {
     }
     // The analysed region(s), and the patches TAM would mask.
     for t in &a.tam {
-        let r = t.scores.rect;
-        let rect = Rect::from_min_max(
-            to_screen(r.x as f32, r.y as f32),
-            to_screen((r.x + r.w) as f32, (r.y + r.h) as f32),
-        );
+        let rect = screen(t.scores.rect);
         painter.rect_stroke(
             rect,
             0.0,

@@ -182,23 +182,11 @@ pub struct ItemReport {
     pub tam_ratio: f32,
     pub analysed_regions: Vec<crate::model::preprocess::CropRect>,
     /// The primary detector on every native tile, when asked for (`--regions`).
-    pub region_map: Option<RegionReport>,
+    pub region_map: Option<crate::workstation::regions::RegionReport>,
     pub metadata: Metadata,
     pub provenance: Provenance,
     pub bookmark: Option<Bookmark>,
     pub images: ItemImages,
-}
-
-/// A region map as the report gives it.
-#[derive(Debug, Clone, Serialize)]
-pub struct RegionReport {
-    pub detector: String,
-    pub summary: String,
-    pub tiles: usize,
-    pub flagged: usize,
-    pub coverage: f64,
-    pub threshold: f32,
-    pub map: Vec<crate::workstation::regions::RegionTile>,
 }
 
 /// A file that could not be analysed.
@@ -684,15 +672,7 @@ pub fn write_report(
             tam_measure: format!("{:?}", a.tam_measure).to_lowercase(),
             tam_ratio: a.tam_ratio,
             analysed_regions: a.tam.iter().map(|t| t.scores.rect).collect(),
-            region_map: region.map(|m| RegionReport {
-                detector: m.detector.clone(),
-                summary: m.summary(),
-                tiles: m.tiles.len(),
-                flagged: m.flagged(),
-                coverage: m.coverage,
-                threshold: m.threshold,
-                map: m.tiles,
-            }),
+            region_map: region.map(Into::into),
             metadata,
             provenance,
             bookmark: req.bookmarks.get(&sha256).cloned(),

@@ -61,16 +61,13 @@ pub fn composite(img: &RgbImage, maps: &[&PatchMap], scale: f32, opacity: f32) -
         );
         let (rw, rh) = ((x1 - x0).max(1) as f32, (y1 - y0).max(1) as f32);
         let g = m.grid as f32;
-        for y in y0..y1 {
-            for x in x0..x1 {
-                let v = sample(m, (x - x0) as f32 / rw * g, (y - y0) as f32 / rh * g);
-                let c = colormap(v);
-                let p = out.get_pixel_mut(x, y);
-                for (o, ci) in p.0.iter_mut().zip(c) {
-                    *o = (*o as f32 * (1.0 - a) + ci as f32 * a).round() as u8;
-                }
-            }
-        }
+        blend(&mut out, (x0, y0, x1, y1), a, |x, y| {
+            colormap(sample(
+                m,
+                (x - x0) as f32 / rw * g,
+                (y - y0) as f32 / rh * g,
+            ))
+        });
         let yellow = Rgb([255, 200, 0]);
         for x in x0..x1 {
             for y in [y0, y1.saturating_sub(1)] {
@@ -83,13 +80,37 @@ pub fn composite(img: &RgbImage, maps: &[&PatchMap], scale: f32, opacity: f32) -
             }
         }
     }
+    colour_bar(&mut out, h, bar);
+    out
+}
+
+/// Blends `colour(x, y)` over the pixels of `(x0, y0, x1, y1)` at opacity `a`.
+fn blend(
+    out: &mut RgbImage,
+    (x0, y0, x1, y1): (u32, u32, u32, u32),
+    a: f32,
+    colour: impl Fn(u32, u32) -> [u8; 3],
+) {
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let c = colour(x, y);
+            let p = out.get_pixel_mut(x, y);
+            for (o, ci) in p.0.iter_mut().zip(c) {
+                *o = (*o as f32 * (1.0 - a) + ci as f32 * a).round() as u8;
+            }
+        }
+    }
+}
+
+/// The colour bar (low on the left, high on the right) in the `bar` rows below row `h`.
+fn colour_bar(out: &mut RgbImage, h: u32, bar: u32) {
+    let w = out.width();
     for x in 0..w {
         let c = colormap(x as f32 / (w.max(2) - 1) as f32);
         for y in h + 3..h + bar - 2 {
             out.put_pixel(x, y, Rgb(c));
         }
     }
-    out
 }
 
 /// `img` (as in [`composite`]) with each tile's cell of a region map filled in its probability's
@@ -114,16 +135,9 @@ pub fn region_picture(
         .unwrap_or_else(|| map.tiles.iter().map(|t| t.rect).collect());
     let px = |v: u32, lim: u32| ((v as f32 * scale) as u32).min(lim);
     for (t, r) in map.tiles.iter().zip(&rects) {
-        let (x0, y0, x1, y1) = (px(r.x, w), px(r.y, h), px(r.x + r.w, w), px(r.y + r.h, h));
         let c = colormap(t.probability);
-        for y in y0..y1 {
-            for x in x0..x1 {
-                let p = out.get_pixel_mut(x, y);
-                for (o, ci) in p.0.iter_mut().zip(c) {
-                    *o = (*o as f32 * (1.0 - a) + ci as f32 * a).round() as u8;
-                }
-            }
-        }
+        let area = (px(r.x, w), px(r.y, h), px(r.x + r.w, w), px(r.y + r.h, h));
+        blend(&mut out, area, a, |_, _| c);
     }
     let red = Rgb([255, 60, 60]);
     for (_, r) in map.tiles.iter().zip(&rects).filter(|(t, _)| t.flagged) {
@@ -140,12 +154,7 @@ pub fn region_picture(
             out.put_pixel(x1 - 2, y, red);
         }
     }
-    for x in 0..w {
-        let c = colormap(x as f32 / (w.max(2) - 1) as f32);
-        for y in h + 3..h + bar - 2 {
-            out.put_pixel(x, y, Rgb(c));
-        }
-    }
+    colour_bar(&mut out, h, bar);
     out
 }
 

@@ -43,6 +43,45 @@ pub struct RegionMap {
     pub coverage: f64,
 }
 
+/// A region map as `scan --json` and the report sidecar give it: counts, the summary line, and
+/// every tile under `map`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegionReport {
+    pub detector: String,
+    pub summary: String,
+    pub tiles: usize,
+    pub flagged: usize,
+    pub coverage: f64,
+    pub threshold: f32,
+    pub map: Vec<RegionTile>,
+}
+
+impl From<RegionMap> for RegionReport {
+    fn from(m: RegionMap) -> Self {
+        Self {
+            summary: m.summary(),
+            tiles: m.tiles.len(),
+            flagged: m.flagged(),
+            coverage: m.coverage,
+            threshold: m.threshold,
+            detector: m.detector,
+            map: m.tiles,
+        }
+    }
+}
+
+/// Refuses a region map with a detector that reads a resized copy of the image (`clip`): its
+/// threshold does not hold for native-resolution tiles.
+pub fn check_detector(m: &crate::detect::DetectorMeta) -> Result<()> {
+    if m.crop == CropMode::Clip {
+        bail!(
+            "{} reads a resized copy of the image (crop mode clip), so its threshold does not hold for native-resolution tiles; a region map needs a detector that reads native crops (mpft, pin, probe-blocks)",
+            m.name
+        );
+    }
+    Ok(())
+}
+
 impl RegionMap {
     pub fn flagged(&self) -> usize {
         self.tiles.iter().filter(|t| t.flagged).count()
@@ -134,12 +173,7 @@ impl Engine {
         cancel: &CancelFlag,
     ) -> Result<RegionMap> {
         let m = det.meta();
-        if m.crop == CropMode::Clip {
-            bail!(
-                "{} reads a resized copy of the image (crop mode clip), so its threshold does not hold for native-resolution tiles; a region map needs a detector that reads native crops (mpft, pin, probe-blocks)",
-                m.name
-            );
-        }
+        check_detector(m)?;
         if max_tiles == 0 {
             bail!("a region map needs at least one tile");
         }
