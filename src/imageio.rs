@@ -173,19 +173,7 @@ pub fn decode_bytes(
         return Err(ImageLoadError::Empty { path: p() });
     }
     if let Some(kind) = heif_kind(bytes) {
-        return Err(ImageLoadError::Unsupported {
-            path: p(),
-            format: kind.into(),
-            reason: format!(
-                "Fauxscope cannot decode {kind} images yet{}. Convert a copy to PNG, which is \
-                 lossless, and analyse the copy; keep this file as the evidence",
-                if kind == "HEIC" {
-                    " (the iPhone's default photo format)"
-                } else {
-                    ""
-                }
-            ),
-        });
+        return decode_heif(bytes, kind, path, limits);
     }
     let format = image::guess_format(bytes).map_err(|_| ImageLoadError::UnknownFormat {
         path: p(),
@@ -225,22 +213,7 @@ pub fn decode_bytes(
                 .as_rgba8()
                 .is_none_or(|i| i.pixels().any(|p| p[3] < 255)));
     let mut rgb = img.into_rgb8();
-    let color_profile = icc.map(|icc| {
-        // The pixels are only replaced once the whole transform has succeeded, so a colour
-        // engine that panics on a hostile profile leaves them as decoded.
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            crate::colour::apply_icc(&mut rgb, &icc, &color_type)
-        }))
-        .unwrap_or_else(|_| {
-            crate::colour::ColourProfile::unapplied(
-                "unreadable",
-                format!(
-                    "embedded ICC profile ({} bytes) made the colour engine fail: colours were taken as sRGB",
-                    icc.len()
-                ),
-            )
-        })
-    });
+    let color_profile = icc.map(|icc| apply_profile(&mut rgb, &icc, &color_type));
     let facts = ImageFacts {
         file_size: bytes.len() as u64,
         sha256: sha256_hex(bytes),
@@ -262,6 +235,137 @@ pub fn decode_bytes(
         facts,
         exif,
     })
+}
+
+/// Converts `rgb` to sRGB by its embedded profile; `colour` is the colour type the pixels were
+/// decoded as.
+fn apply_profile(rgb: &mut RgbImage, icc: &[u8], colour: &str) -> crate::colour::ColourProfile {
+    // The pixels are only replaced once the whole transform has succeeded, so a colour engine
+    // that panics on a hostile profile leaves them as decoded.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::colour::apply_icc(rgb, icc, colour)
+    }))
+    .unwrap_or_else(|_| {
+        crate::colour::ColourProfile::unapplied(
+            "unreadable",
+            format!(
+                "embedded ICC profile ({} bytes) made the colour engine fail: colours were taken as sRGB",
+                icc.len()
+            ),
+        )
+    })
+}
+
+/// A HEIF file (HEIC, AVIF, other brands), decoded by the system's libheif (`crate::heif`).
+fn decode_heif(
+    bytes: &[u8],
+    kind: &str,
+    path: &Path,
+    limits: &LoadLimits,
+) -> Result<LoadedImage, ImageLoadError> {
+    use crate::heif::Failure;
+    let p = || path.to_path_buf();
+    let fail = |f: Failure| match f {
+        Failure::Unavailable(why) => ImageLoadError::Unsupported {
+            path: p(),
+            format: kind.into(),
+            reason: format!(
+                "Fauxscope decodes {kind} files through the system's libheif, and {why}: {}. \
+                 Or convert a copy to PNG, which is lossless, analyse the copy and keep this \
+                 file as the evidence",
+                crate::heif::INSTALL_HINT
+            ),
+        },
+        Failure::Truncated(reason) => ImageLoadError::Truncated {
+            path: p(),
+            format: kind.into(),
+            reason,
+        },
+        Failure::Corrupt(reason) => ImageLoadError::Corrupt {
+            path: p(),
+            format: kind.into(),
+            reason,
+        },
+        Failure::Unsupported(reason) => ImageLoadError::Unsupported {
+            path: p(),
+            format: kind.into(),
+            reason: format!("libheif cannot decode it: {reason}"),
+        },
+    };
+    // libheif's own limit on a side, beside the pixel budget checked below.
+    let file = crate::heif::Heif::open(bytes, 1 << 16).map_err(fail)?;
+    let (w, h) = file.size();
+    let pixels = w as u64 * h as u64;
+    if pixels > limits.max_pixels {
+        return Err(ImageLoadError::TooManyPixels {
+            path: p(),
+            width: w,
+            height: h,
+            pixels,
+            limit: limits.max_pixels,
+        });
+    }
+    if w == 0 || h == 0 {
+        return Err(ImageLoadError::Corrupt {
+            path: p(),
+            format: kind.into(),
+            reason: format!("zero-sized image ({w}x{h})"),
+        });
+    }
+    if w.min(h) < limits.min_side {
+        return Err(ImageLoadError::TooSmall {
+            path: p(),
+            width: w,
+            height: h,
+            min: limits.min_side,
+        });
+    }
+    let mut rgb = file.decode_rgb().map_err(fail)?;
+    // libheif converts the stored YCbCr to RGB; an ICC profile describes those RGB values.
+    let color_type = format!("YCbCr{}", file.luma_bits().unwrap_or(8));
+    let color_profile = file.icc().map(|icc| apply_profile(&mut rgb, &icc, "Rgb8"));
+    let stored = file.stored_size();
+    let images = file.top_level_images();
+    let facts = ImageFacts {
+        file_size: bytes.len() as u64,
+        sha256: sha256_hex(bytes),
+        extension_mismatch: heif_extension_mismatch(path, kind),
+        format: kind.into(),
+        stored_width: stored.0,
+        stored_height: stored.1,
+        width: rgb.width(),
+        height: rgb.height(),
+        color_type,
+        has_alpha: file.has_alpha(),
+        // Rotation and mirroring are HEIF properties, applied by libheif.
+        orientation: 1,
+        color_profile,
+        animation: (images > 1).then_some(crate::animation::Animation {
+            frames: images,
+            first_frame_analysed: true,
+        }),
+    };
+    Ok(LoadedImage {
+        path: p(),
+        rgb,
+        facts,
+        exif: file.exif(),
+    })
+}
+
+/// True for the format names HEIF files get (`HEIC`, `HEIF`, `AVIF`).
+pub fn is_heif_format(format: &str) -> bool {
+    matches!(format, "HEIC" | "HEIF" | "AVIF")
+}
+
+/// The extension check for HEIF files, whose brands `image` does not know.
+fn heif_extension_mismatch(path: &Path, kind: &str) -> Option<String> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    let fits = match kind {
+        "AVIF" => ext == "avif",
+        _ => matches!(ext.as_str(), "heic" | "heif" | "hif"),
+    };
+    (!fits).then(|| format!("extension '.{ext}' but the content is {kind}"))
 }
 
 /// Image, stored size, orientation tag, EXIF, colour type, ICC profile.
@@ -542,8 +646,8 @@ pub fn is_image_extension(path: &Path) -> bool {
                     | "tif"
                     | "tiff"
                     | "bmp"
-                    // Not decodable, but listed so that a folder's HEIF photos are reported as
-                    // unsupported instead of silently passed over.
+                    // Decoded by the system's libheif (and listed where it is missing, so that
+                    // a folder's HEIF photos are reported as unsupported, not passed over).
                     | "heic"
                     | "heif"
                     | "hif"

@@ -15,6 +15,7 @@ pub mod forensics;
 pub mod fsutil;
 #[cfg(feature = "gui")]
 pub mod gui;
+pub mod heif;
 pub mod imageio;
 pub mod jobs;
 pub mod model;

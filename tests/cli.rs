@@ -794,3 +794,71 @@ fn region_maps_read_every_tile_and_find_the_generated_half() {
         assert!(!o.status.success() && err.contains(want), "{err}");
     }
 }
+
+#[test]
+fn heic_photos_are_read_and_a_missing_libheif_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = image::RgbImage::from_fn(64, 48, |x, y| {
+        image::Rgb([(x * 4) as u8, (y * 5) as u8, 90])
+    });
+    let heic = dir.path().join("IMG_0001.HEIC");
+    let png = dir.path().join("same.png");
+    img.save(&png).unwrap();
+    let embed = |lib: Option<&str>| {
+        let mut c = bin();
+        c.args(["embed", "--model"])
+            .arg(tiny())
+            .arg(&heic)
+            .arg(&png);
+        if let Some(l) = lib {
+            c.env("FAUXSCOPE_LIBHEIF", l);
+        }
+        c.output().unwrap()
+    };
+    // Without libheif the HEIC file is refused with what to install; the PNG beside it is
+    // still read (the exit code is 1 only when nothing could be read).
+    std::fs::write(&heic, b"\0\0\0\x18ftypheic\0\0\0\0mif1heic").unwrap();
+    let out = embed(Some("/nonexistent/libheif.so.1"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("IMG_0001.HEIC") && err.contains("libheif") && err.contains("apt install"),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("same.png"));
+    if !fauxscope::heif::available_for_tests() {
+        return;
+    }
+    std::fs::write(
+        &heic,
+        fauxscope::heif::encode(&img, fauxscope::heif::Codec::Hevc, 95).unwrap(),
+    )
+    .unwrap();
+    let out = embed(None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    // The HEIC copy and the lossless original give nearly the same embedding.
+    let v = |i: usize| -> Vec<f64> {
+        lines[i]["embedding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let (a, b) = (v(0), v(1));
+    let dot: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+    let norm = |x: &[f64]| x.iter().map(|v| v * v).sum::<f64>().sqrt();
+    assert!(
+        dot / (norm(&a) * norm(&b)) > 0.98,
+        "{}",
+        dot / (norm(&a) * norm(&b))
+    );
+}

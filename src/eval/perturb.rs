@@ -13,6 +13,9 @@ pub enum Perturbation {
     Blur(f32),
     /// Resize by this factor (bilinear), e.g. 0.5.
     Resize(f32),
+    /// Re-encode as HEIC (HEVC, as an iPhone stores photos) at this libheif quality (1-100);
+    /// needs the system's libheif.
+    Heic(u8),
 }
 
 impl fmt::Display for Perturbation {
@@ -21,6 +24,7 @@ impl fmt::Display for Perturbation {
             Perturbation::Jpeg(q) => write!(f, "jpeg:{q}"),
             Perturbation::Blur(s) => write!(f, "blur:{s:?}"),
             Perturbation::Resize(r) => write!(f, "resize:{r:?}"),
+            Perturbation::Heic(q) => write!(f, "heic:{q}"),
         }
     }
 }
@@ -51,8 +55,18 @@ impl std::str::FromStr for Perturbation {
                 .filter(|x| *x > 0.05 && *x <= 4.0)
                 .map(Perturbation::Resize)
                 .ok_or_else(bad),
+            "heic" => {
+                let q = v
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|q| (1..=100).contains(q))
+                    .ok_or_else(bad)?;
+                crate::heif::version()
+                    .map_err(|e| format!("'{s}': {e}; {}", crate::heif::INSTALL_HINT))?;
+                Ok(Perturbation::Heic(q))
+            }
             _ => Err(format!(
-                "'{s}': unknown perturbation '{k}' (jpeg, blur, resize)"
+                "'{s}': unknown perturbation '{k}' (jpeg, blur, resize, heic)"
             )),
         }
     }
@@ -77,6 +91,12 @@ impl Perturbation {
                 }
                 image::load_from_memory_with_format(&buf, image::ImageFormat::Jpeg)
                     .map(|d| d.into_rgb8())
+                    .unwrap_or_else(|_| img.clone())
+            }
+            Perturbation::Heic(q) => {
+                use crate::heif::{encode, Codec, Heif};
+                encode(img, Codec::Hevc, q)
+                    .and_then(|b| Heif::open(&b, 1 << 16)?.decode_rgb())
                     .unwrap_or_else(|_| img.clone())
             }
             Perturbation::Blur(s) => imageops::blur(img, s),
@@ -122,5 +142,12 @@ mod tests {
         };
         assert!(var(&b) < var(&img) * 0.5);
         assert_eq!(Perturbation::Jpeg(75).to_string(), "jpeg:75");
+        if crate::heif::available_for_tests() {
+            assert_eq!(parse_list("heic:50").unwrap(), vec![Perturbation::Heic(50)]);
+            let h = Perturbation::Heic(30).apply(&img);
+            assert_eq!(h.dimensions(), (40, 30));
+            assert_ne!(h, img);
+            assert_eq!(Perturbation::Heic(50).to_string(), "heic:50");
+        }
     }
 }

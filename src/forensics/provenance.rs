@@ -286,6 +286,8 @@ pub fn mime_for(format: &str) -> &'static str {
         "gif" => "image/gif",
         "bmp" => "image/bmp",
         "avif" => "image/avif",
+        "heic" => "image/heic",
+        "heif" => "image/heif",
         _ => "application/octet-stream",
     }
 }

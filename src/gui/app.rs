@@ -816,7 +816,10 @@ impl App {
                     if let Some(f) = rfd::FileDialog::new()
                         .add_filter(
                             "images",
-                            &["jpg", "jpeg", "png", "webp", "gif", "tif", "tiff", "bmp"],
+                            &[
+                                "jpg", "jpeg", "png", "webp", "gif", "tif", "tiff", "bmp", "heic",
+                                "heif", "hif", "avif",
+                            ],
                         )
                         .pick_files()
                     {

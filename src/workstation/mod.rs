@@ -707,7 +707,15 @@ pub fn input_warnings(f: &ImageFacts, size: u32) -> Vec<String> {
     if let Some(c) = f.color_profile.as_ref().filter(|c| c.needs_notice()) {
         w.push(c.note.clone());
     }
-    if let Some(a) = f.animation {
+    if let Some(a) = f
+        .animation
+        .filter(|_| crate::imageio::is_heif_format(&f.format))
+    {
+        w.push(format!(
+            "{} file holding {} images: only its primary image was analysed, the others were not examined",
+            f.format, a.frames
+        ));
+    } else if let Some(a) = f.animation {
         w.push(if a.first_frame_analysed {
             format!(
                 "animated {} with {} frames: only the first frame was analysed, the others were not examined",
