@@ -114,7 +114,29 @@ fn open_sample_shows_verdict_and_overlays() {
     h.step();
     h.step();
     assert!(h.state().evidence[0].regions.is_none());
-    // 600 x 400 in 224-px tiles: 3 x 2.
+    // 600 x 400 in 224-px tiles: 3 x 2. A map being made can be stopped: the bar then offers
+    // the button again (on this tiny model the map may also finish before the stop lands, and
+    // is then kept).
+    h.get_by_label("Read every tile (6)").click();
+    h.step();
+    if let Some(stop) = h.query_by_label("Stop") {
+        stop.click();
+        h.step();
+        step_until(&mut h, "the region map to stop", 120, |a| {
+            !matches!(a.evidence[0].regions, Some(None))
+        });
+        match &h.state().evidence[0].regions {
+            None => {
+                assert_eq!(h.state().status, "region map stopped");
+                h.step();
+                assert!(h.query_by_label("Read every tile (6)").is_some());
+            }
+            Some(Some(Ok(m))) => assert_eq!(m.tiles.len(), 6),
+            other => panic!("after a stop: {other:?}"),
+        }
+        h.state_mut().evidence[0].regions = None;
+        h.step();
+    }
     h.get_by_label("Read every tile (6)").click();
     h.step();
     step_until(&mut h, "the region map", 120, |a| {

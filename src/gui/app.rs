@@ -8,6 +8,7 @@ use super::worker::{self, Cmd, DetectorInfo, Event, Loaded};
 use crate::device::DeviceChoice;
 use crate::forensics::metadata::Metadata;
 use crate::imageio::is_image_extension;
+use crate::jobs::CancelFlag;
 use crate::workstation::analyze::Analysis;
 use crate::workstation::regions::RegionMap;
 use crate::workstation::settings::{Bookmarks, OverlayKind, Settings};
@@ -50,6 +51,8 @@ pub struct Evidence {
     pub overlays: Vec<TextureHandle>,
     /// The region map once asked for: running (None inside), made, or failed.
     pub regions: Option<Option<Result<RegionMap, String>>>,
+    /// Stops the region map being made (the flag of the latest request).
+    regions_cancel: CancelFlag,
 }
 
 impl Evidence {
@@ -67,7 +70,13 @@ impl Evidence {
             overlay_key: None,
             overlays: vec![],
             regions: None,
+            regions_cancel: CancelFlag::new(),
         }
+    }
+    /// Forgets the region map, stopping it if it is being made.
+    fn drop_regions(&mut self) {
+        self.regions_cancel.cancel();
+        self.regions = None;
     }
     pub fn name(&self) -> String {
         self.path
@@ -303,7 +312,7 @@ impl App {
             e.complete = false;
             e.error = None;
             e.overlay_key = None;
-            e.regions = None;
+            e.drop_regions();
             let _ = self.tx.send(Cmd::Analyze(e.path.clone()));
         }
     }
@@ -420,15 +429,23 @@ impl App {
                     e.overlay_key = None;
                 }
             }
-            Event::Regions(p, r) => {
-                // A map made by a primary detector that has since been replaced is dropped.
+            Event::Regions(p, r, flag) => {
+                // A map made by a primary detector that has since been replaced is dropped, and
+                // so is the end of a request that was stopped or superseded.
                 let primary = self.engine.loaded.first().cloned();
                 let current = r
                     .as_ref()
                     .map_or(true, |m| Some(&m.detector) == primary.as_ref());
-                if let Some(e) = self.find(&p) {
-                    e.regions = current.then(|| Some(r.map(|m| *m)));
+                let Some(e) = self.find(&p) else { return };
+                if !flag.same(&e.regions_cancel) {
+                    return;
                 }
+                if flag.is_cancelled() && r.is_err() {
+                    e.regions = None;
+                    self.status = "region map stopped".into();
+                    return;
+                }
+                e.regions = current.then(|| Some(r.map(|m| *m)));
                 self.status = if current {
                     "region map done".into()
                 } else {
@@ -1014,7 +1031,10 @@ impl App {
                     .clicked()
                 {
                     e.regions = Some(None);
-                    let _ = self.tx.send(Cmd::Regions(e.path.clone()));
+                    e.regions_cancel = CancelFlag::new();
+                    let _ = self
+                        .tx
+                        .send(Cmd::Regions(e.path.clone(), e.regions_cancel.clone()));
                 }
                 ui.label(
                     RichText::new(
@@ -1030,6 +1050,15 @@ impl App {
                     "reading every tile… {}",
                     status.strip_prefix("region map: ").unwrap_or("")
                 ));
+                if e.regions_cancel.is_cancelled() {
+                    ui.label("stopping…");
+                } else if ui
+                    .button("Stop")
+                    .on_hover_text("Stop reading tiles (the verdict is not affected)")
+                    .clicked()
+                {
+                    e.regions_cancel.cancel();
+                }
             }
             Some(Some(Err(err))) => {
                 ui.label(RichText::new(err).color(Color32::YELLOW));

@@ -116,7 +116,7 @@ pub enum Cmd {
     Analyze(PathBuf),
     /// Read every tile of one evidence file with the primary detector (answered by
     /// [`Event::Regions`]).
-    Regions(PathBuf),
+    Regions(PathBuf, CancelFlag),
     Train(Box<TrainJob>, CancelFlag),
     /// Write a forensic report with the loaded engine.
     Report(Box<crate::report::ReportRequest>),
@@ -171,7 +171,7 @@ pub enum Event {
     },
     Failed(PathBuf, String),
     /// A region map was made, or could not be.
-    Regions(PathBuf, Result<Box<RegionMap>, String>),
+    Regions(PathBuf, Result<Box<RegionMap>, String>, CancelFlag),
     TrainProgress(Progress),
     /// The run ended: its saved detector or the error, and whether the user cancelled it (a
     /// cancelled MPFT run keeps its best epoch so far).
@@ -250,7 +250,7 @@ impl Service {
                 detectors,
             } => self.configure(model, device, detectors),
             Cmd::Analyze(p) => self.analyze(p),
-            Cmd::Regions(p) => self.regions(p),
+            Cmd::Regions(p, cancel) => self.regions(p, cancel),
             Cmd::Train(job, cancel) => self.train(*job, cancel),
             Cmd::Report(req) => self.report(*req),
             Cmd::Calibrate(job) => {
@@ -390,15 +390,17 @@ impl Service {
 
     /// Makes a region map on a thread of its own (a large image takes minutes), so that images
     /// added meanwhile are analysed without waiting for it.
-    fn regions(&mut self, path: PathBuf) {
+    fn regions(&mut self, path: PathBuf, cancel: CancelFlag) {
         let (Some(engine), Some(det)) = (self.engine.clone(), self.detectors.first().cloned())
         else {
             self.send(Event::Regions(
                 path,
                 Err("the base model or the primary detector is not loaded".into()),
+                cancel,
             ));
             return;
         };
+        let flag = cancel.clone();
         let (tx, wake) = (self.tx.clone(), self.wake.clone());
         let asked = path.clone();
         let spawned = std::thread::Builder::new()
@@ -423,18 +425,19 @@ impl Service {
                             det.as_ref(),
                             crate::workstation::regions::DEFAULT_MAX_TILES,
                             &progress,
-                            &CancelFlag::new(),
+                            &cancel,
                         )
                     })
                     .map(Box::new)
                     .map_err(|e| format!("{e:#}"));
-                let _ = tx.send(Event::Regions(path, r));
+                let _ = tx.send(Event::Regions(path, r, cancel));
                 wake();
             });
         if let Err(e) = spawned {
             self.send(Event::Regions(
                 asked,
                 Err(format!("cannot start the region map: {e}")),
+                flag,
             ));
         }
     }

@@ -691,6 +691,17 @@ pub fn input_warnings(f: &ImageFacts, size: u32) -> Vec<String> {
             f.width, f.height, f.format
         ));
     }
+    if crate::imageio::is_heif_format(&f.format) {
+        w.push(format!(
+            "{} file ({}): the detectors learnt from JPEG photos, and re-encoding real photos as HEIC raised their false positives in our tests (EVALUATION.md, \"HEIC photos\"), so read a weak or moderate result with caution",
+            f.format,
+            match f.format.as_str() {
+                "AVIF" => "AV1 compression",
+                "HEIC" => "HEVC compression",
+                _ => "not JPEG compression",
+            }
+        ));
+    }
     if f.color_type.starts_with("Cmyk") {
         w.push(format!(
             "stored as CMYK ({}), a print colour model: converted to RGB without colour management, so colours are approximate, and the detectors learnt from RGB photos",
@@ -754,6 +765,28 @@ mod warning_tests {
             color_profile: None,
             animation: None,
         }
+    }
+
+    #[test]
+    fn heif_files_say_their_codec_and_how_many_images_were_left_out() {
+        let mut f = facts("HEIC", 4032, 3024);
+        f.color_type = "YCbCr10".into();
+        let w = input_warnings(&f, 224);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].starts_with("HEIC file (HEVC compression)"), "{w:?}");
+        f.animation = Some(crate::animation::Animation {
+            frames: 3,
+            first_frame_analysed: true,
+        });
+        let w = input_warnings(&f, 224);
+        assert!(
+            w.iter()
+                .any(|w| w.contains("holding 3 images: only its primary image")),
+            "{w:?}"
+        );
+        assert!(!w.iter().any(|w| w.contains("animated")), "{w:?}");
+        assert!(input_warnings(&facts("AVIF", 800, 600), 224)[0].contains("AV1"));
+        assert!(input_warnings(&facts("JPEG", 800, 600), 224).is_empty());
     }
 
     #[test]
