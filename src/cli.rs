@@ -83,7 +83,7 @@ pub enum Command {
         dataset: PathBuf,
         #[arg(long, default_value = "default")]
         detector: String,
-        /// Also run under perturbations applied to both classes, e.g. jpeg:75,blur:1.0,resize:0.5.
+        /// Also run under perturbations applied to both classes, e.g. jpeg:75,blur:1.0,resize:0.5 (also heic:Q, a HEIC round trip through libheif).
         #[arg(long)]
         perturb: Option<String>,
         /// Write the figures as JSON here.

@@ -32,9 +32,9 @@ impl fmt::Display for Perturbation {
 impl std::str::FromStr for Perturbation {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (k, v) = s
-            .split_once(':')
-            .ok_or_else(|| format!("'{s}': expected KIND:VALUE (jpeg:75, blur:1.0, resize:0.5)"))?;
+        let (k, v) = s.split_once(':').ok_or_else(|| {
+            format!("'{s}': expected KIND:VALUE (jpeg:75, blur:1.0, resize:0.5, heic:50)")
+        })?;
         let bad = || format!("'{s}': bad value");
         match k {
             "jpeg" => v

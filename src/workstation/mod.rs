@@ -693,7 +693,7 @@ pub fn input_warnings(f: &ImageFacts, size: u32) -> Vec<String> {
     }
     if crate::imageio::is_heif_format(&f.format) {
         w.push(format!(
-            "{} file ({}): the detectors learnt from JPEG photos, and re-encoding real photos as HEIC raised their false positives in our tests (EVALUATION.md, \"HEIC photos\"), so read a weak or moderate result with caution",
+            "{} file ({}): the detectors learnt from JPEG photos; in our tests re-encoding images as HEIC made them flag more real photos and miss more generated ones (EVALUATION.md, \"HEIC photos\"), so the verdict is less reliable",
             f.format,
             match f.format.as_str() {
                 "AVIF" => "AV1 compression",
