@@ -175,6 +175,19 @@ pub fn decode_bytes(
     if let Some(kind) = heif_kind(bytes) {
         return decode_heif(bytes, kind, path, limits);
     }
+    if let Some(kind) = camera_raw_kind(bytes, path) {
+        return Err(ImageLoadError::Unsupported {
+            path: p(),
+            format: kind.into(),
+            reason: format!(
+                "a camera raw file. Its sensor data must be developed into a picture first, and \
+                 the picture a TIFF reader finds in it is only the embedded preview, so \
+                 Fauxscope does not analyse it. Develop a copy with the camera maker's software or \
+                 a raw converter at its default settings, export it as PNG, analyse the export, \
+                 and keep this file as the evidence"
+            ),
+        });
+    }
     let format = image::guess_format(bytes).map_err(|_| ImageLoadError::UnknownFormat {
         path: p(),
         magic: bytes
@@ -547,6 +560,61 @@ pub fn heif_kind(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
+/// File extensions of camera raw formats.
+const RAW_EXTENSIONS: &[&str] = &[
+    "dng", "cr2", "cr3", "crw", "nef", "nrw", "arw", "srf", "sr2", "orf", "rw2", "raf", "pef",
+    "srw", "3fr", "iiq", "rwl", "x3f",
+];
+
+/// The camera raw format of a file, if it is one: a TIFF whose first directory has the
+/// DNGVersion tag (a DNG, whatever its extension), a Canon CR2 (TIFF with `CR` after the
+/// header), or a file with a raw extension whose bytes are not a JPEG, PNG or other picture
+/// `image` decodes on its own (a raw renamed from a JPEG is decoded, with the mismatch noted).
+fn camera_raw_kind(bytes: &[u8], path: &Path) -> Option<&'static str> {
+    let tiff = bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*");
+    if tiff && tiff_has_tag(bytes, 50706) {
+        return Some("DNG");
+    }
+    if tiff && bytes.get(8..10) == Some(b"CR") {
+        return Some("CR2");
+    }
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    let i = RAW_EXTENSIONS.iter().position(|e| *e == ext)?;
+    let decodable = image::guess_format(bytes).is_ok_and(|f| f != ImageFormat::Tiff);
+    (!decodable).then(|| {
+        [
+            "DNG", "CR2", "CR3", "CRW", "NEF", "NRW", "ARW", "SRF", "SR2", "ORF", "RW2", "RAF",
+            "PEF", "SRW", "3FR", "IIQ", "RWL", "X3F",
+        ][i]
+    })
+}
+
+/// Whether the first directory (IFD0) of a TIFF file holds `tag`.
+fn tiff_has_tag(b: &[u8], tag: u16) -> bool {
+    let le = b.starts_with(b"II");
+    let u16_at = |i: usize| -> Option<u16> {
+        let x: [u8; 2] = b.get(i..i + 2)?.try_into().ok()?;
+        Some(if le {
+            u16::from_le_bytes(x)
+        } else {
+            u16::from_be_bytes(x)
+        })
+    };
+    let u32_at = |i: usize| -> Option<u32> {
+        let x: [u8; 4] = b.get(i..i + 4)?.try_into().ok()?;
+        Some(if le {
+            u32::from_le_bytes(x)
+        } else {
+            u32::from_be_bytes(x)
+        })
+    };
+    let Some(ifd) = u32_at(4).map(|o| o as usize) else {
+        return false;
+    };
+    let Some(n) = u16_at(ifd) else { return false };
+    (0..n as usize).any(|k| u16_at(ifd + 2 + 12 * k) == Some(tag))
+}
+
 /// The bit depth of a palette PNG (IHDR colour type 3), None for any other PNG.
 fn png_palette_depth(b: &[u8]) -> Option<u8> {
     // Signature (8), IHDR length and type (8), width and height (8), bit depth, colour type.
@@ -647,12 +715,13 @@ pub fn is_image_extension(path: &Path) -> bool {
                     | "tiff"
                     | "bmp"
                     // Decoded by the system's libheif (and listed where it is missing, so that
-                    // a folder's HEIF photos are reported as unsupported, not passed over).
+                    // a folder's HEIF photos are reported as unsupported, not passed over; camera
+                    // raw files, below, are listed for the same reason).
                     | "heic"
                     | "heif"
                     | "hif"
                     | "avif"
-            )
+            ) || RAW_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())
         })
         .unwrap_or(false)
 }

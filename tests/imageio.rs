@@ -668,3 +668,84 @@ fn animations_and_palette_images_say_what_was_analysed() {
         "{w:?}"
     );
 }
+
+/// A minimal little-endian RGB TIFF (one strip), with `extra` entries (tag, type, count, value)
+/// added to its first directory.
+fn tiff_with(w: u32, h: u32, extra: &[(u16, u16, u32, u32)]) -> Vec<u8> {
+    let pixels: Vec<u8> = (0..w * h * 3).map(|i| (i % 251) as u8).collect();
+    let mut entries: Vec<(u16, u16, u32, u32)> = vec![
+        (256, 4, 1, w),         // ImageWidth
+        (257, 4, 1, h),         // ImageLength
+        (258, 3, 1, 8),         // BitsPerSample (8, for every sample)
+        (259, 3, 1, 1),         // Compression: none
+        (262, 3, 1, 2),         // PhotometricInterpretation: RGB
+        (273, 4, 1, 0),         // StripOffsets (set below)
+        (277, 3, 1, 3),         // SamplesPerPixel
+        (278, 4, 1, h),         // RowsPerStrip
+        (279, 4, 1, w * h * 3), // StripByteCounts
+    ];
+    entries.extend_from_slice(extra);
+    entries.sort_by_key(|e| e.0);
+    let ifd_len = 2 + 12 * entries.len() + 4;
+    let data_at = (8 + ifd_len) as u32;
+    let mut b = b"II*\0".to_vec();
+    b.extend_from_slice(&8u32.to_le_bytes());
+    b.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    for (tag, ty, count, value) in entries {
+        b.extend_from_slice(&tag.to_le_bytes());
+        b.extend_from_slice(&ty.to_le_bytes());
+        b.extend_from_slice(&count.to_le_bytes());
+        let v = if tag == 273 { data_at } else { value };
+        if ty == 3 {
+            b.extend_from_slice(&(v as u16).to_le_bytes());
+            b.extend_from_slice(&[0, 0]);
+        } else {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    b.extend_from_slice(&0u32.to_le_bytes());
+    b.extend_from_slice(&pixels);
+    b
+}
+
+#[test]
+fn camera_raw_files_are_refused_not_read_as_their_preview() {
+    let dir = tempfile::tempdir().unwrap();
+    let lim = LoadLimits::default();
+    // The plain TIFF decodes: the writer above is sound.
+    let plain = tiff_with(64, 48, &[]);
+    let l = load_image(&write(dir.path(), "scan.tif", &plain), &lim).unwrap();
+    assert_eq!((l.facts.width, l.facts.height), (64, 48));
+    // The same file with DNGVersion 1.4.0.0 (BYTE x 4, inline) is a DNG, whatever its name: its
+    // first directory is a preview, not the photograph.
+    let dng = tiff_with(64, 48, &[(50706, 1, 4, u32::from_le_bytes([1, 4, 0, 0]))]);
+    for name in ["IMG_0001.DNG", "renamed.tif"] {
+        let e = load_image(&write(dir.path(), name, &dng), &lim).unwrap_err();
+        let s = e.to_string();
+        assert!(matches!(e, ImageLoadError::Unsupported { .. }), "{e:?}");
+        assert!(
+            s.contains(name) && s.contains("DNG") && s.contains("camera raw"),
+            "{s}"
+        );
+    }
+    // A TIFF-structured raw under its own extension (NEF, ARW...) and an unknown raw container.
+    let e = load_image(&write(dir.path(), "DSC_0001.NEF", &plain), &lim).unwrap_err();
+    assert!(
+        e.to_string().contains("NEF") && e.to_string().contains("camera raw"),
+        "{e}"
+    );
+    let e = load_image(&write(dir.path(), "X.RAF", b"FUJIFILMCCD-RAW 0201"), &lim).unwrap_err();
+    assert!(e.to_string().contains("RAF"), "{e}");
+    // A JPEG that only carries a raw extension is read, with the mismatch noted.
+    let jpg = encode(image::ImageFormat::Jpeg, 64, 48);
+    let l = load_image(&write(dir.path(), "odd.cr2", &jpg), &lim).unwrap();
+    assert!(l.facts.extension_mismatch.unwrap().contains(".cr2"));
+    // Folder walks list raw files, so that they are reported rather than passed over.
+    assert!(fauxscope::imageio::is_image_extension(Path::new(
+        "a/DSC_0001.ARW"
+    )));
+    // Broken directories are not read past the end of the file.
+    for n in 0..dng.len().min(200) {
+        let _ = load_image(&write(dir.path(), "cut.dng", &dng[..n]), &lim);
+    }
+}
