@@ -179,13 +179,12 @@ pub fn decode_bytes(
         return Err(ImageLoadError::Unsupported {
             path: p(),
             format: kind.into(),
-            reason: format!(
-                "a camera raw file. Its sensor data must be developed into a picture first, and \
-                 the picture a TIFF reader finds in it is only the embedded preview, so \
+            reason: "a camera raw file. Its sensor data must be developed into a picture first, \
+                 and the picture a TIFF reader finds in it is only the embedded preview, so \
                  Fauxscope does not analyse it. Develop a copy with the camera maker's software or \
                  a raw converter at its default settings, export it as PNG, analyse the export, \
                  and keep this file as the evidence"
-            ),
+                .into(),
         });
     }
     let format = image::guess_format(bytes).map_err(|_| ImageLoadError::UnknownFormat {
