@@ -180,7 +180,7 @@ pub fn decode_bytes(
             path: p(),
             format: kind.into(),
             reason: "a camera raw file. Its sensor data must be developed into a picture first, \
-                 and the picture a TIFF reader finds in it is only the embedded preview, so \
+                 and the only ready picture inside is the camera's small embedded preview, so \
                  Fauxscope does not analyse it. Develop a copy with the camera maker's software or \
                  a raw converter at its default settings, export it as PNG, analyse the export, \
                  and keep this file as the evidence"
