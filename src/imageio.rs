@@ -249,6 +249,43 @@ pub fn decode_bytes(
     })
 }
 
+/// Refuses, from the header's size, a decompression bomb, an empty picture and one too small to
+/// analyse, before any pixel is decoded.
+fn check_size(
+    w: u32,
+    h: u32,
+    path: &Path,
+    format: &str,
+    limits: &LoadLimits,
+) -> Result<(), ImageLoadError> {
+    let pixels = w as u64 * h as u64;
+    if pixels > limits.max_pixels {
+        return Err(ImageLoadError::TooManyPixels {
+            path: path.to_path_buf(),
+            width: w,
+            height: h,
+            pixels,
+            limit: limits.max_pixels,
+        });
+    }
+    if w == 0 || h == 0 {
+        return Err(ImageLoadError::Corrupt {
+            path: path.to_path_buf(),
+            format: format.into(),
+            reason: format!("zero-sized image ({w}x{h})"),
+        });
+    }
+    if w.min(h) < limits.min_side {
+        return Err(ImageLoadError::TooSmall {
+            path: path.to_path_buf(),
+            width: w,
+            height: h,
+            min: limits.min_side,
+        });
+    }
+    Ok(())
+}
+
 /// Converts `rgb` to sRGB by its embedded profile; `colour` is the colour type the pixels were
 /// decoded as.
 fn apply_profile(rgb: &mut RgbImage, icc: &[u8], colour: &str) -> crate::colour::ColourProfile {
@@ -307,31 +344,7 @@ fn decode_heif(
     // libheif's own limit on a side, beside the pixel budget checked below.
     let file = crate::heif::Heif::open(bytes, 1 << 16).map_err(fail)?;
     let (w, h) = file.size();
-    let pixels = w as u64 * h as u64;
-    if pixels > limits.max_pixels {
-        return Err(ImageLoadError::TooManyPixels {
-            path: p(),
-            width: w,
-            height: h,
-            pixels,
-            limit: limits.max_pixels,
-        });
-    }
-    if w == 0 || h == 0 {
-        return Err(ImageLoadError::Corrupt {
-            path: p(),
-            format: kind.into(),
-            reason: format!("zero-sized image ({w}x{h})"),
-        });
-    }
-    if w.min(h) < limits.min_side {
-        return Err(ImageLoadError::TooSmall {
-            path: p(),
-            width: w,
-            height: h,
-            min: limits.min_side,
-        });
-    }
+    check_size(w, h, path, kind, limits)?;
     let mut rgb = file.decode_rgb().map_err(fail)?;
     // libheif converts the stored YCbCr to RGB; an ICC profile describes those RGB values.
     let color_type = format!("YCbCr{}", file.luma_bits().unwrap_or(8));
@@ -406,31 +419,7 @@ fn decode_inner(
     reader.limits(lim);
     let mut decoder = reader.into_decoder().map_err(map)?;
     let (w, h) = decoder.dimensions();
-    let pixels = w as u64 * h as u64;
-    if pixels > limits.max_pixels {
-        return Err(ImageLoadError::TooManyPixels {
-            path: path.to_path_buf(),
-            width: w,
-            height: h,
-            pixels,
-            limit: limits.max_pixels,
-        });
-    }
-    if w == 0 || h == 0 {
-        return Err(ImageLoadError::Corrupt {
-            path: path.to_path_buf(),
-            format: fmt_name,
-            reason: format!("zero-sized image ({w}x{h})"),
-        });
-    }
-    if w.min(h) < limits.min_side {
-        return Err(ImageLoadError::TooSmall {
-            path: path.to_path_buf(),
-            width: w,
-            height: h,
-            min: limits.min_side,
-        });
-    }
+    check_size(w, h, path, &fmt_name, limits)?;
     // The colour model the file stores, where the decoder converts it (CMYK JPEG and TIFF).
     let color_type = match (format, decoder.original_color_type()) {
         (ImageFormat::Jpeg, _) => jpeg_stored_colour(bytes).map(str::to_string),
