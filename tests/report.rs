@@ -570,3 +570,76 @@ fn a_report_is_never_written_into_the_evidence_folder() {
     // Nothing was created in the evidence folder.
     assert_eq!(std::fs::read_dir(&evidence).unwrap().count(), before.len());
 }
+
+/// A HEIC photo is analysed like any other image, and the report names the system library that
+/// decoded it (another machine's libheif may decode it differently); a report without HEIF
+/// images does not mention one.
+#[test]
+fn a_heic_photo_is_reported_with_its_decoder() {
+    if !fauxscope::heif::available_for_tests() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (real, fake) = common::make_data(dir.path(), 12);
+    let bin = |sub: &str| tiny_command(dir.path(), sub);
+    let trained = dir.path().join("trained.safetensors");
+    run(bin("train")
+        .args(["--method", "probe", "--real"])
+        .arg(&real)
+        .arg("--fake")
+        .arg(&fake)
+        .arg("--out")
+        .arg(&trained));
+    let evidence = dir.path().join("evidence");
+    std::fs::create_dir_all(&evidence).unwrap();
+    let img = image::open(real.join("r3.png")).unwrap().into_rgb8();
+    let heic = fauxscope::heif::encode(&img, fauxscope::heif::Codec::Hevc, 90).unwrap();
+    std::fs::write(evidence.join("IMG_0003.HEIC"), &heic).unwrap();
+    let report = |input: &Path, out: &Path| {
+        run(bin("report")
+            .arg(input)
+            .arg("--out")
+            .arg(out)
+            .arg("--detector")
+            .arg(&trained)
+            .args(["--compare", ""]));
+        let json: Value =
+            serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+        let s = schema();
+        let mut errs = vec![];
+        validate(&s, &s, &json, "$", &mut errs);
+        assert!(errs.is_empty(), "sidecar violates the schema: {errs:#?}");
+        json
+    };
+    let out = dir.path().join("heic-report");
+    let json = report(&evidence, &out);
+    let item = &json["items"][0];
+    assert_eq!(item["file"]["format"], "HEIC");
+    assert_eq!(item["file"]["colour_model"], "YCbCr8");
+    assert!(
+        item["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("HEVC compression")),
+        "{item}"
+    );
+    let decoder = json["environment"]["heif_decoder"].as_str().unwrap();
+    assert!(decoder.starts_with("libheif 1."), "{decoder}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let pdf = fauxscope::report::pdf::extract_text(&std::fs::read(out.join("report.pdf")).unwrap());
+    for text in [&html, &pdf] {
+        assert!(
+            text.contains("HEIF decoder") && text.contains(decoder),
+            "{text}"
+        );
+    }
+    // The evidence is untouched.
+    assert_eq!(std::fs::read(evidence.join("IMG_0003.HEIC")).unwrap(), heic);
+
+    let out = dir.path().join("png-report");
+    let json = report(&real.join("r3.png"), &out);
+    assert!(json["environment"].get("heif_decoder").is_none());
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(!html.contains("HEIF decoder"));
+}

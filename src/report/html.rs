@@ -113,27 +113,36 @@ pub fn render(r: &CaseReport) -> String {
     }
     h.push_str("<h2>Environment</h2>");
     let e = &r.environment;
-    h.push_str(&table(&[
-        (
-            "tool",
-            format!(
-                "{} {} (commit {})",
-                r.tool.name, r.tool.version, r.tool.commit
+    h.push_str(&table(
+        &[
+            (
+                "tool",
+                format!(
+                    "{} {} (commit {})",
+                    r.tool.name, r.tool.version, r.tool.commit
+                ),
             ),
-        ),
-        (
-            "system",
-            format!("{} ({}), {} ({} cores)", e.os, e.arch, e.cpu, e.cores),
-        ),
-        ("device", format!("{} — {}", e.device, e.backend)),
-        (
-            "analysis",
-            format!(
-                "{} to {} (UTC)",
-                r.analysis_started_utc, r.analysis_finished_utc
+            (
+                "system",
+                format!("{} ({}), {} ({} cores)", e.os, e.arch, e.cpu, e.cores),
             ),
-        ),
-    ]));
+            ("device", format!("{} — {}", e.device, e.backend)),
+            (
+                "analysis",
+                format!(
+                    "{} to {} (UTC)",
+                    r.analysis_started_utc, r.analysis_finished_utc
+                ),
+            ),
+        ]
+        .into_iter()
+        .chain(
+            e.heif_decoder
+                .as_ref()
+                .map(|d| ("HEIF decoder", format!("{d} (the system's)"))),
+        )
+        .collect::<Vec<_>>(),
+    ));
     h.push_str("<h2>Limitations</h2><ul>");
     for l in &r.limitations {
         h.push_str(&format!("<li>{}</li>", esc(l)));

@@ -67,6 +67,10 @@ pub struct Environment {
     pub cores: usize,
     pub device: String,
     pub backend: String,
+    /// The library that decoded the HEIF images (`libheif 1.15.1`), when the report has any: it is
+    /// the system's, so another machine may decode them with another version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heif_decoder: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -365,6 +369,7 @@ fn environment(engine: &Engine) -> Environment {
             }
         ),
         device,
+        heif_decoder: None,
     }
 }
 
@@ -734,7 +739,15 @@ pub fn write_report(
             version: crate::VERSION.into(),
             commit: crate::COMMIT.into(),
         },
-        environment: environment(engine),
+        environment: Environment {
+            heif_decoder: items
+                .iter()
+                .any(|it| crate::imageio::is_heif_format(&it.file.format))
+                .then(|| crate::heif::version().ok())
+                .flatten()
+                .map(|v| format!("libheif {v}")),
+            ..environment(engine)
+        },
         analysis_started_utc: started,
         analysis_finished_utc: now_utc(),
         limitations: limitations(&records),

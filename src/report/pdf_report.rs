@@ -212,7 +212,14 @@ pub fn render(
                 "analysis (UTC)".into(),
                 format!("{} to {}", r.analysis_started_utc, r.analysis_finished_utc),
             ),
-        ],
+        ]
+        .into_iter()
+        .chain(
+            e.heif_decoder
+                .as_ref()
+                .map(|d| ("HEIF decoder".into(), format!("{d} (the system's)"))),
+        )
+        .collect::<Vec<_>>(),
         BODY,
         90.0,
     );
