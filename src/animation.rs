@@ -1,6 +1,6 @@
-//! Animated images (GIF, APNG, animated WebP): how many frames a file holds, read from its
-//! block structure without decoding a pixel. The decoder gives only one picture, so the examiner
-//! must be told that the rest went unexamined.
+//! Animated images (GIF, APNG, animated WebP) and multi-page TIFFs: how many frames or pages a
+//! file holds, read from its block structure without decoding a pixel. The decoder gives only one
+//! picture, so the examiner must be told that the rest went unexamined.
 //!
 //! Every reader stops at the first byte that does not fit and reports what it counted so far; no
 //! input makes it panic or read out of bounds.
@@ -17,6 +17,27 @@ pub struct Animation {
     pub first_frame_analysed: bool,
 }
 
+impl Animation {
+    /// What the file's pictures are called for its format (`frames`, `pages` or `images`).
+    pub fn unit(format: &str) -> &'static str {
+        match format {
+            "TIFF" => "pages",
+            f if crate::imageio::is_heif_format(f) => "images",
+            _ => "frames",
+        }
+    }
+
+    /// Which of the file's pictures was analysed, in words.
+    pub fn analysed(&self, format: &str) -> &'static str {
+        match format {
+            "TIFF" => "the first page",
+            f if crate::imageio::is_heif_format(f) => "the primary image",
+            _ if self.first_frame_analysed => "the first frame",
+            _ => "the still fallback image (not a frame of the animation)",
+        }
+    }
+}
+
 /// The animation in `bytes`, if it holds more than one frame.
 pub fn animation(bytes: &[u8], format: ImageFormat) -> Option<Animation> {
     let found = match format {
@@ -29,9 +50,73 @@ pub fn animation(bytes: &[u8], format: ImageFormat) -> Option<Animation> {
             frames,
             first_frame_analysed: true,
         }),
+        ImageFormat::Tiff => Some(Animation {
+            frames: tiff_pages(bytes),
+            first_frame_analysed: true,
+        }),
         _ => None,
     };
     found.filter(|a| a.frames > 1)
+}
+
+/// The directories (IFDs) of a TIFF file in chain order, each as its entries' (tag, value): the
+/// value of a one-value SHORT or LONG entry, else the raw value field. The chain ends at a zero
+/// offset, an offset out of the file, a directory already read, or after 4,096 directories.
+pub(crate) fn tiff_directories(b: &[u8]) -> Vec<Vec<(u16, u32)>> {
+    let le = b.starts_with(b"II*\0");
+    if !le && !b.starts_with(b"MM\0*") {
+        return vec![];
+    }
+    let u16_at = |i: usize| -> Option<u16> {
+        let x: [u8; 2] = b.get(i..i.checked_add(2)?)?.try_into().ok()?;
+        Some(if le {
+            u16::from_le_bytes(x)
+        } else {
+            u16::from_be_bytes(x)
+        })
+    };
+    let u32_at = |i: usize| -> Option<u32> {
+        let x: [u8; 4] = b.get(i..i.checked_add(4)?)?.try_into().ok()?;
+        Some(if le {
+            u32::from_le_bytes(x)
+        } else {
+            u32::from_be_bytes(x)
+        })
+    };
+    let mut dirs = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut at = u32_at(4).unwrap_or(0) as usize;
+    while at != 0 && dirs.len() < 4096 && seen.insert(at) {
+        let Some(n) = u16_at(at) else { break };
+        let mut entries = Vec::with_capacity(n as usize);
+        for k in 0..n as usize {
+            let e = at + 2 + 12 * k;
+            let (Some(tag), Some(ty), Some(count)) = (u16_at(e), u16_at(e + 2), u32_at(e + 4))
+            else {
+                return dirs;
+            };
+            let value = match (ty, count) {
+                (3, 1) => u16_at(e + 8).map(u32::from),
+                _ => u32_at(e + 8),
+            };
+            entries.push((tag, value.unwrap_or(0)));
+        }
+        dirs.push(entries);
+        at = u32_at(at + 2 + 12 * n as usize).unwrap_or(0) as usize;
+    }
+    dirs
+}
+
+/// Full-resolution pages of a TIFF: its directories less reduced-resolution ones (thumbnails,
+/// marked by NewSubfileType bit 0 or SubfileType 2).
+fn tiff_pages(b: &[u8]) -> u32 {
+    tiff_directories(b)
+        .iter()
+        .filter(|d| {
+            !d.iter()
+                .any(|&(tag, v)| (tag == 254 && v & 1 == 1) || (tag == 255 && v == 2))
+        })
+        .count() as u32
 }
 
 /// Counts the image descriptors of a GIF.
@@ -241,6 +326,33 @@ mod tests {
                     let _ = animation(&m, fmt);
                     let _ = animation(&m, ImageFormat::WebP);
                 }
+            }
+        }
+        // TIFF directories: a header, two chained directories of two entries, every byte
+        // overwritten and every cut.
+        let mut t = b"II*\0\x08\0\0\0".to_vec();
+        for next in [38u32, 0] {
+            t.extend_from_slice(&2u16.to_le_bytes());
+            for tag in [256u16, 254] {
+                t.extend_from_slice(&tag.to_le_bytes());
+                t.extend_from_slice(&[4, 0, 1, 0, 0, 0, 1, 0, 0, 0]);
+            }
+            t.extend_from_slice(&next.to_le_bytes());
+        }
+        assert_eq!(tiff_directories(&t).len(), 2);
+        assert_eq!(
+            tiff_pages(&t),
+            0,
+            "both directories are marked reduced-resolution"
+        );
+        for cut in 0..t.len() {
+            let _ = animation(&t[..cut], ImageFormat::Tiff);
+        }
+        for at in 0..t.len() {
+            for v in [0x00, 0xff, 0x08, 0x26] {
+                let mut m = t.clone();
+                m[at] = v;
+                let _ = animation(&m, ImageFormat::Tiff);
             }
         }
     }

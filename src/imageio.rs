@@ -579,28 +579,9 @@ fn camera_raw_kind(bytes: &[u8], path: &Path) -> Option<&'static str> {
 
 /// Whether the first directory (IFD0) of a TIFF file holds `tag`.
 fn tiff_has_tag(b: &[u8], tag: u16) -> bool {
-    let le = b.starts_with(b"II");
-    let u16_at = |i: usize| -> Option<u16> {
-        let x: [u8; 2] = b.get(i..i + 2)?.try_into().ok()?;
-        Some(if le {
-            u16::from_le_bytes(x)
-        } else {
-            u16::from_be_bytes(x)
-        })
-    };
-    let u32_at = |i: usize| -> Option<u32> {
-        let x: [u8; 4] = b.get(i..i + 4)?.try_into().ok()?;
-        Some(if le {
-            u32::from_le_bytes(x)
-        } else {
-            u32::from_be_bytes(x)
-        })
-    };
-    let Some(ifd) = u32_at(4).map(|o| o as usize) else {
-        return false;
-    };
-    let Some(n) = u16_at(ifd) else { return false };
-    (0..n as usize).any(|k| u16_at(ifd + 2 + 12 * k) == Some(tag))
+    crate::animation::tiff_directories(b)
+        .first()
+        .is_some_and(|d| d.iter().any(|&(t, _)| t == tag))
 }
 
 /// The bit depth of a palette PNG (IHDR colour type 3), None for any other PNG.

@@ -672,40 +672,96 @@ fn animations_and_palette_images_say_what_was_analysed() {
 /// A minimal little-endian RGB TIFF (one strip), with `extra` entries (tag, type, count, value)
 /// added to its first directory.
 fn tiff_with(w: u32, h: u32, extra: &[(u16, u16, u32, u32)]) -> Vec<u8> {
+    tiff_pages(w, h, &[extra])
+}
+
+/// A TIFF with one directory per element of `pages` (each with those extra entries), chained,
+/// all showing the same strip of pixels.
+fn tiff_pages(w: u32, h: u32, pages: &[&[(u16, u16, u32, u32)]]) -> Vec<u8> {
     let pixels: Vec<u8> = (0..w * h * 3).map(|i| (i % 251) as u8).collect();
-    let mut entries: Vec<(u16, u16, u32, u32)> = vec![
-        (256, 4, 1, w),         // ImageWidth
-        (257, 4, 1, h),         // ImageLength
-        (258, 3, 1, 8),         // BitsPerSample (8, for every sample)
-        (259, 3, 1, 1),         // Compression: none
-        (262, 3, 1, 2),         // PhotometricInterpretation: RGB
-        (273, 4, 1, 0),         // StripOffsets (set below)
-        (277, 3, 1, 3),         // SamplesPerPixel
-        (278, 4, 1, h),         // RowsPerStrip
-        (279, 4, 1, w * h * 3), // StripByteCounts
-    ];
-    entries.extend_from_slice(extra);
-    entries.sort_by_key(|e| e.0);
-    let ifd_len = 2 + 12 * entries.len() + 4;
-    let data_at = (8 + ifd_len) as u32;
+    let dirs: Vec<Vec<(u16, u16, u32, u32)>> = pages
+        .iter()
+        .map(|extra| {
+            let mut entries: Vec<(u16, u16, u32, u32)> = vec![
+                (256, 4, 1, w),         // ImageWidth
+                (257, 4, 1, h),         // ImageLength
+                (258, 3, 1, 8),         // BitsPerSample (8, for every sample)
+                (259, 3, 1, 1),         // Compression: none
+                (262, 3, 1, 2),         // PhotometricInterpretation: RGB
+                (273, 4, 1, 0),         // StripOffsets (set below)
+                (277, 3, 1, 3),         // SamplesPerPixel
+                (278, 4, 1, h),         // RowsPerStrip
+                (279, 4, 1, w * h * 3), // StripByteCounts
+            ];
+            entries.extend_from_slice(extra);
+            entries.sort_by_key(|e| e.0);
+            entries
+        })
+        .collect();
+    let sizes: Vec<usize> = dirs.iter().map(|d| 2 + 12 * d.len() + 4).collect();
+    let data_at = (8 + sizes.iter().sum::<usize>()) as u32;
     let mut b = b"II*\0".to_vec();
     b.extend_from_slice(&8u32.to_le_bytes());
-    b.extend_from_slice(&(entries.len() as u16).to_le_bytes());
-    for (tag, ty, count, value) in entries {
-        b.extend_from_slice(&tag.to_le_bytes());
-        b.extend_from_slice(&ty.to_le_bytes());
-        b.extend_from_slice(&count.to_le_bytes());
-        let v = if tag == 273 { data_at } else { value };
-        if ty == 3 {
-            b.extend_from_slice(&(v as u16).to_le_bytes());
-            b.extend_from_slice(&[0, 0]);
-        } else {
-            b.extend_from_slice(&v.to_le_bytes());
+    for (k, entries) in dirs.iter().enumerate() {
+        b.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+        for &(tag, ty, count, value) in entries {
+            b.extend_from_slice(&tag.to_le_bytes());
+            b.extend_from_slice(&ty.to_le_bytes());
+            b.extend_from_slice(&count.to_le_bytes());
+            let v = if tag == 273 { data_at } else { value };
+            if ty == 3 {
+                b.extend_from_slice(&(v as u16).to_le_bytes());
+                b.extend_from_slice(&[0, 0]);
+            } else {
+                b.extend_from_slice(&v.to_le_bytes());
+            }
         }
+        let next = if k + 1 < dirs.len() {
+            (b.len() + 4) as u32
+        } else {
+            0
+        };
+        b.extend_from_slice(&next.to_le_bytes());
     }
-    b.extend_from_slice(&0u32.to_le_bytes());
     b.extend_from_slice(&pixels);
     b
+}
+
+#[test]
+fn multi_page_tiffs_say_only_the_first_page_was_analysed() {
+    let dir = tempfile::tempdir().unwrap();
+    let lim = LoadLimits::default();
+    let three = tiff_pages(64, 48, &[&[], &[], &[]]);
+    let l = load_image(&write(dir.path(), "scan.tif", &three), &lim).unwrap();
+    let a = l.facts.animation.expect("three pages counted");
+    assert_eq!(a.frames, 3);
+    assert_eq!(a.analysed(&l.facts.format), "the first page");
+    let w = fauxscope::workstation::input_warnings(&l.facts, 224);
+    assert!(
+        w.iter()
+            .any(|w| w.contains("multi-page TIFF with 3 pages: only the first page")),
+        "{w:?}"
+    );
+    // A page with a reduced-resolution copy (NewSubfileType 1: a thumbnail) is one page.
+    let thumb = tiff_pages(64, 48, &[&[], &[(254, 4, 1, 1)]]);
+    let l = load_image(&write(dir.path(), "thumb.tif", &thumb), &lim).unwrap();
+    assert!(l.facts.animation.is_none(), "{:?}", l.facts.animation);
+    assert!(
+        load_image(&write(dir.path(), "one.tif", &tiff_with(64, 48, &[])), &lim)
+            .unwrap()
+            .facts
+            .animation
+            .is_none()
+    );
+    // A directory chain that loops back on itself ends.
+    let mut looped = tiff_pages(64, 48, &[&[], &[]]);
+    let n = u16::from_le_bytes([looped[8], looped[9]]) as usize;
+    let second_next = 8 + (2 + 12 * n + 4) + 2 + 12 * n;
+    looped[second_next..second_next + 4].copy_from_slice(&8u32.to_le_bytes());
+    let l = load_image(&write(dir.path(), "loop.tif", &looped), &lim);
+    if let Ok(l) = l {
+        assert_eq!(l.facts.animation.map(|a| a.frames), Some(2));
+    }
 }
 
 #[test]

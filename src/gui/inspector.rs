@@ -142,16 +142,16 @@ fn facts(app: &App, i: usize, ui: &mut egui::Ui) {
                     ui.end_row();
                 }
                 if let Some(an) = f.animation {
-                    ui.label("animation");
-                    let which = if an.first_frame_analysed {
-                        "the first frame"
-                    } else {
-                        "the still fallback image"
-                    };
+                    let unit = crate::animation::Animation::unit(&f.format);
+                    ui.label(unit);
                     ui.add(
                         egui::Label::new(
-                            RichText::new(format!("{} frames; analysed: {which} only", an.frames))
-                                .color(Color32::YELLOW),
+                            RichText::new(format!(
+                                "{} {unit}; analysed: {} only",
+                                an.frames,
+                                an.analysed(&f.format)
+                            ))
+                            .color(Color32::YELLOW),
                         )
                         .wrap(),
                     );

@@ -171,10 +171,8 @@ fn item(h: &mut String, it: &ItemReport) {
         ("dimensions", format!("{} × {}", f.width, f.height)),
     ];
     if let Some(which) = &f.analysed_frame {
-        rows.push((
-            "animation",
-            format!("{} frames; analysed: {which} only", f.frames),
-        ));
+        let unit = crate::animation::Animation::unit(&f.format);
+        rows.push((unit, format!("{} {unit}; analysed: {which} only", f.frames)));
     }
     rows.extend([
         ("colour model (as stored)", f.colour_model.clone()),

@@ -145,8 +145,8 @@ pub struct EvidenceFile {
     pub colour_model: String,
     /// The embedded ICC profile and what the loader did with it (None: no profile).
     pub colour_profile: Option<String>,
-    /// Frames in the file: 1 for a still image; more for an animated GIF, APNG or WebP, of
-    /// which one picture was analysed.
+    /// Frames in the file: 1 for a still image; more for an animated GIF, APNG or WebP, a
+    /// multi-page TIFF or a HEIF collection, of which one picture was analysed.
     pub frames: u32,
     /// Which picture of an animation was analysed (None for a still image).
     pub analysed_frame: Option<String>,
@@ -649,13 +649,7 @@ pub fn write_report(
                 colour_model: f.color_type.clone(),
                 colour_profile: f.color_profile.as_ref().map(|c| c.note.clone()),
                 frames: f.animation.map_or(1, |a| a.frames),
-                analysed_frame: f.animation.map(|a| {
-                    if a.first_frame_analysed {
-                        "the first frame".to_string()
-                    } else {
-                        "the still fallback image (not a frame of the animation)".to_string()
-                    }
-                }),
+                analysed_frame: f.animation.map(|a| a.analysed(&f.format).to_string()),
                 width: f.width,
                 height: f.height,
                 sha256: sha256.clone(),

@@ -273,9 +273,10 @@ fn item(
         ]
         .into_iter()
         .chain(f.analysed_frame.as_ref().map(|which| {
+            let unit = crate::animation::Animation::unit(&f.format);
             (
-                "animation".into(),
-                format!("{} frames; analysed: {which} only", f.frames),
+                unit.into(),
+                format!("{} {unit}; analysed: {which} only", f.frames),
             )
         }))
         .chain([

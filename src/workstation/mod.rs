@@ -726,6 +726,11 @@ pub fn input_warnings(f: &ImageFacts, size: u32) -> Vec<String> {
             "{} file holding {} images: only its primary image was analysed, the others were not examined",
             f.format, a.frames
         ));
+    } else if let Some(a) = f.animation.filter(|_| f.format == "TIFF") {
+        w.push(format!(
+            "multi-page TIFF with {} pages: only the first page was analysed, the others were not examined",
+            a.frames
+        ));
     } else if let Some(a) = f.animation {
         w.push(if a.first_frame_analysed {
             format!(
