@@ -517,6 +517,13 @@ pub fn encode_with_profile(
     icc: Option<&[u8]>,
 ) -> Result<Vec<u8>, Failure> {
     let api = api()?;
+    if rgb.width() == 0 || rgb.height() == 0 || rgb.width().max(rgb.height()) > 1 << 16 {
+        return Err(Failure::Unsupported(format!(
+            "cannot encode a {}x{} picture",
+            rgb.width(),
+            rgb.height()
+        )));
+    }
     let (w, h) = (rgb.width() as c_int, rgb.height() as c_int);
     unsafe {
         let ctx = (api.context_alloc)();
@@ -659,6 +666,7 @@ mod tests {
         if !available_for_tests() {
             return;
         }
+        assert!(encode(&RgbImage::new(0, 0), Codec::Hevc, 50).is_err());
         let bytes = encode(&picture(64, 64), Codec::Hevc, 80).unwrap();
         for cut in [40, bytes.len() / 2, bytes.len() - 10] {
             let r = Heif::open(&bytes[..cut], 1 << 15).and_then(|f| f.decode_rgb());

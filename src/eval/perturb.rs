@@ -95,9 +95,18 @@ impl Perturbation {
             }
             Perturbation::Heic(q) => {
                 use crate::heif::{encode, Codec, Heif};
+                // A failed round trip leaves the picture as it was, and says so: an evaluation
+                // must not pass an unperturbed image off as a perturbed one without a word.
                 encode(img, Codec::Hevc, q)
                     .and_then(|b| Heif::open(&b, 1 << 16)?.decode_rgb())
-                    .unwrap_or_else(|_| img.clone())
+                    .unwrap_or_else(|e| {
+                        eprintln!(
+                            "warning: heic:{q} round trip failed on a {}x{} picture ({e}); it was scored unperturbed",
+                            img.width(),
+                            img.height()
+                        );
+                        img.clone()
+                    })
             }
             Perturbation::Blur(s) => imageops::blur(img, s),
             Perturbation::Resize(r) => {
