@@ -17,23 +17,63 @@ pub struct Animation {
     pub first_frame_analysed: bool,
 }
 
+/// What a file's several pictures are, by its format.
+#[derive(Clone, Copy, PartialEq)]
+enum Pictures {
+    /// A multi-page TIFF.
+    Pages,
+    /// A HEIF collection (a burst, several photos).
+    Images,
+    /// An animation (GIF, APNG, WebP).
+    Frames,
+}
+
+impl Pictures {
+    fn of(format: &str) -> Self {
+        match format {
+            "TIFF" => Pictures::Pages,
+            f if crate::imageio::is_heif_format(f) => Pictures::Images,
+            _ => Pictures::Frames,
+        }
+    }
+}
+
 impl Animation {
     /// What the file's pictures are called for its format (`frames`, `pages` or `images`).
     pub fn unit(format: &str) -> &'static str {
-        match format {
-            "TIFF" => "pages",
-            f if crate::imageio::is_heif_format(f) => "images",
-            _ => "frames",
+        match Pictures::of(format) {
+            Pictures::Pages => "pages",
+            Pictures::Images => "images",
+            Pictures::Frames => "frames",
         }
     }
 
     /// Which of the file's pictures was analysed, in words.
     pub fn analysed(&self, format: &str) -> &'static str {
-        match format {
-            "TIFF" => "the first page",
-            f if crate::imageio::is_heif_format(f) => "the primary image",
-            _ if self.first_frame_analysed => "the first frame",
-            _ => "the still fallback image (not a frame of the animation)",
+        match Pictures::of(format) {
+            Pictures::Pages => "the first page",
+            Pictures::Images => "the primary image",
+            Pictures::Frames if self.first_frame_analysed => "the first frame",
+            Pictures::Frames => "the still fallback image (not a frame of the animation)",
+        }
+    }
+
+    /// The examiner's warning: how many pictures the file holds and which one was analysed.
+    pub fn warning(&self, format: &str) -> String {
+        let n = self.frames;
+        match Pictures::of(format) {
+            Pictures::Pages => format!(
+                "multi-page TIFF with {n} pages: only the first page was analysed, the others were not examined"
+            ),
+            Pictures::Images => format!(
+                "{format} file holding {n} images: only its primary image was analysed, the others were not examined"
+            ),
+            Pictures::Frames if self.first_frame_analysed => format!(
+                "animated {format} with {n} frames: only the first frame was analysed, the others were not examined"
+            ),
+            Pictures::Frames => format!(
+                "animated {format} with {n} frames: only its still fallback image was analysed, which animation-aware viewers do not show; none of the frames was examined"
+            ),
         }
     }
 }
@@ -59,10 +99,10 @@ pub fn animation(bytes: &[u8], format: ImageFormat) -> Option<Animation> {
     found.filter(|a| a.frames > 1)
 }
 
-/// The directories (IFDs) of a TIFF file in chain order, each as its entries' (tag, value): the
-/// value of a one-value SHORT or LONG entry, else the raw value field. The chain ends at a zero
-/// offset, an offset out of the file, a directory already read, or after 4,096 directories.
-pub(crate) fn tiff_directories(b: &[u8]) -> Vec<Vec<(u16, u32)>> {
+/// The first `max` directories (IFDs) of a TIFF file in chain order, each as its entries' (tag,
+/// value): the value of a one-value SHORT or LONG entry, else the raw value field. The chain ends
+/// at a zero offset, an offset out of the file or a directory already read.
+pub(crate) fn tiff_directories(b: &[u8], max: usize) -> Vec<Vec<(u16, u32)>> {
     let le = b.starts_with(b"II*\0");
     if !le && !b.starts_with(b"MM\0*") {
         return vec![];
@@ -86,7 +126,7 @@ pub(crate) fn tiff_directories(b: &[u8]) -> Vec<Vec<(u16, u32)>> {
     let mut dirs = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut at = u32_at(4).unwrap_or(0) as usize;
-    while at != 0 && dirs.len() < 4096 && seen.insert(at) {
+    while at != 0 && dirs.len() < max && seen.insert(at) {
         let Some(n) = u16_at(at) else { break };
         let mut entries = Vec::with_capacity(n as usize);
         for k in 0..n as usize {
@@ -107,10 +147,10 @@ pub(crate) fn tiff_directories(b: &[u8]) -> Vec<Vec<(u16, u32)>> {
     dirs
 }
 
-/// Full-resolution pages of a TIFF: its directories less reduced-resolution ones (thumbnails,
-/// marked by NewSubfileType bit 0 or SubfileType 2).
+/// Full-resolution pages of a TIFF: its directories (the first 4,096) less reduced-resolution
+/// ones (thumbnails, marked by NewSubfileType bit 0 or SubfileType 2).
 fn tiff_pages(b: &[u8]) -> u32 {
-    tiff_directories(b)
+    tiff_directories(b, 4096)
         .iter()
         .filter(|d| {
             !d.iter()
@@ -339,7 +379,8 @@ mod tests {
             }
             t.extend_from_slice(&next.to_le_bytes());
         }
-        assert_eq!(tiff_directories(&t).len(), 2);
+        assert_eq!(tiff_directories(&t, 4096).len(), 2);
+        assert_eq!(tiff_directories(&t, 1).len(), 1);
         assert_eq!(
             tiff_pages(&t),
             0,

@@ -178,7 +178,7 @@ pub fn decode_bytes(
     if let Some(kind) = camera_raw_kind(bytes, path) {
         return Err(ImageLoadError::Unsupported {
             path: p(),
-            format: kind.into(),
+            format: kind,
             reason: "a camera raw file. Its sensor data must be developed into a picture first, \
                  and the only ready picture inside is the camera's small embedded preview, so \
                  Fauxscope does not analyse it. Develop a copy with the camera maker's software or \
@@ -558,28 +558,22 @@ const RAW_EXTENSIONS: &[&str] = &[
 /// DNGVersion tag (a DNG, whatever its extension), a Canon CR2 (TIFF with `CR` after the
 /// header), or a file with a raw extension whose bytes are not a JPEG, PNG or other picture
 /// `image` decodes on its own (a raw renamed from a JPEG is decoded, with the mismatch noted).
-fn camera_raw_kind(bytes: &[u8], path: &Path) -> Option<&'static str> {
+fn camera_raw_kind(bytes: &[u8], path: &Path) -> Option<String> {
     let tiff = bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*");
     if tiff && tiff_has_tag(bytes, 50706) {
-        return Some("DNG");
+        return Some("DNG".into());
     }
     if tiff && bytes.get(8..10) == Some(b"CR") {
-        return Some("CR2");
+        return Some("CR2".into());
     }
     let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-    let i = RAW_EXTENSIONS.iter().position(|e| *e == ext)?;
     let decodable = image::guess_format(bytes).is_ok_and(|f| f != ImageFormat::Tiff);
-    (!decodable).then(|| {
-        [
-            "DNG", "CR2", "CR3", "CRW", "NEF", "NRW", "ARW", "SRF", "SR2", "ORF", "RW2", "RAF",
-            "PEF", "SRW", "3FR", "IIQ", "RWL", "X3F",
-        ][i]
-    })
+    (RAW_EXTENSIONS.contains(&ext.as_str()) && !decodable).then(|| ext.to_ascii_uppercase())
 }
 
 /// Whether the first directory (IFD0) of a TIFF file holds `tag`.
 fn tiff_has_tag(b: &[u8], tag: u16) -> bool {
-    crate::animation::tiff_directories(b)
+    crate::animation::tiff_directories(b, 1)
         .first()
         .is_some_and(|d| d.iter().any(|&(t, _)| t == tag))
 }

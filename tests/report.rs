@@ -228,6 +228,17 @@ fn validate(schema: &Value, root_schema: &Value, v: &Value, path: &str, errs: &m
     }
 }
 
+/// The report sidecar in `out`, which must follow the schema.
+fn valid_sidecar(out: &Path) -> Value {
+    let json: Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let s = schema();
+    let mut errs = vec![];
+    validate(&s, &s, &json, "$", &mut errs);
+    assert!(errs.is_empty(), "sidecar violates the schema: {errs:#?}");
+    json
+}
+
 fn schema() -> Value {
     serde_json::from_str(&std::fs::read_to_string(root().join("docs/report-schema.json")).unwrap())
         .unwrap()
@@ -310,12 +321,7 @@ fn report_pdf_html_json_and_csv_agree_and_evidence_is_untouched() {
     assert_eq!(before, after);
 
     // The JSON sidecar follows the schema.
-    let json: Value =
-        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
-    let s = schema();
-    let mut errs = vec![];
-    validate(&s, &s, &json, "$", &mut errs);
-    assert!(errs.is_empty(), "sidecar violates the schema: {errs:#?}");
+    let json = valid_sidecar(&out);
     let items = json["items"].as_array().unwrap();
     assert_eq!(items.len(), 3, "coffee, signed, tampered");
     assert_eq!(json["skipped"].as_array().unwrap().len(), 1);
@@ -385,6 +391,25 @@ fn tiny_command(dir: &Path, sub: &str) -> std::process::Command {
     c
 }
 
+/// Trains a probe on the tiny model with `extra` flags; its checkpoint is named after them.
+fn train_probe(dir: &Path, real: &Path, fake: &Path, extra: &[&str]) -> PathBuf {
+    let name = match extra.last() {
+        Some(last) => format!("{last}.safetensors"),
+        None => "trained.safetensors".into(),
+    };
+    let out = dir.join(name);
+    run(tiny_command(dir, "train")
+        .args(["--method", "probe"])
+        .args(extra)
+        .arg("--real")
+        .arg(real)
+        .arg("--fake")
+        .arg(fake)
+        .arg("--out")
+        .arg(&out));
+    out
+}
+
 /// Runs a command that must succeed.
 fn run(c: &mut std::process::Command) -> std::process::Output {
     let o = c.output().unwrap();
@@ -399,14 +424,7 @@ fn a_recalibrated_detector_is_declared_in_the_report() {
     let dir = tempfile::tempdir().unwrap();
     let (real, fake) = common::make_data(dir.path(), 24);
     let bin = |sub: &str| tiny_command(dir.path(), sub);
-    let trained = dir.path().join("trained.safetensors");
-    run(bin("train")
-        .args(["--method", "probe", "--real"])
-        .arg(&real)
-        .arg("--fake")
-        .arg(&fake)
-        .arg("--out")
-        .arg(&trained));
+    let trained = train_probe(dir.path(), &real, &fake, &[]);
     let local = dir.path().join("newsroom.safetensors");
     run(bin("calibrate")
         .arg("--detector")
@@ -423,12 +441,7 @@ fn a_recalibrated_detector_is_declared_in_the_report() {
         .arg("--detector")
         .arg(&local)
         .args(["--compare", ""]));
-    let json: Value =
-        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
-    let s = schema();
-    let mut errs = vec![];
-    validate(&s, &s, &json, "$", &mut errs);
-    assert!(errs.is_empty(), "sidecar violates the schema: {errs:#?}");
+    let json = valid_sidecar(&out);
     let rec = &json["detectors"][0]["recalibration"];
     assert_eq!(rec["trained_name"], "trained");
     assert_eq!(rec["reference"]["real_count"], 24);
@@ -457,17 +470,8 @@ fn a_region_map_is_drawn_and_declared_in_the_report_or_its_absence_explained() {
     let dir = tempfile::tempdir().unwrap();
     let (real, fake) = common::make_data(dir.path(), 24);
     let bin = |sub: &str| tiny_command(dir.path(), sub);
-    let center = dir.path().join("center.safetensors");
-    let clip = dir.path().join("clip.safetensors");
-    for (ckpt, crop) in [(&center, "center"), (&clip, "clip")] {
-        run(bin("train")
-            .args(["--method", "probe", "--crop", crop, "--real"])
-            .arg(&real)
-            .arg("--fake")
-            .arg(&fake)
-            .arg("--out")
-            .arg(ckpt));
-    }
+    let center = train_probe(dir.path(), &real, &fake, &["--crop", "center"]);
+    let clip = train_probe(dir.path(), &real, &fake, &["--crop", "clip"]);
     // 96 x 64 in the tiny model's 32-px tiles: 3 x 2.
     let img = dir.path().join("wide.png");
     image::RgbImage::from_fn(96, 64, |x, y| {
@@ -483,13 +487,7 @@ fn a_region_map_is_drawn_and_declared_in_the_report_or_its_absence_explained() {
             .arg("--detector")
             .arg(det)
             .args(["--compare", "", "--regions"]));
-        let json: Value =
-            serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
-        let s = schema();
-        let mut errs = vec![];
-        validate(&s, &s, &json, "$", &mut errs);
-        assert!(errs.is_empty(), "sidecar violates the schema: {errs:#?}");
-        json
+        valid_sidecar(out)
     };
     let out = dir.path().join("with");
     let json = report(&center, &out);
@@ -582,14 +580,7 @@ fn a_heic_photo_is_reported_with_its_decoder() {
     let dir = tempfile::tempdir().unwrap();
     let (real, fake) = common::make_data(dir.path(), 12);
     let bin = |sub: &str| tiny_command(dir.path(), sub);
-    let trained = dir.path().join("trained.safetensors");
-    run(bin("train")
-        .args(["--method", "probe", "--real"])
-        .arg(&real)
-        .arg("--fake")
-        .arg(&fake)
-        .arg("--out")
-        .arg(&trained));
+    let trained = train_probe(dir.path(), &real, &fake, &[]);
     let evidence = dir.path().join("evidence");
     std::fs::create_dir_all(&evidence).unwrap();
     let img = image::open(real.join("r3.png")).unwrap().into_rgb8();
@@ -603,13 +594,7 @@ fn a_heic_photo_is_reported_with_its_decoder() {
             .arg("--detector")
             .arg(&trained)
             .args(["--compare", ""]));
-        let json: Value =
-            serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
-        let s = schema();
-        let mut errs = vec![];
-        validate(&s, &s, &json, "$", &mut errs);
-        assert!(errs.is_empty(), "sidecar violates the schema: {errs:#?}");
-        json
+        valid_sidecar(out)
     };
     let out = dir.path().join("heic-report");
     let json = report(&evidence, &out);

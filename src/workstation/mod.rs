@@ -718,31 +718,8 @@ pub fn input_warnings(f: &ImageFacts, size: u32) -> Vec<String> {
     if let Some(c) = f.color_profile.as_ref().filter(|c| c.needs_notice()) {
         w.push(c.note.clone());
     }
-    if let Some(a) = f
-        .animation
-        .filter(|_| crate::imageio::is_heif_format(&f.format))
-    {
-        w.push(format!(
-            "{} file holding {} images: only its primary image was analysed, the others were not examined",
-            f.format, a.frames
-        ));
-    } else if let Some(a) = f.animation.filter(|_| f.format == "TIFF") {
-        w.push(format!(
-            "multi-page TIFF with {} pages: only the first page was analysed, the others were not examined",
-            a.frames
-        ));
-    } else if let Some(a) = f.animation {
-        w.push(if a.first_frame_analysed {
-            format!(
-                "animated {} with {} frames: only the first frame was analysed, the others were not examined",
-                f.format, a.frames
-            )
-        } else {
-            format!(
-                "animated {} with {} frames: only its still fallback image was analysed, which animation-aware viewers do not show; none of the frames was examined",
-                f.format, a.frames
-            )
-        });
+    if let Some(a) = f.animation {
+        w.push(a.warning(&f.format));
     }
     if f.has_alpha {
         w.push("image has an alpha channel (often a screenshot or an edited graphic): alpha was dropped".into());
