@@ -22,6 +22,9 @@
 //! spread of a block's patch tokens over the image, docs/EVALUATION.md "Patch-token spread"). With PER_CROP=1 in the
 //! environment, each crop of CROP (`tiles:N` gives several) gets its own row in place of their
 //! mean, and OUT.crops lists each image's number of crops, one per line (0 for a failed image).
+//! With INPUT_NOISE=SIGMA in the environment, Gaussian noise of standard deviation SIGMA (in the
+//! model's normalised pixel units, seeded by the image's line number) is added to the model input
+//! (bench/rigid_check.sh, docs/EVALUATION.md "Perturbation sensitivity").
 use anyhow::{Context, Result};
 use candle_core::{DType, Device, D};
 use fauxscope::imageio::{load_image, LoadLimits};
@@ -171,6 +174,18 @@ fn features(
     };
     let crops = preprocess(&img, size as u32, crop);
     let x = batch_tensor(&crops, size, &Device::Cpu, DType::F32)?;
+    let x = match std::env::var("INPUT_NOISE") {
+        Ok(s) => {
+            let sigma: f64 = s.parse().context("INPUT_NOISE: expected a number")?;
+            let mut noise_rng = fauxscope::rng::Rng::new(0x7015E ^ line);
+            let eps: Vec<f32> = (0..x.elem_count())
+                .map(|_| noise_rng.normal() as f32)
+                .collect();
+            let eps = candle_core::Tensor::from_vec(eps, x.dims(), &Device::Cpu)?;
+            (x + (eps * sigma)?)?
+        }
+        Err(_) => x,
+    };
     let out = base.vision.forward_with(
         &x,
         ForwardOptions {
