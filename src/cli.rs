@@ -662,8 +662,12 @@ fn scan(
     if regions == Some(0) {
         bail!("--max-tiles must be at least 1");
     }
-    let files = expand_inputs(paths)?;
+    let listing = expand_inputs(paths)?;
+    let files = &listing.images;
     if files.is_empty() {
+        if let Some(note) = listing.others_note() {
+            eprintln!("not examined: {note}");
+        }
         bail!(
             "no image files found in {}",
             paths
@@ -682,7 +686,7 @@ fn scan(
     pb.set_message("scanning");
     let cancel = CancelFlag::new();
     let sink = |p: Progress| pb.set_position(p.done as u64);
-    let rows = engine.scan_paths(det.as_ref(), &files, &sink, &cancel)?;
+    let rows = engine.scan_paths(det.as_ref(), files, &sink, &cancel)?;
     // Comparison detectors: their rows by path.
     let mut others: Vec<(
         String,
@@ -693,7 +697,7 @@ fn scan(
         for w in d.warnings() {
             eprintln!("warning: {w}");
         }
-        let r = engine.scan_paths(d.as_ref(), &files, &sink, &cancel)?;
+        let r = engine.scan_paths(d.as_ref(), files, &sink, &cancel)?;
         others.push((
             d.meta().name.clone(),
             r.into_iter()
@@ -857,6 +861,9 @@ fn scan(
     }
     for e in rows.iter().filter_map(|r| r.as_ref().err()) {
         eprintln!("error: {e}");
+    }
+    if let Some(note) = listing.others_note() {
+        eprintln!("not examined: {note}");
     }
     if ok == 0 {
         eprintln!("error: no image could be scanned");

@@ -187,6 +187,13 @@ pub fn decode_bytes(
                 .into(),
         });
     }
+    if let Some(kind) = unread_picture_kind(bytes, path) {
+        return Err(ImageLoadError::Unsupported {
+            path: p(),
+            format: kind.into(),
+            reason: format!("{READ_FORMATS}. {CONVERT_HINT}"),
+        });
+    }
     let format = image::guess_format(bytes).map_err(|_| ImageLoadError::UnknownFormat {
         path: p(),
         magic: bytes
@@ -486,10 +493,11 @@ fn classify(e: image::ImageError, path: &Path, fmt: &str) -> ImageLoadError {
                 reason: l.to_string(),
             },
         },
+        // A variant of a format the decoder does not read (a 32-bit float TIFF, say).
         E::Unsupported(u) => ImageLoadError::Unsupported {
             path,
             format,
-            reason: u.to_string(),
+            reason: format!("{u}. {CONVERT_HINT}"),
         },
         E::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
             ImageLoadError::Truncated {
@@ -659,7 +667,134 @@ fn extension_mismatch(path: &Path, format: ImageFormat) -> Option<String> {
     }
 }
 
-/// File extensions the loader can decode (used when walking folders).
+/// What to do with a picture the loader does not read.
+const CONVERT_HINT: &str = "Convert a copy to PNG (lossless) with the program that made the \
+     file, analyse the copy, and keep this file as the evidence";
+
+/// The formats the loader reads, for the error that refuses another one.
+const READ_FORMATS: &str = "Fauxscope reads JPEG, PNG, GIF, WebP, TIFF, BMP, HEIC/HEIF and AVIF";
+
+/// Picture formats the loader does not read, with their extensions, so that a folder walk lists
+/// them and the loader refuses them by name rather than as an unknown format.
+const UNREAD_PICTURE_EXTENSIONS: &[(&str, &str)] = &[
+    ("jxl", "JPEG XL"),
+    ("jp2", "JPEG 2000"),
+    ("j2k", "JPEG 2000"),
+    ("jpx", "JPEG 2000"),
+    ("jpf", "JPEG 2000"),
+    ("psd", "Photoshop (PSD)"),
+    ("psb", "Photoshop (PSD)"),
+    ("svg", "SVG"),
+    ("ico", "ICO"),
+    ("cur", "ICO"),
+    ("tga", "TGA"),
+    ("ppm", "PNM"),
+    ("pgm", "PNM"),
+    ("pbm", "PNM"),
+    ("pnm", "PNM"),
+    ("pam", "PNM"),
+    ("exr", "OpenEXR"),
+    ("hdr", "Radiance HDR"),
+    ("qoi", "QOI"),
+    ("dds", "DDS"),
+    ("pcx", "PCX"),
+    ("xcf", "GIMP (XCF)"),
+];
+
+/// A picture format the loader does not read, from the file's first bytes, or from its extension
+/// where the bytes are no format the loader knows (TGA has no signature).
+fn unread_picture_kind(b: &[u8], path: &Path) -> Option<&'static str> {
+    let starts = |sig: &[u8]| b.starts_with(sig);
+    let by_bytes = if starts(&[0xFF, 0x0A]) || starts(b"\0\0\0\x0cJXL \r\n\x87\n") {
+        Some("JPEG XL")
+    } else if starts(b"\0\0\0\x0cjP  \r\n\x87\n") || starts(&[0xFF, 0x4F, 0xFF, 0x51]) {
+        Some("JPEG 2000")
+    } else if starts(b"8BPS") {
+        Some("Photoshop (PSD)")
+    } else if starts(b"gimp xcf") {
+        Some("GIMP (XCF)")
+    } else if starts(&[0x76, 0x2F, 0x31, 0x01]) {
+        Some("OpenEXR")
+    } else if starts(b"qoif") {
+        Some("QOI")
+    } else if starts(b"DDS ") {
+        Some("DDS")
+    } else if starts(b"#?RADIANCE") || starts(b"#?RGBE") {
+        Some("Radiance HDR")
+    } else if (starts(&[0, 0, 1, 0]) || starts(&[0, 0, 2, 0]))
+        && b.get(4..6).is_some_and(|n| n != [0, 0])
+        && b.get(9) == Some(&0)
+    {
+        // ICO / CUR: reserved 0, type 1 or 2, a non-zero count, then a first entry whose
+        // reserved byte is 0.
+        Some("ICO")
+    } else if b.len() > 2
+        && b[0] == b'P'
+        && (b'1'..=b'7').contains(&b[1])
+        && b[2].is_ascii_whitespace()
+    {
+        Some("PNM")
+    } else if is_svg(b) {
+        Some("SVG")
+    } else {
+        None
+    };
+    by_bytes.or_else(|| {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        let known = image::guess_format(b).is_ok() || heif_kind(b).is_some();
+        UNREAD_PICTURE_EXTENSIONS
+            .iter()
+            .find(|(e, _)| *e == ext)
+            .filter(|_| !known)
+            .map(|(_, kind)| *kind)
+    })
+}
+
+/// Whether the text at the start of a file is an SVG document.
+fn is_svg(b: &[u8]) -> bool {
+    let head = &b[..b.len().min(1024)];
+    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let start = head.iter().position(|c| !c.is_ascii_whitespace());
+    let Some(head) = start.map(|i| &head[i..]) else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(head).to_ascii_lowercase();
+    (text.starts_with("<?xml") || text.starts_with("<svg") || text.starts_with("<!doctype svg"))
+        && text.contains("<svg")
+}
+
+/// Whether a file's first bytes are a picture: one the loader reads (whatever its extension), a
+/// HEIF, or one of the formats it refuses by name. Folder walks use it to find pictures saved
+/// under other extensions or none (as chat exports and phone extractions often do).
+pub fn looks_like_picture(head: &[u8]) -> bool {
+    use ImageFormat as F;
+    let bmp = head.starts_with(b"BM")
+        && head
+            .get(14..18)
+            .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+            .is_some_and(|dib| [12, 16, 40, 52, 56, 64, 108, 124].contains(&dib));
+    heif_kind(head).is_some()
+        || matches!(
+            image::guess_format(head),
+            Ok(F::Jpeg | F::Png | F::Gif | F::WebP | F::Tiff)
+        )
+        || bmp
+        || unread_picture_kind(head, Path::new("")).is_some()
+}
+
+/// [`looks_like_picture`] on the first KiB of a file, opened read-only; false for a file that
+/// cannot be read (the walk lists it among the files that are not pictures).
+pub fn sniff_picture(path: &Path) -> bool {
+    let Ok(f) = crate::fsutil::open_regular(path) else {
+        return false;
+    };
+    let mut head = Vec::with_capacity(1024);
+    f.take(1024).read_to_end(&mut head).is_ok() && looks_like_picture(&head)
+}
+
+/// File extensions that folder walks list: the formats the loader decodes, and those it refuses
+/// by name (HEIF without libheif, camera raw files, other picture formats), so that they are
+/// reported rather than passed over.
 pub fn is_image_extension(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
@@ -685,6 +820,9 @@ pub fn is_image_extension(path: &Path) -> bool {
                     | "hif"
                     | "avif"
             ) || RAW_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())
+                || UNREAD_PICTURE_EXTENSIONS
+                    .iter()
+                    .any(|(x, _)| x.eq_ignore_ascii_case(e))
         })
         .unwrap_or(false)
 }

@@ -138,6 +138,10 @@ fn train_then_scan_with_bad_files_in_the_batch() {
     std::fs::write(scan_dir.join("notes.jpg"), b"not an image").unwrap();
     let png = std::fs::read(real.join("r1.png")).unwrap();
     std::fs::write(scan_dir.join("cut.png"), &png[..png.len() / 2]).unwrap();
+    // A picture without an extension (found by its bytes) and a file that is no picture (named
+    // as not examined).
+    std::fs::copy(fake.join("gen/f2.png"), scan_dir.join("download_0001")).unwrap();
+    std::fs::write(scan_dir.join("readme.txt"), b"chain of custody form").unwrap();
     let out = bin()
         .args(["scan", "--json", "--model"])
         .arg(tiny())
@@ -150,8 +154,13 @@ fn train_then_scan_with_bad_files_in_the_batch() {
     assert!(out.status.success(), "{stderr}");
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = rows.as_array().unwrap();
-    assert_eq!(rows.len(), 1);
-    let r = &rows[0];
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows[0]["path"].as_str().unwrap().ends_with("download_0001"));
+    assert!(
+        stderr.contains("not examined: 1 file(s)") && stderr.contains("readme.txt"),
+        "{stderr}"
+    );
+    let r = &rows[1];
     for k in [
         "path",
         "sha256",

@@ -251,6 +251,23 @@ fn a_display_p3_photo_is_shown_converted_and_says_so() {
     h.step();
     let err = h.state().evidence[1].error.clone().unwrap();
     assert!(err.contains("broken.jpg"), "{err}");
+
+    // A folder: its picture without an extension is added, and the notice names the file that
+    // is not a picture.
+    let folder = dir.join("download");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("photo_0001"), &buf).unwrap();
+    std::fs::write(folder.join("notes.txt"), b"chain of custody").unwrap();
+    h.state_mut().add_path(&folder);
+    h.step();
+    assert_eq!(h.state().evidence.len(), 3);
+    assert!(h.state().evidence[2].path.ends_with("photo_0001"));
+    let notice = h.state().notice.clone().unwrap_or_default();
+    assert!(
+        notice.starts_with("Not examined: 1 file(s)") && notice.contains("notes.txt"),
+        "{notice}"
+    );
+    assert!(h.query_by_label_contains("Not examined").is_some());
 }
 
 fn write_examples(dir: &Path, n: usize) -> (PathBuf, PathBuf) {

@@ -805,3 +805,115 @@ fn camera_raw_files_are_refused_not_read_as_their_preview() {
         let _ = load_image(&write(dir.path(), "cut.dng", &dng[..n]), &lim);
     }
 }
+
+#[test]
+fn picture_formats_we_do_not_read_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let lim = LoadLimits::default();
+    let cases: &[(&str, &[u8], &str)] = &[
+        ("a.jxl", b"\xff\x0a\xfa\x7f\x00\x00", "JPEG XL"),
+        (
+            "b.jxl",
+            b"\0\0\0\x0cJXL \r\n\x87\n\0\0\0\x14ftypjxl ",
+            "JPEG XL",
+        ),
+        (
+            "c.jp2",
+            b"\0\0\0\x0cjP  \r\n\x87\n\0\0\0\x14ftypjp2 ",
+            "JPEG 2000",
+        ),
+        ("d.psd", b"8BPS\0\x01\0\0\0\0\0\0\0\x03", "Photoshop (PSD)"),
+        ("e.ico", b"\0\0\x01\0\x01\0\x10\x10\0\0\x01\0 \0", "ICO"),
+        ("f.ppm", b"P6\n2 2\n255\n\0\0\0\0\0\0\0\0\0\0\0\0", "PNM"),
+        ("g.exr", b"\x76\x2f\x31\x01\x02\0\0\0", "OpenEXR"),
+        (
+            "h.svg",
+            b"\xef\xbb\xbf <?xml version=\"1.0\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
+            "SVG",
+        ),
+        // TGA has no signature: known by its extension alone.
+        (
+            "i.tga",
+            b"\0\0\x02\0\0\0\0\0\0\0\0\0\x10\0\x10\0\x18\0",
+            "TGA",
+        ),
+        // The bytes name the format whatever the extension.
+        ("j.dat", b"8BPS\0\x01\0\0", "Photoshop (PSD)"),
+    ];
+    for (name, bytes, kind) in cases {
+        let p = write(dir.path(), name, bytes);
+        let e = load_image(&p, &lim).unwrap_err().to_string();
+        assert!(
+            e.contains(name) && e.contains(&format!("unsupported {kind} image")),
+            "{name}: {e}"
+        );
+        assert!(e.contains("Convert a copy to PNG"), "{e}");
+        // Folder walks find them by their bytes too (TGA by its extension only).
+        assert_eq!(
+            fauxscope::imageio::looks_like_picture(bytes),
+            *kind != "TGA",
+            "{name}"
+        );
+    }
+    // A picture the loader reads keeps its own name whatever the extension; text is no picture.
+    let png = encode(image::ImageFormat::Png, 40, 40);
+    assert!(load_image(&write(dir.path(), "k.tga", &png), &lim).is_ok());
+    for text in [
+        &b"hello"[..],
+        b"BM is a text file that starts with BM",
+        b"<html></html>",
+    ] {
+        assert!(!fauxscope::imageio::looks_like_picture(text));
+    }
+}
+
+#[test]
+fn folder_walks_find_pictures_by_content_and_list_what_they_leave_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let jpg = encode(image::ImageFormat::Jpeg, 40, 40);
+    let bmp = encode(image::ImageFormat::Bmp, 40, 40);
+    std::fs::create_dir_all(d.join("sub/.hidden")).unwrap();
+    write(d, "a.jpg", &jpg);
+    // A chat download without an extension, and a picture saved under another one.
+    write(d, "IMG_0001", &jpg);
+    write(&d.join("sub"), "picture.dat", &bmp);
+    write(&d.join("sub"), "notes.txt", b"not a picture");
+    write(&d.join("sub"), ".DS_Store", b"\0\0\0\x01Bud1");
+    write(&d.join("sub/.hidden"), "x.jpg", &jpg);
+    // Named as a picture but unreadable: listed, so that its error is reported.
+    write(d, "broken.png", b"garbage");
+    let l = fauxscope::train::data::list_folder(d).unwrap();
+    let names = |v: &[PathBuf]| -> Vec<String> {
+        v.iter()
+            .map(|p| p.strip_prefix(d).unwrap().display().to_string())
+            .collect()
+    };
+    assert_eq!(
+        names(&l.images),
+        ["IMG_0001", "a.jpg", "broken.png", "sub/picture.dat"]
+    );
+    assert_eq!(names(&l.others), ["sub/notes.txt"]);
+    let note = l.others_note().unwrap();
+    assert!(
+        note.starts_with("1 file(s)") && note.contains("notes.txt"),
+        "{note}"
+    );
+    // Both pictures decode; the one under a wrong extension says so.
+    let lim = LoadLimits::default();
+    assert!(load_image(&d.join("IMG_0001"), &lim).is_ok());
+    let odd = load_image(&d.join("sub/picture.dat"), &lim).unwrap();
+    assert!(odd.facts.extension_mismatch.unwrap().contains(".dat"));
+    // Many other files: the note names the first few and counts the rest.
+    for i in 0..7 {
+        write(d, &format!("log{i}.txt"), b"x");
+    }
+    let note = fauxscope::train::data::list_folder(d)
+        .unwrap()
+        .others_note()
+        .unwrap();
+    assert!(
+        note.starts_with("8 file(s)") && note.ends_with("and 3 more"),
+        "{note}"
+    );
+}

@@ -280,6 +280,8 @@ fn report_pdf_html_json_and_csv_agree_and_evidence_is_untouched() {
     tampered_copy(&signed);
     // A file that is not an image: skipped with its reason, the case goes on.
     std::fs::write(evidence.join("broken.jpg"), b"\xff\xd8\xff\xe0 not really").unwrap();
+    // A file that is not a picture by name or content: listed as not examined.
+    std::fs::write(evidence.join("case-notes.txt"), b"seized 2026-11-30\n").unwrap();
     let files: Vec<PathBuf> = std::fs::read_dir(&evidence)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -325,6 +327,13 @@ fn report_pdf_html_json_and_csv_agree_and_evidence_is_untouched() {
     let items = json["items"].as_array().unwrap();
     assert_eq!(items.len(), 3, "coffee, signed, tampered");
     assert_eq!(json["skipped"].as_array().unwrap().len(), 1);
+    assert_eq!(json["summary"]["not_examined"], 1);
+    let not_examined = &json["not_examined"][0];
+    assert!(not_examined["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("case-notes.txt"));
+    assert_eq!(not_examined["size_bytes"], 18);
     assert_eq!(json["case"]["id"], "CASE-7");
     let by_name = |n: &str| items.iter().find(|i| i["file"]["name"] == n).unwrap();
     assert_eq!(by_name("signed.jpg")["provenance"]["state"], "trusted");
@@ -364,6 +373,9 @@ fn report_pdf_html_json_and_csv_agree_and_evidence_is_untouched() {
         assert!(html.contains(sha) && csv.contains(sha));
     }
     assert!(text.contains("assertion.dataHash.mismatch"));
+    let flat = text.replace('\n', " ");
+    assert!(flat.contains("Not examined") && flat.contains("case-notes.txt (18 bytes)"));
+    assert!(html.contains("case-notes.txt (18 bytes)"));
     assert!(text.contains("Hp: the image is a camera capture"));
     // pdftotext, where installed, reads the same words.
     if let Ok(o) = std::process::Command::new("pdftotext")

@@ -7,7 +7,6 @@ use super::viewer::{self, ViewState};
 use super::worker::{self, Cmd, DetectorInfo, Event, Loaded};
 use crate::device::DeviceChoice;
 use crate::forensics::metadata::Metadata;
-use crate::imageio::is_image_extension;
 use crate::jobs::CancelFlag;
 use crate::workstation::analyze::Analysis;
 use crate::workstation::regions::RegionMap;
@@ -266,16 +265,22 @@ impl App {
     /// Adds a file, or every image under a folder, and queues the analysis.
     pub fn add_path(&mut self, p: &Path) {
         if p.is_dir() {
-            let mut files: Vec<PathBuf> = walkdir::WalkDir::new(p)
-                .follow_links(false)
-                .into_iter()
-                .filter_map(|e| e.ok())
-                .filter(|e| e.file_type().is_file() && is_image_extension(e.path()))
-                .map(|e| e.into_path())
-                .collect();
-            files.sort();
-            for f in files {
-                self.add_file(f);
+            match crate::train::data::list_folder(p) {
+                Ok(listing) => {
+                    if listing.images.is_empty() {
+                        self.notice = Some(format!("{}: no pictures in this folder", p.display()));
+                    }
+                    if let Some(note) = listing.others_note() {
+                        self.notice = Some(match self.notice.take() {
+                            Some(n) => format!("{n}. Not examined: {note}"),
+                            None => format!("Not examined: {note}"),
+                        });
+                    }
+                    for f in listing.images {
+                        self.add_file(f);
+                    }
+                }
+                Err(e) => self.notice = Some(format!("{e:#}")),
             }
         } else {
             self.add_file(p.to_path_buf());

@@ -58,14 +58,15 @@ pub fn render(r: &CaseReport) -> String {
     }
     // Summary table.
     h.push_str(&format!(
-        "<h2>Summary</h2><p>{} image(s): {} with evidence of generation, {} without, {} unsure, detectors disagree on {}, C2PA present in {}, {} file(s) skipped.</p>",
+        "<h2>Summary</h2><p>{} image(s): {} with evidence of generation, {} without, {} unsure, detectors disagree on {}, C2PA present in {}, {} file(s) skipped{}.</p>",
         r.summary.images,
         r.summary.with_evidence_of_generation,
         r.summary.no_evidence,
         r.summary.unsure,
         r.summary.detectors_disagree,
         r.summary.c2pa_present,
-        r.summary.skipped
+        r.summary.skipped,
+        super::not_examined_clause(r.summary.not_examined)
     ));
     h.push_str("<table class=grid><tr><th>#</th><th>image</th><th>file</th><th>verdict</th><th>probability</th><th>agreement</th><th>stability</th><th>C2PA</th></tr>");
     for it in &r.items {
@@ -90,6 +91,15 @@ pub fn render(r: &CaseReport) -> String {
             esc(&s.path),
             esc(&s.error)
         ));
+    }
+    if !r.not_examined.is_empty() {
+        h.push_str(
+            "<p>Not examined (in the input folders, but not pictures by name or content):</p><ul>",
+        );
+        for n in &r.not_examined {
+            h.push_str(&format!("<li>{}</li>", esc(&n.label())));
+        }
+        h.push_str("</ul>");
     }
     for it in &r.items {
         item(&mut h, it);

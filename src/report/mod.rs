@@ -201,6 +201,33 @@ pub struct SkippedFile {
     pub error: String,
 }
 
+/// A file in the input folders that is not a picture by name or content, so was not examined.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotExamined {
+    pub path: String,
+    /// None where the file's size could not be read.
+    pub size_bytes: Option<u64>,
+}
+
+impl NotExamined {
+    /// The path with the size, for the PDF and HTML lists.
+    pub fn label(&self) -> String {
+        match self.size_bytes {
+            Some(n) => format!("{} ({n} bytes)", self.path),
+            None => self.path.clone(),
+        }
+    }
+}
+
+/// The summary sentence's words for the files that were not examined (empty for none).
+fn not_examined_clause(n: usize) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!(", {n} other file(s) in the folders not examined (not pictures)")
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub images: usize,
@@ -210,6 +237,7 @@ pub struct Summary {
     pub detectors_disagree: usize,
     pub c2pa_present: usize,
     pub skipped: usize,
+    pub not_examined: usize,
 }
 
 /// Hashes of the report's own files (kept in the JSON sidecar).
@@ -231,6 +259,8 @@ pub struct CaseReport {
     pub summary: Summary,
     pub items: Vec<ItemReport>,
     pub skipped: Vec<SkippedFile>,
+    /// The input folders' other files (see [`crate::train::data::list_folder`]).
+    pub not_examined: Vec<NotExamined>,
     pub limitations: Vec<String>,
     pub reproduce: String,
     /// The PDF, HTML and CSV written beside the sidecar, with their SHA-256.
@@ -491,10 +521,22 @@ pub fn write_report(
 ) -> Result<CaseReport> {
     let started = now_utc();
     check_out_folder(&req.out, &req.inputs)?;
-    let files = crate::train::data::expand_inputs(&req.inputs)?;
+    let listing = crate::train::data::expand_inputs(&req.inputs)?;
+    let files = &listing.images;
     if files.is_empty() {
-        bail!("no image files in the inputs");
+        match listing.others_note() {
+            Some(note) => bail!("no image files in the inputs (not examined: {note})"),
+            None => bail!("no image files in the inputs"),
+        }
     }
+    let not_examined: Vec<NotExamined> = listing
+        .others
+        .iter()
+        .map(|p| NotExamined {
+            path: p.display().to_string(),
+            size_bytes: std::fs::metadata(p).ok().map(|m| m.len()),
+        })
+        .collect();
     if req.detectors.is_empty() {
         bail!("a report needs at least one detector");
     }
@@ -716,6 +758,7 @@ pub fn write_report(
             .filter(|i| i.provenance.state != crate::forensics::provenance::ProvenanceState::Absent)
             .count(),
         skipped: skipped.len(),
+        not_examined: not_examined.len(),
     };
     let mut report = CaseReport {
         schema: SCHEMA.into(),
@@ -749,6 +792,7 @@ pub fn write_report(
         summary,
         items,
         skipped,
+        not_examined,
         reproduce: req.command.clone(),
         outputs: vec![],
     };

@@ -55,8 +55,9 @@ pub fn render(
     let s = &r.summary;
     p.para(
         &format!(
-            "{} image(s): {} with evidence of generation, {} without, {} unsure, detectors disagree on {}, C2PA present in {}, {} file(s) skipped.",
-            s.images, s.with_evidence_of_generation, s.no_evidence, s.unsure, s.detectors_disagree, s.c2pa_present, s.skipped
+            "{} image(s): {} with evidence of generation, {} without, {} unsure, detectors disagree on {}, C2PA present in {}, {} file(s) skipped{}.",
+            s.images, s.with_evidence_of_generation, s.no_evidence, s.unsure, s.detectors_disagree, s.c2pa_present, s.skipped,
+            super::not_examined_clause(s.not_examined)
         ),
         Font::Regular,
         BODY,
@@ -120,6 +121,31 @@ pub fn render(
             BODY,
             0.0,
             WARN,
+        );
+    }
+    if !r.not_examined.is_empty() {
+        // Every name is in the sidecar; the PDF lists the first ones.
+        const LISTED: usize = 40;
+        let mut names: Vec<String> = r
+            .not_examined
+            .iter()
+            .take(LISTED)
+            .map(super::NotExamined::label)
+            .collect();
+        if r.not_examined.len() > LISTED {
+            names.push(format!(
+                "and {} more (all in report.json)",
+                r.not_examined.len() - LISTED
+            ));
+        }
+        p.para(
+            &format!(
+                "Not examined (in the input folders, but not pictures by name or content): {}.",
+                names.join("; ")
+            ),
+            Font::Regular,
+            BODY,
+            0.0,
         );
     }
     for (k, it) in r.items.iter().enumerate() {

@@ -3,37 +3,90 @@
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 
-/// Image files under `root`, recursively, sorted (symlinks followed, hidden files skipped).
-pub fn list_images(root: &Path) -> Result<Vec<PathBuf>> {
+/// What a folder walk found: the pictures, and the other files, which are not examined.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Listing {
+    /// Files listed by their extension ([`crate::imageio::is_image_extension`]) or, whatever
+    /// their extension, by their first bytes ([`crate::imageio::sniff_picture`]), sorted per
+    /// folder.
+    pub images: Vec<PathBuf>,
+    /// Regular files under the folders that are neither (hidden files are left out of both).
+    pub others: Vec<PathBuf>,
+}
+
+impl Listing {
+    /// A line naming the files that are not examined (the first few of them), or None; callers
+    /// say "not examined" before it.
+    pub fn others_note(&self) -> Option<String> {
+        const SHOWN: usize = 5;
+        let n = self.others.len();
+        if n == 0 {
+            return None;
+        }
+        let names: Vec<String> = self
+            .others
+            .iter()
+            .take(SHOWN)
+            .map(|p| p.display().to_string())
+            .collect();
+        let more = if n > SHOWN {
+            format!(" and {} more", n - SHOWN)
+        } else {
+            String::new()
+        };
+        Some(format!(
+            "{n} file(s) in the folders are not pictures by name or content: {}{more}",
+            names.join(", ")
+        ))
+    }
+}
+
+/// Pictures and other files under `root`, recursively (symlinks followed, hidden files and
+/// folders skipped); `root` itself when it is a file.
+pub fn list_folder(root: &Path) -> Result<Listing> {
     if root.is_file() {
-        return Ok(vec![root.to_path_buf()]);
+        return Ok(Listing {
+            images: vec![root.to_path_buf()],
+            others: Vec::new(),
+        });
     }
     if !root.is_dir() {
         bail!("{}: no such file or directory", root.display());
     }
-    let mut v: Vec<PathBuf> = walkdir::WalkDir::new(root)
+    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(root)
         .follow_links(true)
         .into_iter()
         .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_file() && crate::imageio::is_image_extension(e.path()))
+        .filter(|e| e.file_type().is_file())
         .map(|e| e.into_path())
         .collect();
-    v.sort();
-    Ok(v)
+    files.sort();
+    let (images, others) = files
+        .into_iter()
+        .partition(|p| crate::imageio::is_image_extension(p) || crate::imageio::sniff_picture(p));
+    Ok(Listing { images, others })
 }
 
-/// Expands command-line paths (files and folders) into image files, keeping the given order.
-pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
+/// Image files under `root`, recursively, sorted (see [`list_folder`]).
+pub fn list_images(root: &Path) -> Result<Vec<PathBuf>> {
+    Ok(list_folder(root)?.images)
+}
+
+/// Expands command-line paths (files and folders) into image files, keeping the given order, with
+/// the folders' other files.
+pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Listing> {
+    let mut out = Listing::default();
     for p in inputs {
         if p.is_dir() {
-            out.extend(list_images(p)?);
+            let l = list_folder(p)?;
+            out.images.extend(l.images);
+            out.others.extend(l.others);
         } else if !p.exists() {
             bail!("{}: no such file or directory", p.display());
         } else {
             // Files are taken as given, whatever their extension: the loader reads the bytes.
-            out.push(p.clone());
+            out.images.push(p.clone());
         }
     }
     Ok(out)
