@@ -788,7 +788,8 @@ impl App {
             }
         });
         if let Some(n) = self.notice.clone() {
-            ui.horizontal(|ui| {
+            // Wrapped: a notice may name several files.
+            ui.horizontal_wrapped(|ui| {
                 ui.label(RichText::new(n).color(Color32::from_rgb(255, 140, 100)));
                 if ui.small_button("dismiss").clicked() {
                     self.notice = None;
