@@ -664,6 +664,9 @@ fn scan(
     }
     let listing = expand_inputs(paths)?;
     let files = &listing.images;
+    for (p, reason) in &listing.unreadable {
+        eprintln!("error: {}: {reason}", p.display());
+    }
     if files.is_empty() {
         if let Some(note) = listing.others_note() {
             eprintln!("not examined: {note}");

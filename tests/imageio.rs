@@ -916,4 +916,17 @@ fn folder_walks_find_pictures_by_content_and_list_what_they_leave_out() {
         note.starts_with("8 file(s)") && note.ends_with("and 3 more"),
         "{note}"
     );
+    // A symbolic link back up the tree is followed once, and said, not walked for ever.
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(d, d.join("sub/back")).unwrap();
+        let l = fauxscope::train::data::list_folder(d).unwrap();
+        assert_eq!(l.images.len(), 4);
+        assert_eq!(l.unreadable.len(), 1, "{:?}", l.unreadable);
+        let (p, reason) = &l.unreadable[0];
+        assert!(
+            p.ends_with("sub/back") && reason.contains("symbolic link back"),
+            "{reason}"
+        );
+    }
 }

@@ -270,11 +270,11 @@ impl App {
                     if listing.images.is_empty() {
                         self.notice = Some(format!("{}: no pictures in this folder", p.display()));
                     }
+                    for (q, reason) in &listing.unreadable {
+                        self.add_notice(format!("{}: {reason}", q.display()));
+                    }
                     if let Some(note) = listing.others_note() {
-                        self.notice = Some(match self.notice.take() {
-                            Some(n) => format!("{n}. Not examined: {note}"),
-                            None => format!("Not examined: {note}"),
-                        });
+                        self.add_notice(format!("Not examined: {note}"));
                     }
                     for f in listing.images {
                         self.add_file(f);
@@ -287,6 +287,14 @@ impl App {
         }
         self.settings.add_recent(p);
         self.save_settings();
+    }
+
+    /// Adds a sentence to the notice line.
+    fn add_notice(&mut self, line: String) {
+        self.notice = Some(match self.notice.take() {
+            Some(n) => format!("{n}. {line}"),
+            None => line,
+        });
     }
 
     fn add_file(&mut self, p: PathBuf) {

@@ -556,7 +556,16 @@ pub fn write_report(
     std::fs::create_dir_all(&img_dir)
         .with_context(|| format!("cannot create {}", img_dir.display()))?;
     let mut items = Vec::new();
-    let mut skipped = Vec::new();
+    // What the folder walk could not read is skipped with its reason.
+    let mut skipped: Vec<SkippedFile> = listing
+        .unreadable
+        .iter()
+        .map(|(p, reason)| SkippedFile {
+            path: p.display().to_string(),
+            sha256: None,
+            error: format!("{}: {reason}", p.display()),
+        })
+        .collect();
     let mut pictures: Vec<(usize, [image::RgbImage; 4], Option<image::RgbImage>)> = Vec::new();
     for (i, path) in files.iter().enumerate() {
         if cancel.is_cancelled() {

@@ -12,6 +12,9 @@ pub struct Listing {
     pub images: Vec<PathBuf>,
     /// Regular files under the folders that are neither (hidden files are left out of both).
     pub others: Vec<PathBuf>,
+    /// What the walk could not read (a folder without permission, a symbolic-link loop), each
+    /// with the path and the reason.
+    pub unreadable: Vec<(PathBuf, String)>,
 }
 
 impl Listing {
@@ -47,25 +50,45 @@ pub fn list_folder(root: &Path) -> Result<Listing> {
     if root.is_file() {
         return Ok(Listing {
             images: vec![root.to_path_buf()],
-            others: Vec::new(),
+            ..Listing::default()
         });
     }
     if !root.is_dir() {
         bail!("{}: no such file or directory", root.display());
     }
-    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(root)
+    let mut files = Vec::new();
+    let mut unreadable = Vec::new();
+    let walk = walkdir::WalkDir::new(root)
         .follow_links(true)
         .into_iter()
-        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.into_path())
-        .collect();
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+    for entry in walk {
+        match entry {
+            Ok(e) if e.file_type().is_file() => files.push(e.into_path()),
+            Ok(_) => {}
+            Err(e) => {
+                let path = e.path().unwrap_or(root).to_path_buf();
+                let reason = match (e.loop_ancestor(), e.io_error()) {
+                    (Some(a), _) => format!(
+                        "a symbolic link back to {}, which is already being read",
+                        a.display()
+                    ),
+                    (None, Some(io)) => format!("cannot read: {io}"),
+                    (None, None) => e.to_string(),
+                };
+                unreadable.push((path, reason));
+            }
+        }
+    }
     files.sort();
     let (images, others) = files
         .into_iter()
         .partition(|p| crate::imageio::is_image_extension(p) || crate::imageio::sniff_picture(p));
-    Ok(Listing { images, others })
+    Ok(Listing {
+        images,
+        others,
+        unreadable,
+    })
 }
 
 /// Image files under `root`, recursively, sorted (see [`list_folder`]).
@@ -82,6 +105,7 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Listing> {
             let l = list_folder(p)?;
             out.images.extend(l.images);
             out.others.extend(l.others);
+            out.unreadable.extend(l.unreadable);
         } else if !p.exists() {
             bail!("{}: no such file or directory", p.display());
         } else {
