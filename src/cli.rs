@@ -689,7 +689,20 @@ fn scan(
     pb.set_message("scanning");
     let cancel = CancelFlag::new();
     let sink = |p: Progress| pb.set_position(p.done as u64);
-    let rows = engine.scan_paths(det.as_ref(), files, &sink, &cancel)?;
+    let mut rows = engine.scan_paths(det.as_ref(), files, &sink, &cancel)?;
+    // A copy of an earlier file (the same bytes under another name) says whose copy it is.
+    let mut first_with: std::collections::HashMap<String, PathBuf> = Default::default();
+    for r in rows.iter_mut().filter_map(|r| r.as_mut().ok()) {
+        match first_with.get(&r.sha256) {
+            Some(first) => r.warnings.push(format!(
+                "the same bytes as {} (equal SHA-256): a copy of that file",
+                first.display()
+            )),
+            None => {
+                first_with.insert(r.sha256.clone(), r.path.clone());
+            }
+        }
+    }
     // Comparison detectors: their rows by path.
     let mut others: Vec<(
         String,

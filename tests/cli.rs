@@ -142,6 +142,8 @@ fn train_then_scan_with_bad_files_in_the_batch() {
     // as not examined).
     std::fs::copy(fake.join("gen/f2.png"), scan_dir.join("download_0001")).unwrap();
     std::fs::write(scan_dir.join("readme.txt"), b"chain of custody form").unwrap();
+    // A copy of good.png under another name says whose copy it is.
+    std::fs::copy(fake.join("gen/f1.png"), scan_dir.join("zz-copy.png")).unwrap();
     let out = bin()
         .args(["scan", "--json", "--model"])
         .arg(tiny())
@@ -154,7 +156,13 @@ fn train_then_scan_with_bad_files_in_the_batch() {
     assert!(out.status.success(), "{stderr}");
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = rows.as_array().unwrap();
-    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let copy = rows[2]["warnings"].to_string();
+    assert!(
+        copy.contains("the same bytes as") && copy.contains("good.png"),
+        "{copy}"
+    );
+    assert!(!rows[1]["warnings"].to_string().contains("same bytes"));
     assert!(rows[0]["path"].as_str().unwrap().ends_with("download_0001"));
     assert!(
         stderr.contains("not examined: 1 file(s)") && stderr.contains("readme.txt"),

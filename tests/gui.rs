@@ -268,6 +268,11 @@ fn a_display_p3_photo_is_shown_converted_and_says_so() {
         "{notice}"
     );
     assert!(h.query_by_label_contains("Not examined").is_some());
+    // The same picture by another spelling of its path is not added again.
+    h.state_mut()
+        .add_path(&folder.join("../download/photo_0001"));
+    assert_eq!(h.state().evidence.len(), 3);
+    assert_eq!(h.state().selected, Some(2));
 }
 
 fn write_examples(dir: &Path, n: usize) -> (PathBuf, PathBuf) {

@@ -640,3 +640,37 @@ fn a_heic_photo_is_reported_with_its_decoder() {
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(!html.contains("HEIF decoder"));
 }
+
+/// A file reached twice (inside a given folder and given again by another spelling of its path)
+/// is reported once; a copy of it under another name is reported, and says whose copy it is.
+#[test]
+fn a_file_given_twice_is_reported_once_and_a_copy_names_its_original() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, fake) = common::make_data(dir.path(), 12);
+    let trained = train_probe(dir.path(), &real, &fake, &[]);
+    let evidence = dir.path().join("evidence");
+    std::fs::create_dir_all(&evidence).unwrap();
+    std::fs::copy(real.join("r1.png"), evidence.join("a.png")).unwrap();
+    std::fs::copy(real.join("r1.png"), evidence.join("forwarded-copy.png")).unwrap();
+    let out = dir.path().join("out");
+    run(tiny_command(dir.path(), "report")
+        .arg(&evidence)
+        .arg(evidence.join("../evidence/a.png"))
+        .arg("--out")
+        .arg(&out)
+        .arg("--detector")
+        .arg(&trained)
+        .args(["--compare", ""]));
+    let json = valid_sidecar(&out);
+    let items = json["items"].as_array().unwrap();
+    let names: Vec<&str> = items
+        .iter()
+        .map(|i| i["file"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a.png", "forwarded-copy.png"]);
+    let w = items[1]["warnings"].to_string();
+    assert!(w.contains("the same bytes as item 1 (a.png"), "{w}");
+    assert!(!items[0]["warnings"].to_string().contains("same bytes"));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("the same bytes as item 1"));
+}

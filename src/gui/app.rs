@@ -36,6 +36,9 @@ impl Default for Paths {
 /// One piece of evidence in the list.
 pub struct Evidence {
     pub path: PathBuf,
+    /// The path with `..` and symbolic links resolved (the path itself where that fails), so that
+    /// one file is not added twice.
+    real_path: PathBuf,
     pub thumb: Option<TextureHandle>,
     pub image: Option<TextureHandle>,
     pub size: [u32; 2],
@@ -54,9 +57,15 @@ pub struct Evidence {
     regions_cancel: CancelFlag,
 }
 
+/// `p` with `..` and symbolic links resolved, or `p` itself where that fails.
+fn real_path(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
 impl Evidence {
     fn new(path: PathBuf) -> Self {
         Self {
+            real_path: real_path(&path),
             path,
             thumb: None,
             image: None,
@@ -298,7 +307,9 @@ impl App {
     }
 
     fn add_file(&mut self, p: PathBuf) {
-        if let Some(i) = self.evidence.iter().position(|e| e.path == p) {
+        // The same file by another spelling of its path (`..`, a symbolic link) is not added twice.
+        let key = real_path(&p);
+        if let Some(i) = self.evidence.iter().position(|e| e.real_path == key) {
             self.selected = Some(i);
             return;
         }

@@ -729,6 +729,18 @@ pub fn write_report(
             images: names,
         });
     }
+    // Files with the same bytes under other names: each copy names the first.
+    let mut first_with: std::collections::HashMap<String, (usize, String)> = Default::default();
+    for it in &mut items {
+        match first_with.get(&it.file.sha256) {
+            Some((index, name)) => it.warnings.push(format!(
+                "the same bytes as item {index} ({name}; equal SHA-256): a copy of that file"
+            )),
+            None => {
+                first_with.insert(it.file.sha256.clone(), (it.index, it.file.name.clone()));
+            }
+        }
+    }
     // Re-verify every evidence file at the end.
     for it in &mut items {
         let again = hashes(Path::new(&it.file.path)).ok();

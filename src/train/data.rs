@@ -97,7 +97,8 @@ pub fn list_images(root: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Expands command-line paths (files and folders) into image files, keeping the given order, with
-/// the folders' other files.
+/// the folders' other files. A file reached twice (given twice, or given and inside a given
+/// folder, or by another spelling of its path) is listed once, under its first spelling.
 pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Listing> {
     let mut out = Listing::default();
     for p in inputs {
@@ -113,5 +114,10 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Listing> {
             out.images.push(p.clone());
         }
     }
+    let mut seen = std::collections::HashSet::new();
+    let mut first = |p: &Path| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.into()));
+    out.images.retain(|p| first(p));
+    out.others.retain(|p| first(p));
+    out.unreadable.retain(|(p, _)| first(p));
     Ok(out)
 }
