@@ -273,6 +273,17 @@ fn a_display_p3_photo_is_shown_converted_and_says_so() {
         .add_path(&folder.join("../download/photo_0001"));
     assert_eq!(h.state().evidence.len(), 3);
     assert_eq!(h.state().selected, Some(2));
+    // It is a copy of the first image: its verdict card says so, the first one's does not.
+    step_until(&mut h, "the copy's analysis", 120, |a| {
+        a.evidence.get(2).is_some_and(|e| e.complete)
+    });
+    h.step();
+    assert!(h
+        .query_by_label_contains("wide-gamut.png (equal SHA-256): a copy of that file")
+        .is_some());
+    h.state_mut().selected = Some(0);
+    h.step();
+    assert!(h.query_by_label_contains("the same bytes as").is_none());
 }
 
 fn write_examples(dir: &Path, n: usize) -> (PathBuf, PathBuf) {

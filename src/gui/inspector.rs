@@ -104,10 +104,25 @@ fn verdict_card(app: &App, i: usize, ui: &mut egui::Ui) {
             }
         });
     }
-    if !a.warnings.is_empty() {
+    // A copy of an earlier image in the list (the same bytes under another name) says so.
+    let copy_of = app.evidence[..i]
+        .iter()
+        .find(|o| {
+            o.analysis
+                .as_ref()
+                .is_some_and(|b| b.facts.sha256 == a.facts.sha256)
+        })
+        .map(|o| {
+            format!(
+                "the same bytes as {} (equal SHA-256): a copy of that file",
+                o.path.display()
+            )
+        });
+    let warnings: Vec<&String> = a.warnings.iter().chain(copy_of.as_ref()).collect();
+    if !warnings.is_empty() {
         ui.add_space(4.0);
         ui.strong("Warnings");
-        for w in &a.warnings {
+        for w in warnings {
             ui.label(RichText::new(format!("• {w}")).color(Color32::from_rgb(255, 180, 90)));
         }
     }
