@@ -928,5 +928,17 @@ fn folder_walks_find_pictures_by_content_and_list_what_they_leave_out() {
             p.ends_with("sub/back") && reason.contains("symbolic link back"),
             "{reason}"
         );
+        // A named pipe is listed as unreadable without being opened (opening it would block).
+        let fifo = d.join("sub/pipe.jpg");
+        let ok = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            let l = fauxscope::train::data::list_folder(d).unwrap();
+            assert_eq!(l.images.len(), 4);
+            let (_, reason) = l.unreadable.iter().find(|(p, _)| *p == fifo).unwrap();
+            assert!(reason.contains("a named pipe"), "{reason}");
+        }
     }
 }

@@ -65,7 +65,15 @@ pub fn list_folder(root: &Path) -> Result<Listing> {
     for entry in walk {
         match entry {
             Ok(e) if e.file_type().is_file() => files.push(e.into_path()),
-            Ok(_) => {}
+            Ok(e) if e.file_type().is_dir() => {}
+            // A named pipe, socket or device: never opened (reading it could block or not end).
+            Ok(e) => unreadable.push((
+                e.path().to_path_buf(),
+                format!(
+                    "not a regular file: it is {}, so it is not read",
+                    crate::fsutil::file_kind(&e.file_type())
+                ),
+            )),
             Err(e) => {
                 let path = e.path().unwrap_or(root).to_path_buf();
                 let reason = match (e.loop_ancestor(), e.io_error()) {
