@@ -574,9 +574,28 @@ fn camera_raw_kind(bytes: &[u8], path: &Path) -> Option<String> {
     if tiff && bytes.get(8..10) == Some(b"CR") {
         return Some("CR2".into());
     }
+    if let Some(kind) = raw_signature(bytes) {
+        return Some(kind.into());
+    }
     let ext = path.extension()?.to_str()?.to_ascii_lowercase();
     let decodable = image::guess_format(bytes).is_ok_and(|f| f != ImageFormat::Tiff);
     (RAW_EXTENSIONS.contains(&ext.as_str()) && !decodable).then(|| ext.to_ascii_uppercase())
+}
+
+/// Camera raw formats with a signature of their own (not a plain TIFF header): Canon CR3 (an
+/// ISO-BMFF `crx ` brand), Fujifilm RAF, Olympus ORF, Panasonic RW2.
+fn raw_signature(b: &[u8]) -> Option<&'static str> {
+    if b.get(4..12) == Some(b"ftypcrx ") {
+        Some("CR3")
+    } else if b.starts_with(b"FUJIFILMCCD-RAW") {
+        Some("RAF")
+    } else if b.starts_with(b"IIRO") || b.starts_with(b"IIRS") || b.starts_with(b"MMOR") {
+        Some("ORF")
+    } else if b.starts_with(b"IIU\0") {
+        Some("RW2")
+    } else {
+        None
+    }
 }
 
 /// Whether the first directory (IFD0) of a TIFF file holds `tag`.
@@ -764,7 +783,7 @@ fn is_svg(b: &[u8]) -> bool {
 }
 
 /// Whether a file's first bytes are a picture: one the loader reads (whatever its extension), a
-/// HEIF, or one of the formats it refuses by name. Folder walks use it to find pictures saved
+/// HEIF, a camera raw file, or one of the formats it refuses by name. Folder walks use it to find pictures saved
 /// under other extensions or none (as chat exports and phone extractions often do).
 pub fn looks_like_picture(head: &[u8]) -> bool {
     use ImageFormat as F;
@@ -779,6 +798,7 @@ pub fn looks_like_picture(head: &[u8]) -> bool {
             Ok(F::Jpeg | F::Png | F::Gif | F::WebP | F::Tiff)
         )
         || bmp
+        || raw_signature(head).is_some()
         || unread_picture_kind(head, Path::new("")).is_some()
 }
 

@@ -792,6 +792,23 @@ fn camera_raw_files_are_refused_not_read_as_their_preview() {
     );
     let e = load_image(&write(dir.path(), "X.RAF", b"FUJIFILMCCD-RAW 0201"), &lim).unwrap_err();
     assert!(e.to_string().contains("RAF"), "{e}");
+    // Raw formats with a signature of their own are known without their extension, and folder
+    // walks find them by it.
+    let cr3 = b"\0\0\0\x18ftypcrx \0\0\0\x01crx isom";
+    for (name, bytes, kind) in [
+        ("IMG_0002", &cr3[..], "CR3"),
+        ("P0003", b"IIRO\x08\0\0\0", "ORF"),
+        ("P0004.bin", b"IIU\0\x08\0\0\0", "RW2"),
+        ("DSCF0005", b"FUJIFILMCCD-RAW 0201", "RAF"),
+    ] {
+        let e = load_image(&write(dir.path(), name, bytes), &lim).unwrap_err();
+        let s = e.to_string();
+        assert!(
+            s.contains(name) && s.contains(kind) && s.contains("camera raw"),
+            "{s}"
+        );
+        assert!(fauxscope::imageio::looks_like_picture(bytes), "{name}");
+    }
     // A JPEG that only carries a raw extension is read, with the mismatch noted.
     let jpg = encode(image::ImageFormat::Jpeg, 64, 48);
     let l = load_image(&write(dir.path(), "odd.cr2", &jpg), &lim).unwrap();
