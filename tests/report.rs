@@ -522,6 +522,10 @@ fn a_region_map_is_drawn_and_declared_in_the_report_or_its_absence_explained() {
     for text in [&html, &pdf] {
         assert!(text.contains(&format!("Region map: {summary}")), "{text}");
     }
+    // The summary table (HTML) and summary lines (PDF) give each image's flagged tiles.
+    let flagged = format!("{} of 6 tiles flagged", m["flagged"].as_u64().unwrap());
+    assert!(html.contains("<th>regions</th>") && html.contains(&format!("<td>{flagged}</td>")));
+    assert!(pdf.contains(&format!("region map: {flagged}")), "{pdf}");
     let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
     let (head, row) = csv.split_once('\n').unwrap();
     assert!(
@@ -538,6 +542,8 @@ fn a_region_map_is_drawn_and_declared_in_the_report_or_its_absence_explained() {
     let json = report(&clip, &out);
     let it = &json["items"][0];
     assert!(it["region_map"].is_null() && it["images"]["regions"].is_null());
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(!html.contains("<th>regions</th>"));
     let w = it["warnings"].to_string();
     assert!(
         w.contains("no region map") && w.contains("crop mode clip"),

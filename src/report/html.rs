@@ -68,11 +68,17 @@ pub fn render(r: &CaseReport) -> String {
         r.summary.skipped,
         super::not_examined_clause(r.summary.not_examined)
     ));
-    h.push_str("<table class=grid><tr><th>#</th><th>image</th><th>file</th><th>verdict</th><th>probability</th><th>agreement</th><th>stability</th><th>C2PA</th></tr>");
+    // With region maps, a column of how many tiles each image had flagged.
+    let regions = r.items.iter().any(|it| it.region_map.is_some());
+    h.push_str("<table class=grid><tr><th>#</th><th>image</th><th>file</th><th>verdict</th><th>probability</th><th>agreement</th><th>stability</th><th>C2PA</th>");
+    if regions {
+        h.push_str("<th>regions</th>");
+    }
+    h.push_str("</tr>");
     for it in &r.items {
         let p = it.results.first();
         h.push_str(&format!(
-            "<tr><td>{}</td><td><img class=thumb src=\"{}\" alt=\"\"></td><td><a href=\"#item{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td><img class=thumb src=\"{}\" alt=\"\"></td><td><a href=\"#item{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
             it.index,
             esc(&it.images.original),
             it.index,
@@ -83,6 +89,16 @@ pub fn render(r: &CaseReport) -> String {
             if it.unsure { "UNSURE" } else { "stable" },
             esc(it.provenance.state.label())
         ));
+        if regions {
+            h.push_str(&format!(
+                "<td>{}</td>",
+                it.region_map.as_ref().map_or(String::new(), |m| format!(
+                    "{} of {} tiles flagged",
+                    m.flagged, m.tiles
+                ))
+            ));
+        }
+        h.push_str("</tr>");
     }
     h.push_str("</table>");
     for s in &r.skipped {

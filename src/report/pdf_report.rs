@@ -76,7 +76,7 @@ pub fn render(
         })
         .collect::<Result<_>>()?;
     for (k, it) in r.items.iter().enumerate() {
-        p.need(40.0);
+        p.need(48.0);
         let top = p.y;
         if let Some(&ti) = thumbs.get(k) {
             p.image(ti, 0.0, 36.0, 36.0);
@@ -113,6 +113,17 @@ pub fn render(
             [0.0; 3],
         );
         p.y = top - 42.0;
+        if let Some(m) = &it.region_map {
+            p.text_at(
+                MARGIN + 46.0,
+                top - 38.0,
+                &format!("region map: {} of {} tiles flagged", m.flagged, m.tiles),
+                Font::Regular,
+                BODY,
+                [0.0; 3],
+            );
+            p.y = top - 46.0;
+        }
     }
     for sk in &r.skipped {
         p.para_rgb(
