@@ -9,7 +9,8 @@
 //! in place of bilinear (drawn with probability 2/3, repetition 1/3), `smooth`
 //! makes the low-passed real of `train --low-passed-reals` (no upsampling trace), `npr` replaces the
 //! image by its neighbouring-pixel residual (each pixel minus the top-left pixel of its 2×2 cell,
-//! times 2, around mid-grey), `blur:S` is the evaluation's `blur:S` perturbation. The
+//! times 2, around mid-grey), `flip` mirrors it left to right, `blur:S` is the evaluation's
+//! `blur:S` perturbation. The
 //! random transforms are seeded by the image's line number. A `+zoom2` suffix (`fake+zoom2`,
 //! `none+zoom2`, `blur:0.7+zoom2`) then keeps the central (model size / 2)-px square at native
 //! resolution and repeats each pixel 2×2, so that each 16-px patch reads 8×8 image pixels.
@@ -58,7 +59,16 @@ fn main() -> Result<()> {
         Some(t) => (t.to_string(), true),
         None => (transform, false),
     };
-    if !["none", "fake", "fake2", "fake2-nobilinear", "smooth", "npr"].contains(&transform.as_str())
+    if ![
+        "none",
+        "fake",
+        "fake2",
+        "fake2-nobilinear",
+        "smooth",
+        "npr",
+        "flip",
+    ]
+    .contains(&transform.as_str())
     {
         transform
             .parse::<fauxscope::eval::perturb::Perturbation>()
@@ -162,6 +172,7 @@ fn features(
         }
         "smooth" => fauxscope::train::synthetic::low_passed_real(&img, line, &mut rng),
         "npr" => npr(&img),
+        "flip" => image::imageops::flip_horizontal(&img),
         other => match other.parse::<Perturbation>() {
             Ok(p) => p.apply(&img),
             Err(e) => anyhow::bail!("TRANSFORM: {e}"),
