@@ -171,6 +171,13 @@ fn open_sample_shows_verdict_and_overlays() {
     assert!(h
         .query_by_label_contains("Choose folder and export")
         .is_some());
+    // A folder with no picture in it: nothing added, and its file is listed in the report as
+    // not examined.
+    let notes_dir = sandbox().join("case-notes");
+    std::fs::create_dir_all(&notes_dir).unwrap();
+    std::fs::write(notes_dir.join("custody.txt"), b"received 2026-12-01").unwrap();
+    h.state_mut().add_path(&notes_dir);
+    assert_eq!(h.state().evidence.len(), 1);
     let out = sandbox().join("export");
     {
         let app = h.state_mut();
@@ -195,6 +202,11 @@ fn open_sample_shows_verdict_and_overlays() {
         .join(v["items"][0]["images"]["regions"].as_str().unwrap())
         .is_file());
     assert!(v["reproduce"].as_str().unwrap().contains("--regions"));
+    assert_eq!(v["summary"]["not_examined"], 1);
+    assert!(v["not_examined"][0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("custody.txt"));
     assert!(out.join("report.pdf").is_file());
 }
 

@@ -134,6 +134,9 @@ pub struct App {
     after_training: Option<(std::time::Instant, Vec<f32>)>,
     /// A message shown until dismissed (errors from dialogs, saving).
     pub notice: Option<String>,
+    /// Files in the added folders that are not pictures: the notice names them, and a report of
+    /// all the evidence lists them as not examined.
+    pub not_examined: Vec<PathBuf>,
     pub(crate) tx: Sender<Cmd>,
     rx: Receiver<Event>,
     pub(crate) picked: (Sender<Picked>, Receiver<Picked>),
@@ -237,6 +240,7 @@ impl App {
             after_training: None,
             idle_frames: vec![],
             notice,
+            not_examined: Vec::new(),
             tx,
             rx,
             picked: std::sync::mpsc::channel(),
@@ -284,6 +288,11 @@ impl App {
                     }
                     if let Some(note) = listing.others_note() {
                         self.add_notice(format!("Not examined: {note}"));
+                    }
+                    for q in listing.others {
+                        if !self.not_examined.contains(&q) {
+                            self.not_examined.push(q);
+                        }
                     }
                     for f in listing.images {
                         self.add_file(f);
@@ -638,6 +647,12 @@ impl App {
                 regions,
             ),
             regions,
+            // A report of one selected image leaves the folders' other files out.
+            not_examined: if self.export.selected_only {
+                Vec::new()
+            } else {
+                self.not_examined.clone()
+            },
         };
         self.export.running = true;
         self.export.result = None;

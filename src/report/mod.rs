@@ -41,6 +41,9 @@ pub struct ReportRequest {
     pub command: String,
     /// Also a region map of every image with the primary detector, with at most this many tiles.
     pub regions: Option<usize>,
+    /// Files that are not pictures, found beside the inputs by the caller (the window's folders,
+    /// whose pictures come as single inputs), listed as not examined with the walk's own.
+    pub not_examined: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -529,9 +532,12 @@ pub fn write_report(
             None => bail!("no image files in the inputs"),
         }
     }
+    let mut seen = std::collections::HashSet::new();
     let not_examined: Vec<NotExamined> = listing
         .others
         .iter()
+        .chain(&req.not_examined)
+        .filter(|p| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())))
         .map(|p| NotExamined {
             path: p.display().to_string(),
             size_bytes: std::fs::metadata(p).ok().map(|m| m.len()),
