@@ -11,39 +11,50 @@ import numpy as np
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import layer_probe as lp  # noqa: E402
-from layer_probe import FAMILIES, auc, span_logistic  # noqa: E402
+from layer_probe import family_cells, features, per_family, span_logistic  # noqa: E402
 
 d = sys.argv[1]
 W = 768
-def load(split,name):
-    paths=[l.strip() for l in open(f"{d}/{split}.txt") if l.strip()]
-    x=np.fromfile(f"{d}/{split}.{name}.f32",dtype="<f4").reshape(len(paths),-1,2,W)
-    y=np.array([0 if "/real/" in p else 1 for p in paths])
-    fam=np.array([p.split("/")[-2] if "/fake/" in p else "real" for p in paths])
-    return x[:,1:,0,:].reshape(len(paths),-1),y,fam
-tr,ytr,_=load("train","clean"); trf,_,_=load("train","flip")
-va,yva,fva=load("val","clean"); vaf,_,_=load("val","flip")
+
+
+def class_tokens(split, name):
+    x, y, fam = features(d, split, W, name)
+    return x[:, 1:, 0, :].reshape(len(x), -1), y, fam
+
+
+tr, ytr, _ = class_tokens("train", "clean")
+trf, _, _ = class_tokens("train", "flip")
+va, _, fva = class_tokens("val", "clean")
+vaf, _, _ = class_tokens("val", "flip")
+
+
 def run(name, aug, tta, lam):
-    lp.lam=lam
-    X=np.vstack([tr,trf]) if aug else tr
-    mu,sd=X.mean(0),X.std(0)+1e-6
-    n=lambda z:(z-mu)/sd
-    idx=np.random.default_rng(0).permutation(len(tr)); oof=np.zeros(len(tr))
-    for f in np.array_split(idx,4):
-        m=np.ones(len(tr),bool); m[f]=False
-        xs=[n(tr[m])]+([n(trf[m])] if aug else []); ys=[ytr[m]]*(2 if aug else 1)
-        model=span_logistic(np.vstack(xs),np.concatenate(ys))
-        oof[f]=model(n((tr[f]+trf[f])/2 if tta else tr[f]))
-    t=np.quantile(oof[ytr==0],0.95)
-    xs=[n(tr)]+([n(trf)] if aug else []); ys=[ytr]*(2 if aug else 1)
-    model=span_logistic(np.vstack(xs),np.concatenate(ys))
-    s=model(n((va+vaf)/2 if tta else va))
-    real=s[fva=="real"]; racc=(real<=t).mean()
-    aucs=[auc(s[fva==f],real) for f in FAMILIES]
-    bals=[(racc+(s[fva==f]>t).mean())/2 for f in FAMILIES]
-    print(f"| {name} | {lam:g} | {np.mean(aucs):.3f} ({' '.join(f'{a:.2f}' for a in aucs)}) | {racc:.3f} | {np.mean(bals):.3f} ({' '.join(f'{a:.2f}' for a in bals)}) |")
+    """aug: each training image's mirror as a row too; tta: score the mean of an image's and its
+    mirror's features. Out-of-fold folds keep an image and its mirror together."""
+    lp.lam = lam
+    mu = np.vstack([tr, trf]).mean(0) if aug else tr.mean(0)
+    sd = (np.vstack([tr, trf]).std(0) if aug else tr.std(0)) + 1e-6
+    n = lambda z: (z - mu) / sd  # noqa: E731
+
+    def fit(m):
+        rows = [n(tr[m])] + ([n(trf[m])] if aug else [])
+        return span_logistic(np.vstack(rows), np.concatenate([ytr[m]] * len(rows)))
+
+    test = lambda x, xf: n((x + xf) / 2 if tta else x)  # noqa: E731
+    idx = np.random.default_rng(0).permutation(len(tr))
+    oof = np.zeros(len(tr))
+    for f in np.array_split(idx, 4):
+        m = np.ones(len(tr), bool)
+        m[f] = False
+        oof[f] = fit(m)(test(tr[f], trf[f]))
+    thr = np.quantile(oof[ytr == 0], 0.95)
+    s = fit(np.ones(len(tr), bool))(test(va, vaf))
+    print(f"| {name} | {lam:g} | {family_cells(*per_family(s, fva, thr))} |")
+
+
 print("| training rows, test input | λ | mean AUC | val real acc | mean bal. acc |\n|---|---|---|---|---|")
-for lam in [0.01,1]:
-    for aug in [False,True]:
-        for tta in [False,True]:
-            run(f"{'clean + flipped' if aug else 'clean'}, {'mean of image and mirror' if tta else 'image'}", aug, tta, lam)
+for lam in [0.01, 1]:
+    for aug in [False, True]:
+        for tta in [False, True]:
+            rows = "clean + flipped" if aug else "clean"
+            run(f"{rows}, {'mean of image and mirror' if tta else 'image'}", aug, tta, lam)

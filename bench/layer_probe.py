@@ -14,9 +14,11 @@ SHRINK = 0.5
 FAMILIES = ["BigGAN", "CycleGAN", "SD1.x-finetune", "StyleGAN"]
 
 
-def features(d, split, width):
+def features(d, split, width, name=None):
+    """Rows of DIR/SPLIT.f32 (or DIR/SPLIT.NAME.f32) as [image, state, class|patch, width], with
+    labels (1 = generated) and families ("real" for the photos)."""
     paths = [l.strip() for l in open(f"{d}/{split}.txt") if l.strip()]
-    raw = np.fromfile(f"{d}/{split}.f32", dtype="<f4")
+    raw = np.fromfile(f"{d}/{split}.{name}.f32" if name else f"{d}/{split}.f32", dtype="<f4")
     x = raw.reshape(len(paths), -1, 2, width)
     y = np.array([0 if "/real/" in p else 1 for p in paths])
     fam = np.array([p.split("/")[-2] if "/fake/" in p else "real" for p in paths])
@@ -95,11 +97,22 @@ def evaluate_one_class(ft, yt, fv, famv):
     return per_family(gaussian(real_t)(fv), famv, thr)
 
 
-def evaluate(ft, yt, fv, famv):
+def evaluate(ft, yt, fv, famv, model=logistic):
+    """per_family for a probe fitted on standardised ft, at the threshold for 5% false positives
+    on ft's reals (out-of-fold scores)."""
     mu, sd = ft.mean(0), ft.std(0) + 1e-6
     ft, fv = (ft - mu) / sd, (fv - mu) / sd
-    thr = np.quantile(out_of_fold(ft, yt, logistic)[yt == 0], 0.95)
-    return per_family(logistic(ft, yt)(fv), famv, thr)
+    thr = np.quantile(out_of_fold(ft, yt, model)[yt == 0], 0.95)
+    return per_family(model(ft, yt)(fv), famv, thr)
+
+
+def family_cells(res, racc):
+    """per_family's result as table cells: mean AUC (per family) | real accuracy | mean balanced
+    accuracy (per family), families in FAMILIES order."""
+    a = [x for x, _ in res.values()]
+    b = [y for _, y in res.values()]
+    each = lambda v: " ".join(f"{x:.2f}" for x in v)  # noqa: E731
+    return f"{np.mean(a):.3f} ({each(a)}) | {racc:.3f} | {np.mean(b):.3f} ({each(b)})"
 
 
 if __name__ == "__main__":

@@ -14,50 +14,32 @@ import numpy as np
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import layer_probe as lp  # noqa: E402
-from layer_probe import FAMILIES, auc, out_of_fold, span_logistic  # noqa: E402
+from layer_probe import evaluate, family_cells, features, span_logistic  # noqa: E402
 
 d, tag = sys.argv[1], sys.argv[2]
 W = 768
 
 
-def load(split, name):
-    paths = [l.strip() for l in open(f"{d}/{split}.txt") if l.strip()]
-    x = np.fromfile(f"{d}/{split}.{name}.f32", dtype="<f4").reshape(len(paths), -1, 2, W)
-    y = np.array([0 if "/real/" in p else 1 for p in paths])
-    fam = np.array([p.split("/")[-2] if "/fake/" in p else "real" for p in paths])
-    return x, y, fam
-
-
 def sens(split):
-    a, y, fam = load(split, "clean")
-    b, _, _ = load(split, tag)
+    """Class tokens of blocks 1-12 and the 24 log sensitivities, with labels and families."""
+    a, y, fam = features(d, split, W, "clean")
+    b, _, _ = features(d, split, W, tag)
     c = (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
-    return a, np.log(1 - c[:, 1:, :].reshape(len(a), -1) + 1e-9), y, fam
+    cls = a[:, 1:, 0, :].reshape(len(a), -1)
+    return cls, np.log(1 - c[:, 1:, :].reshape(len(a), -1) + 1e-9), y, fam
 
 
-atr, str_, ytr, ftr = sens("train")
-ava, sva, yva, fva = sens("val")
+cls_tr, str_, ytr, _ = sens("train")
+cls_va, sva, _, fva = sens("val")
 
 
 def report(name, xtr, xva, lam):
     lp.lam = lam
-    mu, sd = xtr.mean(0), xtr.std(0) + 1e-6
-    xtr, xva = (xtr - mu) / sd, (xva - mu) / sd
-    oof = out_of_fold(xtr, ytr, span_logistic)
-    t = np.quantile(oof[ytr == 0], 0.95)
-    s = span_logistic(xtr, ytr)(xva)
-    real = s[fva == "real"]
-    racc = (real <= t).mean()
-    aucs = [auc(s[fva == f], real) for f in FAMILIES]
-    bals = [(racc + (s[fva == f] > t).mean()) / 2 for f in FAMILIES]
-    print(f"| {name} | {lam:g} | {np.mean(aucs):.3f} ({' '.join(f'{a:.2f}' for a in aucs)}) | "
-          f"{racc:.3f} | {np.mean(bals):.3f} ({' '.join(f'{a:.2f}' for a in bals)}) |")
+    print(f"| {name} | {lam:g} | {family_cells(*evaluate(xtr, ytr, xva, fva, span_logistic))} |")
 
 
 print("| features | λ | mean AUC (per family) | val real acc | mean bal. acc (per family) |")
 print("|---|---|---|---|---|")
-cls_tr = atr[:, 1:, 0, :].reshape(len(atr), -1)
-cls_va = ava[:, 1:, 0, :].reshape(len(ava), -1)
 for lam in [0.01, 0.1, 1]:
     report("sensitivities (24)", str_, sva, lam)
 for lam in [0.01, 1]:

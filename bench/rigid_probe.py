@@ -14,25 +14,18 @@ import sys
 import numpy as np
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from layer_probe import FAMILIES, auc  # noqa: E402
+from layer_probe import FAMILIES, auc, features, per_family  # noqa: E402
 
 d, tag = sys.argv[1], sys.argv[2]
 WIDTH = 768
 
 
-def load(split, name):
-    paths = [l.strip() for l in open(f"{d}/{split}.txt") if l.strip()]
-    raw = np.fromfile(f"{d}/{split}.{name}.f32", dtype="<f4")
-    fam = np.array([p.split("/")[-2] if "/fake/" in p else "real" for p in paths])
-    return raw.reshape(len(paths), -1, 2, WIDTH), fam
-
-
 def sensitivity(split):
-    clean, fam = load(split, "clean")
-    noisy, _ = load(split, tag)
-    a, b = clean, noisy
+    """1 - cosine between each state's clean and noisy tokens: [image, state, class|patch]."""
+    a, _, fam = features(d, split, WIDTH, "clean")
+    b, _, _ = features(d, split, WIDTH, tag)
     c = (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
-    return 1 - c, fam  # [images, states, token kind]
+    return 1 - c, fam
 
 
 s_tr, f_tr = sensitivity("train")
@@ -43,11 +36,8 @@ print("|---" * (6 + len(FAMILIES)) + "|")
 for state in range(s_tr.shape[1]):
     for k, kind in enumerate(["class", "patch mean"]):
         tr, va = s_tr[:, state, k], s_va[:, state, k]
-        t = np.quantile(tr[f_tr == "real"], 0.95)
-        real = va[f_va == "real"]
-        aucs = [auc(va[f_va == f], real) for f in FAMILIES]
-        racc = (real <= t).mean()
-        bals = [(racc + (va[f_va == f] > t).mean()) / 2 for f in FAMILIES]
+        res, racc = per_family(va, f_va, np.quantile(tr[f_tr == "real"], 0.95))
+        aucs = [a for a, _ in res.values()]
         print(f"| {state} | {kind} | {auc(tr[f_tr != 'real'], tr[f_tr == 'real']):.3f} | "
               + " | ".join(f"{a:.3f}" for a in aucs)
-              + f" | {np.mean(aucs):.3f} | {racc:.3f} | {np.mean(bals):.3f} |")
+              + f" | {np.mean(aucs):.3f} | {racc:.3f} | {np.mean([b for _, b in res.values()]):.3f} |")
