@@ -187,14 +187,18 @@ pub fn decode_bytes(
                 .into(),
         });
     }
-    if let Some(kind) = unread_picture_kind(bytes, path) {
-        return Err(ImageLoadError::Unsupported {
-            path: p(),
-            format: kind.into(),
-            reason: format!("{READ_FORMATS}. {CONVERT_HINT}"),
-        });
+    let guessed = image::guess_format(bytes);
+    // Only bytes that are no format the loader reads can be one it refuses by name.
+    if !guessed.as_ref().is_ok_and(|&f| READ.contains(&f)) {
+        if let Some(kind) = unread_picture_kind(bytes, path) {
+            return Err(ImageLoadError::Unsupported {
+                path: p(),
+                format: kind.into(),
+                reason: format!("{READ_FORMATS}. {CONVERT_HINT}"),
+            });
+        }
     }
-    let format = image::guess_format(bytes).map_err(|_| ImageLoadError::UnknownFormat {
+    let format = guessed.map_err(|_| ImageLoadError::UnknownFormat {
         path: p(),
         magic: bytes
             .iter()
@@ -690,6 +694,17 @@ fn extension_mismatch(path: &Path, format: ImageFormat) -> Option<String> {
 const CONVERT_HINT: &str = "Convert a copy to PNG (lossless) with the program that made the \
      file, analyse the copy, and keep this file as the evidence";
 
+/// The formats the loader decodes itself (the `image` features this crate enables); HEIF goes
+/// through libheif.
+const READ: [ImageFormat; 6] = [
+    ImageFormat::Jpeg,
+    ImageFormat::Png,
+    ImageFormat::Gif,
+    ImageFormat::WebP,
+    ImageFormat::Tiff,
+    ImageFormat::Bmp,
+];
+
 /// The formats the loader reads, for the error that refuses another one.
 const READ_FORMATS: &str = "Fauxscope reads JPEG, PNG, GIF, WebP, TIFF, BMP, HEIC/HEIF and AVIF";
 
@@ -792,11 +807,10 @@ pub fn looks_like_picture(head: &[u8]) -> bool {
             .get(14..18)
             .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
             .is_some_and(|dib| [12, 16, 40, 52, 56, 64, 108, 124].contains(&dib));
+    // BMP's two-byte signature alone starts many text files.
+    let read = image::guess_format(head).is_ok_and(|f| f != F::Bmp && READ.contains(&f));
     heif_kind(head).is_some()
-        || matches!(
-            image::guess_format(head),
-            Ok(F::Jpeg | F::Png | F::Gif | F::WebP | F::Tiff)
-        )
+        || read
         || bmp
         || raw_signature(head).is_some()
         || unread_picture_kind(head, Path::new("")).is_some()
