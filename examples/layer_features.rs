@@ -94,6 +94,10 @@ fn main() -> Result<()> {
         zoom,
         per_crop,
         patch_std,
+        input_noise: match std::env::var("INPUT_NOISE") {
+            Ok(v) => Some(v.parse().context("INPUT_NOISE: expected a number")?),
+            Err(_) => None,
+        },
     };
     let mut counts = String::new();
     let started = std::time::Instant::now();
@@ -138,6 +142,8 @@ struct View {
     per_crop: bool,
     /// The patch tokens' per-channel standard deviation in place of their mean.
     patch_std: bool,
+    /// INPUT_NOISE: Gaussian noise of this standard deviation added to the model input.
+    input_noise: Option<f64>,
 }
 
 fn features(
@@ -153,6 +159,7 @@ fn features(
         zoom,
         per_crop,
         patch_std,
+        input_noise,
     } = *view;
     use fauxscope::eval::perturb::Perturbation;
     let img = load_image(std::path::Path::new(path), &LoadLimits::default())?.rgb;
@@ -185,9 +192,8 @@ fn features(
     };
     let crops = preprocess(&img, size as u32, crop);
     let x = batch_tensor(&crops, size, &Device::Cpu, DType::F32)?;
-    let x = match std::env::var("INPUT_NOISE") {
-        Ok(s) => {
-            let sigma: f64 = s.parse().context("INPUT_NOISE: expected a number")?;
+    let x = match input_noise {
+        Some(sigma) => {
             let mut noise_rng = fauxscope::rng::Rng::new(0x7015E ^ line);
             let eps: Vec<f32> = (0..x.elem_count())
                 .map(|_| noise_rng.normal() as f32)
@@ -195,7 +201,7 @@ fn features(
             let eps = candle_core::Tensor::from_vec(eps, x.dims(), &Device::Cpu)?;
             (x + (eps * sigma)?)?
         }
-        Err(_) => x,
+        None => x,
     };
     let out = base.vision.forward_with(
         &x,
