@@ -692,16 +692,13 @@ fn scan(
     let sink = |p: Progress| pb.set_position(p.done as u64);
     let mut rows = engine.scan_paths(det.as_ref(), files, &sink, &cancel)?;
     // A copy of an earlier file (the same bytes under another name) says whose copy it is.
-    let mut first_with: std::collections::HashMap<String, PathBuf> = Default::default();
-    for r in rows.iter_mut().filter_map(|r| r.as_mut().ok()) {
-        match first_with.get(&r.sha256) {
-            Some(first) => r.warnings.push(format!(
-                "the same bytes as {} (equal SHA-256): a copy of that file",
-                first.display()
-            )),
-            None => {
-                first_with.insert(r.sha256.clone(), r.path.clone());
-            }
+    let mut scanned: Vec<&mut crate::workstation::ScanRow> =
+        rows.iter_mut().filter_map(|r| r.as_mut().ok()).collect();
+    let copies = crate::workstation::earlier_copies(scanned.iter().map(|r| r.sha256.as_str()));
+    for (k, first) in copies.into_iter().enumerate() {
+        if let Some(f) = first {
+            let w = crate::workstation::copy_warning(&scanned[f].path.display().to_string());
+            scanned[k].warnings.push(w);
         }
     }
     // Comparison detectors: their rows by path.

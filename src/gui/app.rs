@@ -57,15 +57,10 @@ pub struct Evidence {
     regions_cancel: CancelFlag,
 }
 
-/// `p` with `..` and symbolic links resolved, or `p` itself where that fails.
-fn real_path(p: &Path) -> PathBuf {
-    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
-}
-
 impl Evidence {
     fn new(path: PathBuf) -> Self {
         Self {
-            real_path: real_path(&path),
+            real_path: crate::fsutil::real_path(&path),
             path,
             thumb: None,
             image: None,
@@ -281,7 +276,7 @@ impl App {
             match crate::train::data::list_folder(p) {
                 Ok(listing) => {
                     if listing.images.is_empty() {
-                        self.notice = Some(format!("{}: no pictures in this folder", p.display()));
+                        self.add_notice(format!("{}: no pictures in this folder", p.display()));
                     }
                     for (q, reason) in &listing.unreadable {
                         self.add_notice(format!("{}: {reason}", q.display()));
@@ -289,11 +284,10 @@ impl App {
                     if let Some(note) = listing.others_note() {
                         self.add_notice(format!("Not examined: {note}"));
                     }
-                    for q in listing.others {
-                        if !self.not_examined.contains(&q) {
-                            self.not_examined.push(q);
-                        }
-                    }
+                    // Sorted and deduplicated: a folder may be added again, and may be large.
+                    self.not_examined.extend(listing.others);
+                    self.not_examined.sort();
+                    self.not_examined.dedup();
                     for f in listing.images {
                         self.add_file(f);
                     }
@@ -317,7 +311,7 @@ impl App {
 
     fn add_file(&mut self, p: PathBuf) {
         // The same file by another spelling of its path (`..`, a symbolic link) is not added twice.
-        let key = real_path(&p);
+        let key = crate::fsutil::real_path(&p);
         if let Some(i) = self.evidence.iter().position(|e| e.real_path == key) {
             self.selected = Some(i);
             return;

@@ -112,12 +112,7 @@ fn verdict_card(app: &App, i: usize, ui: &mut egui::Ui) {
                 .as_ref()
                 .is_some_and(|b| b.facts.sha256 == a.facts.sha256)
         })
-        .map(|o| {
-            format!(
-                "the same bytes as {} (equal SHA-256): a copy of that file",
-                o.path.display()
-            )
-        });
+        .map(|o| crate::workstation::copy_warning(&o.path.display().to_string()));
     let warnings: Vec<&String> = a.warnings.iter().chain(copy_of.as_ref()).collect();
     if !warnings.is_empty() {
         ui.add_space(4.0);

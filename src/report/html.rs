@@ -92,10 +92,9 @@ pub fn render(r: &CaseReport) -> String {
         if regions {
             h.push_str(&format!(
                 "<td>{}</td>",
-                it.region_map.as_ref().map_or(String::new(), |m| format!(
-                    "{} of {} tiles flagged",
-                    m.flagged, m.tiles
-                ))
+                it.region_map
+                    .as_ref()
+                    .map_or(String::new(), |m| m.flagged_count())
             ));
         }
         h.push_str("</tr>");
@@ -109,9 +108,7 @@ pub fn render(r: &CaseReport) -> String {
         ));
     }
     if !r.not_examined.is_empty() {
-        h.push_str(
-            "<p>Not examined (in the input folders, but not pictures by name or content):</p><ul>",
-        );
+        h.push_str(&format!("<p>{}:</p><ul>", super::NOT_EXAMINED_HEAD));
         for n in &r.not_examined {
             h.push_str(&format!("<li>{}</li>", esc(&n.label())));
         }

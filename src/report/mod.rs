@@ -222,6 +222,10 @@ impl NotExamined {
     }
 }
 
+/// The heading of the list of files that were not examined (PDF and HTML).
+const NOT_EXAMINED_HEAD: &str =
+    "Not examined (in the input folders, but not pictures by name or content)";
+
 /// The summary sentence's words for the files that were not examined (empty for none).
 fn not_examined_clause(n: usize) -> String {
     if n == 0 {
@@ -537,7 +541,7 @@ pub fn write_report(
         .others
         .iter()
         .chain(&req.not_examined)
-        .filter(|p| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())))
+        .filter(|p| seen.insert(crate::fsutil::real_path(p)))
         .map(|p| NotExamined {
             path: p.display().to_string(),
             size_bytes: std::fs::metadata(p).ok().map(|m| m.len()),
@@ -736,15 +740,13 @@ pub fn write_report(
         });
     }
     // Files with the same bytes under other names: each copy names the first.
-    let mut first_with: std::collections::HashMap<String, (usize, String)> = Default::default();
-    for it in &mut items {
-        match first_with.get(&it.file.sha256) {
-            Some((index, name)) => it.warnings.push(format!(
+    let copies = crate::workstation::earlier_copies(items.iter().map(|it| it.file.sha256.as_str()));
+    for (k, first) in copies.into_iter().enumerate() {
+        if let Some(f) = first {
+            let (index, name) = (items[f].index, items[f].file.name.clone());
+            items[k].warnings.push(format!(
                 "the same bytes as item {index} ({name}; equal SHA-256): a copy of that file"
-            )),
-            None => {
-                first_with.insert(it.file.sha256.clone(), (it.index, it.file.name.clone()));
-            }
+            ));
         }
     }
     // Re-verify every evidence file at the end.

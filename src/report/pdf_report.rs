@@ -117,7 +117,7 @@ pub fn render(
             p.text_at(
                 MARGIN + 46.0,
                 top - 38.0,
-                &format!("region map: {} of {} tiles flagged", m.flagged, m.tiles),
+                &format!("region map: {}", m.flagged_count()),
                 Font::Regular,
                 BODY,
                 [0.0; 3],
@@ -150,10 +150,7 @@ pub fn render(
             ));
         }
         p.para(
-            &format!(
-                "Not examined (in the input folders, but not pictures by name or content): {}.",
-                names.join("; ")
-            ),
+            &format!("{}: {}.", super::NOT_EXAMINED_HEAD, names.join("; ")),
             Font::Regular,
             BODY,
             0.0,

@@ -123,7 +123,7 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Listing> {
         }
     }
     let mut seen = std::collections::HashSet::new();
-    let mut first = |p: &Path| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.into()));
+    let mut first = |p: &Path| seen.insert(crate::fsutil::real_path(p));
     out.images.retain(|p| first(p));
     out.others.retain(|p| first(p));
     out.unreadable.retain(|(p, _)| first(p));

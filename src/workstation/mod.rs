@@ -620,6 +620,24 @@ pub const LOW_COVERAGE: f64 = 0.1;
 
 const ANALYSED: &str = " analysed ";
 
+/// For each SHA-256 in turn, the position of the first earlier one equal to it: the file is a
+/// copy of that one (the same bytes under another name).
+pub fn earlier_copies<'a>(shas: impl IntoIterator<Item = &'a str>) -> Vec<Option<usize>> {
+    let mut first = std::collections::HashMap::new();
+    shas.into_iter()
+        .enumerate()
+        .map(|(k, sha)| {
+            let f = *first.entry(sha).or_insert(k);
+            (f != k).then_some(f)
+        })
+        .collect()
+}
+
+/// The warning of a file that is a copy of `original` (a path or a name).
+pub fn copy_warning(original: &str) -> String {
+    format!("the same bytes as {original} (equal SHA-256): a copy of that file")
+}
+
 /// Adds `w` to `list` unless it is there. Two detectors' coverage warnings that say the same
 /// thing become one that names both ("mpft, pin analysed 0.4% of ...").
 pub fn merge_warning(list: &mut Vec<String>, w: &str) {
@@ -730,6 +748,15 @@ pub fn input_warnings(f: &ImageFacts, size: u32) -> Vec<String> {
 #[cfg(test)]
 mod warning_tests {
     use super::*;
+
+    #[test]
+    fn copies_name_the_first_file_with_their_bytes() {
+        assert_eq!(
+            earlier_copies(["a", "b", "a", "c", "b", "a"]),
+            [None, None, Some(0), None, Some(1), Some(0)]
+        );
+        assert!(earlier_copies([]).is_empty());
+    }
 
     fn facts(format: &str, w: u32, h: u32) -> ImageFacts {
         ImageFacts {

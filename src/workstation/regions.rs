@@ -56,6 +56,13 @@ pub struct RegionReport {
     pub map: Vec<RegionTile>,
 }
 
+impl RegionReport {
+    /// "3 of 9 tiles flagged", for summary tables.
+    pub fn flagged_count(&self) -> String {
+        format!("{} of {} tiles flagged", self.flagged, self.tiles)
+    }
+}
+
 impl From<RegionMap> for RegionReport {
     fn from(m: RegionMap) -> Self {
         Self {
