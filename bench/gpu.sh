@@ -62,7 +62,7 @@ end=$(date +%s.%N)
 python3 - "$out" "$start" "$end" "$n" <<'PY'
 import json, sys
 out, start, end, n = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
-rows = json.load(open(f"{out}/scan.json"))
+rows = [r for r in json.load(open(f"{out}/scan.json")) if r.get("status", "scanned") == "scanned"]
 wall = end - start
 summary = {"gpu": open(f"{out}/gpu.txt").read().strip(), "forward": [],
            "scan": {"images": len(rows), "seconds": wall, "images_per_second": len(rows) / wall}}

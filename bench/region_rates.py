@@ -16,9 +16,12 @@ def auc(pos, neg):
     return n / len(pos) / len(neg)
 
 
-rows = json.load(open(sys.argv[1]))
+# Only the scanned images (errors and files not examined have no scores).
+rows = [r for r in json.load(open(sys.argv[1])) if r.get("status", "scanned") == "scanned"]
 groups = {}
 for r in rows:
+    if "regions" not in r:
+        continue
     parts = r["path"].replace("\\", "/").split("/")
     i = max(k for k, x in enumerate(parts) if x in ("real", "fake"))
     g = "real" if parts[i] == "real" else parts[i + 1]

@@ -16,6 +16,8 @@ def auc(pos, neg):
 for path in sys.argv[1:]:
     p = {}
     for r in json.load(open(path)):
+        if r.get("status", "scanned") != "scanned":  # errors and files not examined
+            continue
         parts = r["path"].replace("\\", "/").split("/")
         i = max(k for k, x in enumerate(parts) if x in ("real", "fake"))
         p["/".join(parts[i:])] = r["probability"]

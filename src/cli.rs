@@ -722,6 +722,7 @@ fn scan(
     }
     // Region maps: every tile of each scanned image, with the primary detector.
     let mut maps = std::collections::HashMap::new();
+    let mut map_errors = std::collections::HashMap::new();
     if let Some(max_tiles) = regions {
         // Said before any image is read (the engine checks again).
         anyhow::Context::context(
@@ -745,7 +746,10 @@ fn scan(
                 Ok(m) => {
                     maps.insert(r.path.clone(), m);
                 }
-                Err(e) => eprintln!("error: {}: no region map: {e:#}", r.path.display()),
+                Err(e) => {
+                    eprintln!("error: {}: no region map: {e:#}", r.path.display());
+                    map_errors.insert(r.path.clone(), format!("{e:#}"));
+                }
             }
             pb.set_position(k as u64 + 1);
         }
@@ -776,35 +780,56 @@ fn scan(
     let mut ok = 0;
     let mut out = std::io::stdout().lock();
     if json {
-        let arr: Vec<serde_json::Value> = rows
-            .iter()
-            .filter_map(|r| r.as_ref().ok())
-            .map(|r| {
-                let mut v = serde_json::json!({
-                    "path": r.path, "sha256": r.sha256, "score": r.score, "probability": r.probability,
-                    "verdict": r.verdict, "detector": r.detector, "warnings": warnings_of(r),
-                });
-                if let Some(map) = maps.get(&r.path) {
-                    v["regions"] = serde_json::json!(
-                        crate::workstation::regions::RegionReport::from(map.clone())
-                    );
+        // Every input is accounted for, in order: the scanned images, the files that could not
+        // be read (with the reason), then what the folder walk could not read and the files it
+        // did not examine. `status` tells them apart.
+        let mut arr: Vec<serde_json::Value> = Vec::with_capacity(rows.len());
+        for (path, r) in files.iter().zip(&rows) {
+            let r = match r {
+                Ok(r) => r,
+                Err(e) => {
+                    arr.push(serde_json::json!({"path": path, "status": "error", "error": e}));
+                    continue;
                 }
-                if let Some(a) = agreement(r) {
-                    v["agreement"] = a.into();
-                    v["compare"] = others
-                        .iter()
-                        .filter_map(|(n, m)| {
-                            m.get(&r.path).map(|o| {
-                                serde_json::json!({"detector": n, "score": o.score,
-                                    "probability": o.probability, "verdict": o.verdict})
-                            })
+            };
+            ok += 1;
+            let mut v = serde_json::json!({
+                "path": r.path, "status": "scanned", "sha256": r.sha256, "score": r.score,
+                "probability": r.probability, "verdict": r.verdict, "detector": r.detector,
+                "warnings": warnings_of(r),
+            });
+            if let Some(e) = map_errors.get(&r.path) {
+                v["regions_error"] = e.as_str().into();
+            }
+            if let Some(map) = maps.get(&r.path) {
+                v["regions"] =
+                    serde_json::json!(crate::workstation::regions::RegionReport::from(map.clone()));
+            }
+            if let Some(a) = agreement(r) {
+                v["agreement"] = a.into();
+                v["compare"] = others
+                    .iter()
+                    .filter_map(|(n, m)| {
+                        m.get(&r.path).map(|o| {
+                            serde_json::json!({"detector": n, "score": o.score,
+                                "probability": o.probability, "verdict": o.verdict})
                         })
-                        .collect();
-                }
-                v
-            })
-            .collect();
-        ok = arr.len();
+                    })
+                    .collect();
+            }
+            arr.push(v);
+        }
+        for (p, reason) in &listing.unreadable {
+            arr.push(serde_json::json!({
+                "path": p, "status": "error", "error": format!("{}: {reason}", p.display()),
+            }));
+        }
+        for p in &listing.others {
+            arr.push(serde_json::json!({
+                "path": p, "status": "not_examined",
+                "size_bytes": std::fs::metadata(p).ok().map(|m| m.len()),
+            }));
+        }
         writeln!(out, "{}", serde_json::to_string_pretty(&arr)?)?;
     } else {
         let cmp_head: String = others

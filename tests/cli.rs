@@ -154,8 +154,29 @@ fn train_then_scan_with_bad_files_in_the_batch() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let rows = rows.as_array().unwrap();
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let all = all.as_array().unwrap();
+    // Every file is accounted for: the three scanned, the two that could not be read with the
+    // reason, and the one that is no picture.
+    let status =
+        |s: &str| -> Vec<&serde_json::Value> { all.iter().filter(|r| r["status"] == s).collect() };
+    assert_eq!(all.len(), 6, "{all:?}");
+    let errors = status("error");
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    for (e, (name, why)) in errors.iter().zip([
+        ("cut.png", "truncated"),
+        ("notes.jpg", "not a recognised image format"),
+    ]) {
+        let msg = e["error"].as_str().unwrap();
+        assert!(e["path"].as_str().unwrap().ends_with(name), "{e}");
+        assert!(msg.contains(name) && msg.contains(why), "{e}");
+        assert!(e.get("score").is_none(), "{e}");
+    }
+    let skipped = status("not_examined");
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert!(skipped[0]["path"].as_str().unwrap().ends_with("readme.txt"));
+    assert_eq!(skipped[0]["size_bytes"], 21);
+    let rows = status("scanned");
     assert_eq!(rows.len(), 3, "{rows:?}");
     let copy = rows[2]["warnings"].to_string();
     assert!(
@@ -168,7 +189,7 @@ fn train_then_scan_with_bad_files_in_the_batch() {
         stderr.contains("not examined: 1 file(s)") && stderr.contains("readme.txt"),
         "{stderr}"
     );
-    let r = &rows[1];
+    let r = rows[1];
     for k in [
         "path",
         "sha256",
@@ -635,7 +656,7 @@ fn calibrate_sets_the_threshold_on_reference_reals_and_records_what_it_replaced(
         .as_array()
         .unwrap()
         .iter()
-        .filter(|r| r["verdict"] != "no_evidence")
+        .filter(|r| r["status"] == "scanned" && r["verdict"] != "no_evidence")
         .count();
     assert_eq!(called, 1, "{rows:#}");
     let o = scan(&out, false);
