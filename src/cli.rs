@@ -52,6 +52,9 @@ pub enum Command {
         /// Print a JSON array instead of a table.
         #[arg(long)]
         json: bool,
+        /// Print a CSV table (one row per input file, for spreadsheets) instead of a table.
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
         /// Also read every native-resolution tile of each image with the detector (a region map:
         /// which parts it flags). Slower: one forward pass per 224-px tile.
         #[arg(long)]
@@ -389,6 +392,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             detector,
             compare,
             json,
+            csv,
             regions,
             max_tiles,
             model,
@@ -396,7 +400,11 @@ pub fn run(cli: Cli) -> Result<i32> {
             &paths,
             &detector,
             &compare,
-            json,
+            match (json, csv) {
+                (true, _) => ScanOutput::Json,
+                (_, true) => ScanOutput::Csv,
+                _ => ScanOutput::Table,
+            },
             regions.then_some(max_tiles),
             &model,
         ),
@@ -652,11 +660,19 @@ fn open_engine(m: &ModelArgs) -> Result<Engine> {
     Ok(e)
 }
 
+/// How `scan` prints its results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ScanOutput {
+    Table,
+    Json,
+    Csv,
+}
+
 fn scan(
     paths: &[PathBuf],
     detector: &str,
     compare: &[String],
-    json: bool,
+    output: ScanOutput,
     regions: Option<usize>,
     m: &ModelArgs,
 ) -> Result<i32> {
@@ -779,7 +795,7 @@ fn scan(
     };
     let mut ok = 0;
     let mut out = std::io::stdout().lock();
-    if json {
+    if output != ScanOutput::Table {
         // Every input is accounted for, in order: the scanned images, the files that could not
         // be read (with the reason), then what the folder walk could not read and the files it
         // did not examine. `status` tells them apart.
@@ -788,13 +804,13 @@ fn scan(
             let r = match r {
                 Ok(r) => r,
                 Err(e) => {
-                    arr.push(serde_json::json!({"path": path, "status": "error", "error": e}));
+                    arr.push(serde_json::json!({"path": path.display().to_string(), "status": "error", "error": e}));
                     continue;
                 }
             };
             ok += 1;
             let mut v = serde_json::json!({
-                "path": r.path, "status": "scanned", "sha256": r.sha256, "score": r.score,
+                "path": r.path.display().to_string(), "status": "scanned", "sha256": r.sha256, "score": r.score,
                 "probability": r.probability, "verdict": r.verdict, "detector": r.detector,
                 "warnings": warnings_of(r),
             });
@@ -821,16 +837,22 @@ fn scan(
         }
         for (p, reason) in &listing.unreadable {
             arr.push(serde_json::json!({
-                "path": p, "status": "error", "error": format!("{}: {reason}", p.display()),
+                "path": p.display().to_string(), "status": "error",
+                "error": format!("{}: {reason}", p.display()),
             }));
         }
         for p in &listing.others {
             arr.push(serde_json::json!({
-                "path": p, "status": "not_examined",
+                "path": p.display().to_string(), "status": "not_examined",
                 "size_bytes": std::fs::metadata(p).ok().map(|m| m.len()),
             }));
         }
-        writeln!(out, "{}", serde_json::to_string_pretty(&arr)?)?;
+        if output == ScanOutput::Json {
+            writeln!(out, "{}", serde_json::to_string_pretty(&arr)?)?;
+        } else {
+            let names: Vec<&str> = others.iter().map(|(n, _)| n.as_str()).collect();
+            out.write_all(scan_csv(&arr, &names, regions.is_some()).as_bytes())?;
+        }
     } else {
         let cmp_head: String = others
             .iter()
@@ -911,6 +933,58 @@ fn scan(
     Ok(0)
 }
 
+/// The `scan --json` entries as a CSV table: one row per entry, the same fields flattened
+/// (warnings joined with "; "; each comparison detector's probability and verdict; the region
+/// map's tile counts).
+fn scan_csv(entries: &[serde_json::Value], compared: &[&str], regions: bool) -> String {
+    use crate::csvout::{json_cell, row, text_cell};
+    // Each entry's own fields, first and last; the comparison and region columns between.
+    const FIRST: [&str; 7] = [
+        "path",
+        "status",
+        "verdict",
+        "probability",
+        "score",
+        "detector",
+        "sha256",
+    ];
+    const LAST: [&str; 3] = ["warnings", "error", "size_bytes"];
+    let mut head: Vec<String> = FIRST.map(String::from).to_vec();
+    for n in compared {
+        head.push(text_cell(&format!("p_{n}")));
+        head.push(text_cell(&format!("verdict_{n}")));
+    }
+    if !compared.is_empty() {
+        head.push("agreement".into());
+    }
+    if regions {
+        head.extend(["region_tiles", "region_tiles_flagged", "regions_error"].map(String::from));
+    }
+    head.extend(LAST.map(String::from));
+    let mut s = row(&head);
+    for e in entries {
+        let mut cells: Vec<String> = FIRST.iter().map(|k| json_cell(e.get(k))).collect();
+        for n in compared {
+            let o = e["compare"]
+                .as_array()
+                .and_then(|a| a.iter().find(|o| o["detector"] == *n));
+            cells.push(json_cell(o.and_then(|o| o.get("probability"))));
+            cells.push(json_cell(o.and_then(|o| o.get("verdict"))));
+        }
+        if !compared.is_empty() {
+            cells.push(json_cell(e.get("agreement")));
+        }
+        if regions {
+            cells.push(json_cell(e.get("regions").and_then(|r| r.get("tiles"))));
+            cells.push(json_cell(e.get("regions").and_then(|r| r.get("flagged"))));
+            cells.push(json_cell(e.get("regions_error")));
+        }
+        cells.extend(LAST.iter().map(|k| json_cell(e.get(k))));
+        s.push_str(&row(&cells));
+    }
+    s
+}
+
 fn eval(
     dataset: &std::path::Path,
     detector: &str,
@@ -973,7 +1047,11 @@ fn embed(images: &[PathBuf], crop: CropMode, m: &ModelArgs) -> Result<i32> {
         match r {
             Ok((_, e)) => {
                 ok += 1;
-                writeln!(out, "{}", serde_json::json!({"path": p, "embedding": e}))?;
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({"path": p.display().to_string(), "embedding": e})
+                )?;
             }
             Err(e) => eprintln!("error: {e}"),
         }

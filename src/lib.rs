@@ -8,6 +8,7 @@ pub mod bench;
 pub mod charts;
 pub mod cli;
 pub mod colour;
+pub mod csvout;
 pub mod detect;
 pub mod device;
 pub mod eval;

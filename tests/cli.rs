@@ -900,3 +900,128 @@ fn heic_photos_are_read_and_a_missing_libheif_is_named() {
         dot / (norm(&a) * norm(&b))
     );
 }
+
+/// Splits CSV text into rows of cells (RFC 4180 quoting), as a spreadsheet reads it.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let (mut rows, mut row, mut cell) = (vec![], vec![], String::new());
+    let (mut quoted, mut chars) = (false, text.chars().peekable());
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                cell.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => cell.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut cell)),
+            (false, '\n') => {
+                row.push(std::mem::take(&mut cell));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, c) => cell.push(c),
+        }
+    }
+    rows
+}
+
+#[test]
+fn scan_csv_has_a_row_per_file_and_odd_names_neither_break_nor_inject() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, fake) = make_data(dir.path());
+    let ckpt = dir.path().join("tiny-probe.safetensors");
+    assert!(train_probe(&real, &fake, &ckpt, &[]).status.success());
+    let ev = dir.path().join("evidence");
+    std::fs::create_dir_all(&ev).unwrap();
+    let good = fake.join("gen/f1.png");
+    // A name a spreadsheet would run as a formula, one with a comma and a quote, and (on Linux)
+    // one that is not UTF-8.
+    std::fs::copy(&good, ev.join("=HYPERLINK(\"x\").png")).unwrap();
+    std::fs::copy(real.join("r1.png"), ev.join("a, \"b\".png")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let name = std::ffi::OsStr::from_bytes(b"caf\xe9.png");
+        std::fs::copy(real.join("r2.png"), ev.join(name)).unwrap();
+    }
+    std::fs::write(ev.join("broken.png"), b"\x89PNG\r\n\x1a\n").unwrap();
+    std::fs::write(ev.join("notes.txt"), b"custody").unwrap();
+    let scan = |format: &str| {
+        let o = bin()
+            .args(["scan", format, "--compare"])
+            .arg(&ckpt)
+            .arg("--model")
+            .arg(tiny())
+            .arg("--detector")
+            .arg(&ckpt)
+            // Named on its own first (so its path starts with '='), then the whole folder.
+            .args(["=HYPERLINK(\"x\").png", "."])
+            .current_dir(&ev)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        o.stdout
+    };
+    let text = String::from_utf8(scan("--csv")).unwrap();
+    let rows = parse_csv(&text);
+    let head = &rows[0];
+    let col = |name: &str| head.iter().position(|h| h == name).expect(name);
+    for r in &rows {
+        assert_eq!(r.len(), head.len(), "{r:?}");
+    }
+    let named = |end: &str| -> &Vec<String> {
+        rows.iter()
+            .find(|r| r[col("path")].ends_with(end))
+            .unwrap_or_else(|| panic!("no row for {end}: {rows:?}"))
+    };
+    // Every file has a row: the header, 3 (or 2) scanned, the broken one, the text file.
+    let scanned = if cfg!(unix) { 3 } else { 2 };
+    assert_eq!(rows.len(), 1 + scanned + 2, "{text}");
+    let formula = named("=HYPERLINK(\"x\").png");
+    assert_eq!(formula[col("status")], "scanned");
+    assert_eq!(formula[col("path")], "'=HYPERLINK(\"x\").png");
+    let comma = named("a, \"b\".png");
+    assert_eq!(comma[col("status")], "scanned");
+    for r in [formula, comma] {
+        let p: f64 = r[col("probability")].parse().unwrap();
+        assert!((0.0..=1.0).contains(&p), "{r:?}");
+        assert_eq!(r[col("sha256")].len(), 64);
+        assert_eq!(r[col("agreement")], "agree");
+        assert_eq!(r[col("p_tiny-probe")], r[col("probability")]);
+    }
+    #[cfg(unix)]
+    assert_eq!(named("caf\u{fffd}.png")[col("status")], "scanned");
+    let broken = named("broken.png");
+    assert_eq!(broken[col("status")], "error");
+    assert!(broken[col("error")].contains("broken.png"), "{broken:?}");
+    assert!(broken[col("score")].is_empty());
+    let notes = named("notes.txt");
+    assert_eq!(
+        (
+            notes[col("status")].as_str(),
+            notes[col("size_bytes")].as_str()
+        ),
+        ("not_examined", "7")
+    );
+    // No text cell starts as a formula would (numbers such as -6.05 are numbers).
+    for r in &rows {
+        for k in ["path", "error", "warnings"] {
+            let c = &r[col(k)];
+            assert!(!c.starts_with(['=', '+', '-', '@']), "{c}");
+        }
+    }
+    // The same files as JSON: one entry each, the name that is not UTF-8 with U+FFFD.
+    let all: serde_json::Value = serde_json::from_slice(&scan("--json")).unwrap();
+    let paths: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths.len(), rows.len() - 1, "{paths:?}");
+    #[cfg(unix)]
+    assert!(
+        paths.iter().any(|p| p.ends_with("caf\u{fffd}.png")),
+        "{paths:?}"
+    );
+}

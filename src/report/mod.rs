@@ -847,19 +847,12 @@ pub fn write_report(
     Ok(report)
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-/// One row per image: the summary table as CSV.
+/// One row per image: the summary table as CSV (quoted and guarded by [`crate::csvout`]).
 pub fn csv(r: &CaseReport) -> String {
+    use crate::csvout::text_cell as csv_field;
     let mut out = String::from("index,file,sha256,verdict,probability,unsure,agreement,c2pa");
     for d in &r.detectors {
-        out.push_str(&format!(",p_{}", csv_field(&d.name)));
+        out.push_str(&format!(",{}", csv_field(&format!("p_{}", d.name))));
     }
     // With region maps: how many tiles each had, and how many were above the threshold.
     let regions = r.items.iter().any(|it| it.region_map.is_some());

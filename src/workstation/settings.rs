@@ -89,8 +89,12 @@ impl Settings {
         write_atomic(path, &serde_json::to_vec_pretty(self)?)
     }
 
-    /// Puts `p` first in the recent list.
+    /// Puts `p` first in the recent list. A path that is not valid UTF-8 (possible on Linux) is
+    /// left out: the settings file is JSON text and could not hold it.
     pub fn add_recent(&mut self, p: &Path) {
+        if p.to_str().is_none() {
+            return;
+        }
         self.recent.retain(|r| r != p);
         self.recent.insert(0, p.to_path_buf());
         self.recent.truncate(MAX_RECENT);
@@ -194,5 +198,20 @@ mod tests {
         std::fs::write(&p, b"{not json").unwrap();
         let e = Settings::load(&p).unwrap_err().to_string();
         assert!(e.contains("s.json"), "{e}");
+    }
+
+    /// A file name that is not UTF-8 stays out of the recent list, so the settings still save.
+    #[cfg(unix)]
+    #[test]
+    fn a_name_that_is_not_utf8_does_not_stop_the_settings_saving() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.json");
+        let mut s = Settings::default();
+        s.add_recent(Path::new("/a.png"));
+        s.add_recent(Path::new(std::ffi::OsStr::from_bytes(b"/caf\xe9.png")));
+        assert_eq!(s.recent, vec![PathBuf::from("/a.png")]);
+        s.save(&p).unwrap();
+        assert_eq!(Settings::load(&p).unwrap(), s);
     }
 }

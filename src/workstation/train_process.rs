@@ -189,7 +189,8 @@ pub fn run_in_child(
         let _ = child.kill();
         bail!("the training process has no pipes");
     };
-    let job = serde_json::to_string(spec)?;
+    let job = serde_json::to_string(spec)
+        .context("the training folders' and output's names must be valid UTF-8 text")?;
     if let Err(e) = writeln!(stdin, "{job}").and_then(|_| stdin.flush()) {
         let _ = child.kill();
         let _ = child.wait();
