@@ -849,10 +849,10 @@ pub fn write_report(
 
 /// One row per image: the summary table as CSV (quoted and guarded by [`crate::csvout`]).
 pub fn csv(r: &CaseReport) -> String {
-    use crate::csvout::text_cell as csv_field;
+    use crate::csvout::{row, text_cell};
     let mut out = String::from("index,file,sha256,verdict,probability,unsure,agreement,c2pa");
     for d in &r.detectors {
-        out.push_str(&format!(",{}", csv_field(&format!("p_{}", d.name))));
+        out.push_str(&format!(",{}", text_cell(&format!("p_{}", d.name))));
     }
     // With region maps: how many tiles each had, and how many were above the threshold.
     let regions = r.items.iter().any(|it| it.region_map.is_some());
@@ -862,9 +862,9 @@ pub fn csv(r: &CaseReport) -> String {
     out.push('\n');
     for it in &r.items {
         let p = it.results.first();
-        let mut row = vec![
+        let mut cells = vec![
             it.index.to_string(),
-            csv_field(&it.file.path),
+            text_cell(&it.file.path),
             it.file.sha256.clone(),
             p.map_or(String::new(), |p| p.verdict.label().to_string()),
             p.map_or(String::new(), |p| format!("{:.4}", p.probability)),
@@ -873,7 +873,7 @@ pub fn csv(r: &CaseReport) -> String {
             it.provenance.state.label().to_string(),
         ];
         for d in &r.detectors {
-            row.push(
+            cells.push(
                 it.results
                     .iter()
                     .find(|x| x.detector == d.name)
@@ -882,11 +882,10 @@ pub fn csv(r: &CaseReport) -> String {
         }
         if regions {
             let m = it.region_map.as_ref();
-            row.push(m.map_or(String::new(), |m| m.tiles.to_string()));
-            row.push(m.map_or(String::new(), |m| m.flagged.to_string()));
+            cells.push(m.map_or(String::new(), |m| m.tiles.to_string()));
+            cells.push(m.map_or(String::new(), |m| m.flagged.to_string()));
         }
-        out.push_str(&row.join(","));
-        out.push('\n');
+        out.push_str(&row(&cells));
     }
     out
 }
