@@ -102,6 +102,19 @@ pub enum Command {
     Bench(BenchArgs),
     /// Write a forensic report (PDF, HTML, JSON sidecar, CSV) on images or folders.
     Report(ReportArgs),
+    /// Check a report folder against its sidecar (report.json), and the evidence against the
+    /// report: every file's hashes, read-only. Exit status 0 when everything agrees, 1 when not.
+    Verify {
+        /// The report folder, or its report.json.
+        report: PathBuf,
+        /// Files or folders holding the evidence (copies moved elsewhere are matched by their
+        /// hashes); without it, each file is checked at the path the report records.
+        #[arg(long, num_args = 1..)]
+        evidence: Vec<PathBuf>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Runs one training job for the window (a JSON job on stdin, JSON progress on stdout).
     #[command(name = "train-worker", hide = true)]
     TrainWorker,
@@ -432,6 +445,19 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Calibrate(c) => calibrate(c),
         Command::Bench(b) => bench(b),
         Command::Report(r) => report(r),
+        Command::Verify {
+            report,
+            evidence,
+            json,
+        } => {
+            let v = crate::report::verify::verify(&report, &evidence)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print!("{}", v.text());
+            }
+            Ok(if v.verified { 0 } else { 1 })
+        }
         Command::TrainWorker => crate::workstation::train_process::run_worker(),
         Command::Gui {
             images,
@@ -550,7 +576,11 @@ fn report(a: ReportArgs) -> Result<i32> {
     for o in &r.outputs {
         println!("  {}  sha256 {}", o.name, o.sha256);
     }
-    println!("  report.json (sidecar, holds these hashes)");
+    println!(
+        "  report.json (sidecar, holds these hashes and those of the {} pictures; `fauxscope verify {}` checks them)",
+        r.pictures.len(),
+        crate::report::shell_word(&a.out.display().to_string())
+    );
     Ok(if r.items.is_empty() { 1 } else { 0 })
 }
 
@@ -681,8 +711,8 @@ fn scan(
     }
     let listing = expand_inputs(paths)?;
     let files = &listing.images;
-    for (p, reason) in &listing.unreadable {
-        eprintln!("error: {}: {reason}", p.display());
+    for (_, message) in listing.unreadable_messages() {
+        eprintln!("error: {message}");
     }
     if files.is_empty() {
         if let Some(note) = listing.others_note() {
@@ -835,10 +865,9 @@ fn scan(
             }
             arr.push(v);
         }
-        for (p, reason) in &listing.unreadable {
+        for (p, message) in listing.unreadable_messages() {
             arr.push(serde_json::json!({
-                "path": p.display().to_string(), "status": "error",
-                "error": format!("{}: {reason}", p.display()),
+                "path": p.display().to_string(), "status": "error", "error": message,
             }));
         }
         for p in &listing.others {

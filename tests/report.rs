@@ -680,3 +680,168 @@ fn a_file_given_twice_is_reported_once_and_a_copy_names_its_original() {
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("the same bytes as item 1"));
 }
+
+/// `fauxscope verify`: a fresh report agrees with its sidecar; a changed picture or page, a moved
+/// or changed evidence file, a sidecar naming a path outside its folder and a broken sidecar are
+/// each told apart, and verification writes nothing.
+#[test]
+fn verify_checks_the_report_files_and_the_evidence_against_the_sidecar() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, fake) = common::make_data(dir.path(), 12);
+    let trained = train_probe(dir.path(), &real, &fake, &[]);
+    let evidence = dir.path().join("evidence");
+    std::fs::create_dir_all(&evidence).unwrap();
+    std::fs::copy(real.join("r1.png"), evidence.join("a.png")).unwrap();
+    std::fs::copy(fake.join("f1.png"), evidence.join("b.png")).unwrap();
+    std::fs::write(evidence.join("broken.jpg"), b"\xff\xd8\xff\xe0 not really").unwrap();
+    let out = dir.path().join("out");
+    run(tiny_command(dir.path(), "report")
+        .arg(&evidence)
+        .arg("--out")
+        .arg(&out)
+        .arg("--detector")
+        .arg(&trained)
+        .args(["--compare", ""]));
+    let sidecar = valid_sidecar(&out);
+    assert_eq!(
+        sidecar["pictures"].as_array().unwrap().len(),
+        8,
+        "4 per item"
+    );
+
+    let bin = env!("CARGO_BIN_EXE_fauxscope");
+    let verify = |args: &[&Path]| {
+        let o = std::process::Command::new(bin)
+            .arg("verify")
+            .args(args)
+            .arg("--json")
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&o.stderr)));
+        (o.status.code(), v)
+    };
+    let status_of = |v: &Value, list: &str, name: &str| {
+        v[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .unwrap_or_else(|| panic!("{name} not in {list}: {v}"))["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let listing = |d: &Path| -> Vec<(PathBuf, String)> {
+        let mut v: Vec<_> = walkdir::WalkDir::new(d)
+            .into_iter()
+            .map(|e| e.unwrap().into_path())
+            .filter(|p| p.is_file())
+            .map(|p| (p.clone(), fauxscope::fsutil::sha256_file(&p).unwrap()))
+            .collect();
+        v.sort();
+        v
+    };
+
+    // As written: everything agrees, the skipped file (hashed, not analysed) included.
+    let (before_out, before_ev) = (listing(&out), listing(&evidence));
+    let (code, v) = verify(&[&out]);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["verified"], true);
+    assert_eq!(v["outputs"].as_array().unwrap().len(), 3 + 8);
+    assert_eq!(v["evidence"].as_array().unwrap().len(), 3);
+    assert_eq!(status_of(&v, "evidence", "broken.jpg"), "ok");
+    assert!(v["evidence"][2]["index"].is_null());
+    assert_eq!(
+        listing(&out),
+        before_out,
+        "verify wrote into the report folder"
+    );
+    assert_eq!(listing(&evidence), before_ev, "verify changed the evidence");
+    let text = std::process::Command::new(bin)
+        .arg("verify")
+        .arg(out.join("report.json"))
+        .output()
+        .unwrap();
+    assert!(text.status.success());
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("VERIFIED") && text.contains("not signed"),
+        "{text}"
+    );
+
+    // One byte more in a picture and in the HTML page: both named, the rest still agree.
+    for name in ["images/001-tam.jpg", "report.html"] {
+        let mut b = std::fs::read(out.join(name)).unwrap();
+        b.push(0);
+        std::fs::write(out.join(name), b).unwrap();
+    }
+    // Evidence: a.png moved elsewhere, b.png changed in place.
+    let moved = dir.path().join("moved");
+    std::fs::create_dir_all(&moved).unwrap();
+    std::fs::rename(evidence.join("a.png"), moved.join("renamed.png")).unwrap();
+    std::fs::write(evidence.join("b.png"), b"other bytes").unwrap();
+    let (code, v) = verify(&[&out]);
+    assert_eq!(code, Some(1));
+    assert_eq!(status_of(&v, "outputs", "images/001-tam.jpg"), "changed");
+    assert_eq!(status_of(&v, "outputs", "report.html"), "changed");
+    assert_eq!(status_of(&v, "outputs", "report.pdf"), "ok");
+    assert_eq!(status_of(&v, "evidence", "a.png"), "missing");
+    assert_eq!(status_of(&v, "evidence", "b.png"), "changed");
+    // Given where the evidence now is, the moved file is found by its hashes.
+    let o = std::process::Command::new(bin)
+        .arg("verify")
+        .arg(&out)
+        .arg("--evidence")
+        .arg(&moved)
+        .arg(&evidence)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(status_of(&v, "evidence", "a.png"), "elsewhere");
+    let a = v["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "a.png")
+        .unwrap();
+    assert!(
+        a["found_at"][0].as_str().unwrap().ends_with("renamed.png"),
+        "{a}"
+    );
+    assert_eq!(status_of(&v, "evidence", "b.png"), "changed");
+    let unmatched = v["unmatched"].to_string();
+    assert!(
+        unmatched.contains("b.png") && !unmatched.contains("renamed"),
+        "{unmatched}"
+    );
+
+    // A sidecar that names a file outside its folder: that file is not read.
+    let mut bad = sidecar.clone();
+    bad["outputs"][0]["name"] = Value::from("../evidence/broken.jpg");
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("report.json"), bad.to_string()).unwrap();
+    let (code, v) = verify(&[&other.join("report.json")]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        status_of(&v, "outputs", "../evidence/broken.jpg"),
+        "refused"
+    );
+
+    // A truncated sidecar: an error naming it, exit status 2.
+    let json = std::fs::read(out.join("report.json")).unwrap();
+    std::fs::write(other.join("report.json"), &json[..json.len() / 2]).unwrap();
+    let o = std::process::Command::new(bin)
+        .arg("verify")
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("report.json") && err.contains("not a Fauxscope report sidecar"),
+        "{err}"
+    );
+}

@@ -278,8 +278,8 @@ impl App {
                     if listing.images.is_empty() {
                         self.add_notice(format!("{}: no pictures in this folder", p.display()));
                     }
-                    for (q, reason) in &listing.unreadable {
-                        self.add_notice(format!("{}: {reason}", q.display()));
+                    for (_, message) in listing.unreadable_messages() {
+                        self.add_notice(message);
                     }
                     if let Some(note) = listing.others_note() {
                         self.add_notice(format!("Not examined: {note}"));

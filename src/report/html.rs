@@ -172,7 +172,7 @@ pub fn render(r: &CaseReport) -> String {
     }
     h.push_str("</ul>");
     h.push_str(&format!(
-        "<h2>Reproduce</h2><pre>{}</pre><p class=sub>The JSON sidecar report.json holds the same content and the SHA-256 of this page and of the PDF.</p></body></html>",
+        "<h2>Reproduce</h2><pre>{}</pre><p class=sub>The JSON sidecar report.json holds the same content and the SHA-256 of this page, the PDF, the CSV and every picture. <code>fauxscope verify</code> on the report folder checks them and the evidence files&#39; hashes.</p></body></html>",
         esc(&r.reproduce)
     ));
     h

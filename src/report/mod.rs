@@ -6,6 +6,7 @@
 pub mod html;
 pub mod pdf;
 mod pdf_report;
+pub mod verify;
 
 use crate::charts::{probability_bars, Bar};
 use crate::detect::{self, Detector, DetectorSource};
@@ -272,6 +273,8 @@ pub struct CaseReport {
     pub reproduce: String,
     /// The PDF, HTML and CSV written beside the sidecar, with their SHA-256.
     pub outputs: Vec<OutputFile>,
+    /// The pictures under `images/` and their SHA-256.
+    pub pictures: Vec<OutputFile>,
 }
 
 /// Quotes a word for a POSIX shell when it needs it.
@@ -568,15 +571,15 @@ pub fn write_report(
     let mut items = Vec::new();
     // What the folder walk could not read is skipped with its reason.
     let mut skipped: Vec<SkippedFile> = listing
-        .unreadable
-        .iter()
-        .map(|(p, reason)| SkippedFile {
+        .unreadable_messages()
+        .map(|(p, error)| SkippedFile {
             path: p.display().to_string(),
             sha256: None,
-            error: format!("{}: {reason}", p.display()),
+            error,
         })
         .collect();
     let mut pictures: Vec<(usize, [image::RgbImage; 4], Option<image::RgbImage>)> = Vec::new();
+    let mut pictures_written: Vec<OutputFile> = Vec::new();
     for (i, path) in files.iter().enumerate() {
         if cancel.is_cancelled() {
             bail!("report cancelled");
@@ -686,13 +689,22 @@ pub fn write_report(
                 .as_ref()
                 .map(|_| format!("images/{stem}-regions.jpg")),
         };
+        // Each picture is written, and its SHA-256 kept in the sidecar (`fauxscope verify`).
+        let mut put = |name: &str, bytes: Vec<u8>| -> Result<()> {
+            write_atomic(&req.out.join(name), &bytes)?;
+            pictures_written.push(OutputFile {
+                name: name.into(),
+                sha256: crate::imageio::sha256_hex(&bytes),
+            });
+            Ok(())
+        };
+        put(&names.original, jpeg(&small, 90)?)?;
+        put(&names.tam, jpeg(&tam_img, 90)?)?;
+        put(&names.attention, jpeg(&att_img, 90)?)?;
+        put(&names.chart, png(&chart)?)?;
         if let (Some(name), Some(pic)) = (&names.regions, &region_img) {
-            write_atomic(&req.out.join(name), &jpeg(pic, 90)?)?;
+            put(name, jpeg(pic, 90)?)?;
         }
-        write_atomic(&req.out.join(&names.original), &jpeg(&small, 90)?)?;
-        write_atomic(&req.out.join(&names.tam), &jpeg(&tam_img, 90)?)?;
-        write_atomic(&req.out.join(&names.attention), &jpeg(&att_img, 90)?)?;
-        write_atomic(&req.out.join(&names.chart), &png(&chart)?)?;
         pictures.push((items.len(), [small, tam_img, att_img, chart], region_img));
         let unsure = a.unsure() == Some(true);
         let f = &a.facts;
@@ -824,6 +836,7 @@ pub fn write_report(
         not_examined,
         reproduce: req.command.clone(),
         outputs: vec![],
+        pictures: pictures_written,
     };
     // The PDF, HTML and CSV, then the sidecar with their hashes.
     let pdf_bytes = pdf_report::render(&report, &pictures)?;

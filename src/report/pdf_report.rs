@@ -264,7 +264,7 @@ pub fn render(
     p.heading("Reproduce", 13.0);
     p.para(&r.reproduce, Font::Mono, 8.0, 0.0);
     p.para_rgb(
-        "The JSON sidecar report.json holds the same content and the SHA-256 of this PDF and of the HTML page.",
+        "The JSON sidecar report.json holds the same content and the SHA-256 of this PDF, the HTML page, the CSV and every picture. `fauxscope verify` on the report folder checks them and the evidence files' hashes.",
         Font::Regular,
         BODY,
         0.0,

@@ -18,6 +18,14 @@ pub struct Listing {
 }
 
 impl Listing {
+    /// Each entry the walk could not read, with its message "PATH: reason" (scan, the report and
+    /// the window word it the same way).
+    pub fn unreadable_messages(&self) -> impl Iterator<Item = (&Path, String)> + '_ {
+        self.unreadable
+            .iter()
+            .map(|(p, reason)| (p.as_path(), format!("{}: {reason}", p.display())))
+    }
+
     /// A line naming the files that are not examined (the first few of them), or None; callers
     /// say "not examined" before it.
     pub fn others_note(&self) -> Option<String> {
