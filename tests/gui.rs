@@ -208,6 +208,35 @@ fn open_sample_shows_verdict_and_overlays() {
         .unwrap()
         .ends_with("custody.txt"));
     assert!(out.join("report.pdf").is_file());
+
+    // The written report verifies from the export dialog; a changed page is caught.
+    h.step();
+    h.get_by_label("Verify this report").click();
+    step_until(&mut h, "the verification", 60, |a| {
+        a.verify.result.is_some()
+    });
+    match &h.state().verify.result {
+        Some(Ok(v)) => assert!(v.verified, "{}", v.text()),
+        other => panic!("verification failed: {other:?}"),
+    }
+    h.step();
+    assert!(h.query_by_label_contains("Report verified").is_some());
+    let mut page = std::fs::read(out.join("report.html")).unwrap();
+    page.extend_from_slice(b"<!-- edited -->");
+    std::fs::write(out.join("report.html"), page).unwrap();
+    h.state_mut().verify_report(out.clone());
+    step_until(&mut h, "the second verification", 60, |a| {
+        a.verify.result.is_some()
+    });
+    match &h.state().verify.result {
+        Some(Ok(v)) => {
+            assert!(!v.verified);
+            assert!(v.text().contains("CHANGED   report.html"), "{}", v.text());
+        }
+        other => panic!("verification failed: {other:?}"),
+    }
+    h.step();
+    assert!(h.query_by_label_contains("Report not verified").is_some());
 }
 
 #[test]

@@ -138,6 +138,25 @@ pub struct App {
     pending_configure: bool,
     pub export: ExportState,
     pub calibrate: CalibrateState,
+    pub verify: VerifyState,
+    /// Wakes the window from background threads of its own (report verification).
+    wake: worker::Waker,
+}
+
+/// The report-verification window's state.
+#[derive(Default)]
+pub struct VerifyState {
+    pub open: bool,
+    /// A report folder typed in (for systems without a folder dialog).
+    pub typed: String,
+    /// Optional: a folder where the evidence now is (its files are matched to the report by
+    /// their hashes); empty: each file is checked at the path the report records.
+    pub evidence: String,
+    /// The report being verified, or last verified.
+    pub folder: Option<PathBuf>,
+    pub running: bool,
+    pub result: Option<Result<crate::report::verify::Verification, String>>,
+    rx: Option<Receiver<Result<crate::report::verify::Verification, String>>>,
 }
 
 /// The detector library's local-threshold form.
@@ -196,6 +215,8 @@ pub enum PickTarget {
     Fake,
     /// Known-real folders for a local threshold.
     CalibrateReal,
+    /// A report folder to verify (fills the verification window's field).
+    VerifyFolder,
 }
 
 impl App {
@@ -217,7 +238,7 @@ impl App {
             Some(c) => Arc::new(move || c.request_repaint()),
             None => Arc::new(|| {}),
         };
-        let (tx, rx) = worker::spawn(wake);
+        let (tx, rx) = worker::spawn(wake.clone());
         let mut app = Self {
             settings,
             bookmarks,
@@ -242,6 +263,8 @@ impl App {
             pending_configure: true,
             export: ExportState::default(),
             calibrate: CalibrateState::default(),
+            verify: VerifyState::default(),
+            wake,
         };
         app.configure();
         app
@@ -371,7 +394,23 @@ impl App {
                 PickTarget::Real => self.train.real.extend(paths),
                 PickTarget::Fake => self.train.fake.extend(paths),
                 PickTarget::CalibrateReal => self.calibrate.real.extend(paths),
+                PickTarget::VerifyFolder => {
+                    if let Some(dir) = paths.into_iter().next() {
+                        self.verify.typed = dir.display().to_string();
+                    }
+                }
             }
+        }
+        if let Some(r) = self.verify.rx.as_ref().and_then(|rx| rx.try_recv().ok()) {
+            any = true;
+            self.verify.rx = None;
+            self.verify.running = false;
+            self.status = match &r {
+                Ok(v) if v.verified => "report verified".into(),
+                Ok(_) => "report NOT verified".into(),
+                Err(_) => "report verification failed".into(),
+            };
+            self.verify.result = Some(r);
         }
         any
     }
@@ -545,6 +584,9 @@ impl App {
         if self.export.open {
             self.export_window(&ctx);
         }
+        if self.verify.open {
+            self.verify_window(&ctx);
+        }
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
         match self.view {
             View::Evidence => {
@@ -580,6 +622,104 @@ impl App {
         self.frame_ms.push(ms);
         if self.frame_ms.len() > 240 {
             self.frame_ms.remove(0);
+        }
+    }
+
+    /// Checks a report folder against its sidecar and its evidence at the recorded paths, on a
+    /// thread of its own (it reads every file; the service thread stays free for analyses).
+    pub fn verify_report(&mut self, dir: PathBuf) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let wake = self.wake.clone();
+        let target = dir.clone();
+        let evidence: Vec<PathBuf> = Some(self.verify.evidence.trim())
+            .filter(|e| !e.is_empty())
+            .map(PathBuf::from)
+            .into_iter()
+            .collect();
+        std::thread::spawn(move || {
+            let r = crate::report::verify::verify(&target, &evidence).map_err(|e| format!("{e:#}"));
+            let _ = tx.send(r);
+            wake();
+        });
+        self.verify.open = true;
+        self.verify.folder = Some(dir);
+        self.verify.running = true;
+        self.verify.result = None;
+        self.verify.rx = Some(rx);
+        self.status = "verifying the report…".into();
+    }
+
+    fn verify_window(&mut self, ctx: &egui::Context) {
+        let mut open = self.verify.open;
+        let mut go = None;
+        egui::Window::new("Verify a report")
+            .open(&mut open)
+            .collapsible(false)
+            .default_width(900.0)
+            .show(ctx, |ui| {
+                ui.label(
+                    RichText::new(
+                        "Checks, read-only, every file of a report folder against the SHA-256 in its report.json, and every evidence file at the path the report records against its SHA-256 and SHA-512.",
+                    )
+                    .small(),
+                );
+                ui.add_enabled_ui(!self.verify.running, |ui| {
+                    egui::Grid::new("verify").num_columns(2).show(ui, |ui| {
+                        ui.label("Report folder");
+                        ui.horizontal(|ui| {
+                            ui.text_edit_singleline(&mut self.verify.typed);
+                            if ui.button("Choose…").clicked() {
+                                let tx = self.picked.0.clone();
+                                std::thread::spawn(move || {
+                                    if let Some(f) = rfd::FileDialog::new().pick_folder() {
+                                        let _ = tx.send((PickTarget::VerifyFolder, vec![f]));
+                                    }
+                                });
+                            }
+                        });
+                        ui.end_row();
+                        ui.label("Evidence now in");
+                        ui.horizontal(|ui| {
+                            ui.text_edit_singleline(&mut self.verify.evidence)
+                                .on_hover_text("Files there are matched to the report by their hashes, so moved or renamed copies are found");
+                            ui.label(RichText::new("optional; empty: each file where the report says it was").small());
+                        });
+                        ui.end_row();
+                    });
+                    if ui
+                        .add_enabled(!self.verify.typed.trim().is_empty(), egui::Button::new("Verify"))
+                        .clicked()
+                    {
+                        go = Some(PathBuf::from(self.verify.typed.trim()));
+                    }
+                });
+                if let Some(f) = &self.verify.folder {
+                    ui.label(format!("Report: {}", f.display()));
+                }
+                if self.verify.running {
+                    ui.label("… reading and hashing every file");
+                }
+                match &self.verify.result {
+                    Some(Ok(v)) => {
+                        let (head, colour) = if v.verified {
+                            ("Report verified: every report file and evidence file agrees with its sidecar", Color32::LIGHT_GREEN)
+                        } else {
+                            ("Report not verified: some files do not agree with its sidecar (below)", Color32::from_rgb(255, 140, 100))
+                        };
+                        ui.label(RichText::new(head).strong().color(colour));
+                        egui::ScrollArea::vertical().max_height(360.0).show(ui, |ui| {
+                            ui.label(RichText::new(v.text()).monospace());
+                        });
+                    }
+                    Some(Err(e)) => {
+                        ui.label(RichText::new(e).color(Color32::RED));
+                    }
+                    None => {}
+                }
+            });
+        self.verify.open = open;
+        if let Some(dir) = go {
+            self.verify_report(dir);
         }
     }
 
@@ -655,6 +795,7 @@ impl App {
 
     fn export_window(&mut self, ctx: &egui::Context) {
         let mut open = self.export.open;
+        let mut verify = None;
         egui::Window::new("Export forensic report")
             .open(&mut open)
             .collapsible(false)
@@ -696,6 +837,13 @@ impl App {
                         for o in outs {
                             ui.label(RichText::new(format!("{}  sha256 {}", o.name, o.sha256)).monospace().small());
                         }
+                        if ui
+                            .button("Verify this report")
+                            .on_hover_text("Check its files and the evidence against report.json")
+                            .clicked()
+                        {
+                            verify = Some(dir.clone());
+                        }
                     }
                     Some(Err(e)) => {
                         ui.label(RichText::new(e).color(Color32::RED));
@@ -704,6 +852,9 @@ impl App {
                 }
             });
         self.export.open = open;
+        if let Some(dir) = verify {
+            self.verify_report(dir);
+        }
     }
 
     /// Records one whole frame's CPU time (the eframe shell reports it).
@@ -797,6 +948,15 @@ impl App {
                 .clicked()
             {
                 self.export.open = true;
+            }
+            if ui
+                .button("Verify report…")
+                .on_hover_text(
+                    "Check a report folder's files and its evidence against its report.json",
+                )
+                .clicked()
+            {
+                self.verify.open = true;
             }
             ui.separator();
             let before = self.settings.device;
