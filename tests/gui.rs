@@ -499,3 +499,129 @@ fn library_sets_a_local_threshold_and_installs_it() {
     h.step();
     assert_eq!(h.state().settings.detector, "tiny-probe-local");
 }
+
+/// The evidence list for many images: the counts line, sorting by probability, a filter, the
+/// arrow keys along the shown order, and taking an image off the list (the file stays).
+#[test]
+fn the_evidence_list_sorts_filters_walks_and_takes_images_off() {
+    use fauxscope::gui::triage::{ListFilter, ListSort};
+    if !common::real_model_available() {
+        eprintln!("skipping: real weights not installed");
+        return;
+    }
+    let app = App::new(paths("triage"), None, None);
+    let mut h = Harness::builder()
+        .with_size([1400.0, 860.0])
+        .build_ui_state(|ui, app: &mut App| app.show(ui), app);
+    let samples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/samples");
+    let broken = sandbox().join("triage-broken.jpg");
+    std::fs::write(&broken, b"\xff\xd8\xff\xe0 not a picture").unwrap();
+    // The broken file first, so that taking it off shifts the others.
+    h.state_mut().add_path(&broken);
+    for name in [
+        "photo-coffee.png",
+        "procedural-scene.png",
+        "photo-rocket.jpg",
+    ] {
+        h.state_mut().add_path(&samples.join(name));
+    }
+    step_until(&mut h, "the analyses", 180, |a| {
+        a.evidence.len() == 4 && a.evidence.iter().all(|e| e.complete)
+    });
+    let probs: Vec<Option<f32>> = h
+        .state()
+        .evidence
+        .iter()
+        .map(|e| {
+            e.analysis
+                .as_ref()
+                .and_then(|a| a.primary())
+                .map(|r| r.probability)
+        })
+        .collect();
+    assert!(probs[0].is_none() && h.state().evidence[0].error.is_some());
+    assert!(h.query_by_label_contains("4 images: ").is_some());
+    assert!(h.query_by_label_contains("1 error").is_some());
+
+    // Most likely generated first, the unreadable file last.
+    h.state_mut().list_sort = ListSort::Probability;
+    let shown = h.state().shown();
+    assert_eq!(shown.len(), 4);
+    assert_eq!(shown[3], 0);
+    for w in shown[..3].windows(2) {
+        assert!(
+            probs[w[0]].unwrap() >= probs[w[1]].unwrap(),
+            "{probs:?} {shown:?}"
+        );
+    }
+    // Only the errors: one of four.
+    h.state_mut().list_filter = ListFilter::Errors;
+    h.step();
+    assert_eq!(h.state().shown(), [0]);
+    assert!(h.query_by_label_contains("1 of 4").is_some());
+    h.state_mut().list_filter = ListFilter::All;
+
+    // The arrow keys follow the shown order.
+    h.state_mut().selected = None;
+    h.step();
+    h.key_press(egui::Key::ArrowDown);
+    h.step();
+    assert_eq!(h.state().selected, Some(shown[0]));
+    h.key_press(egui::Key::ArrowDown);
+    h.step();
+    assert_eq!(h.state().selected, Some(shown[1]));
+    let kept = h.state().evidence[shown[1]].path.clone();
+
+    // Right-click the broken file: taken off the list, the file itself untouched; the
+    // selection stays on the same image.
+    h.get_by_label("triage-broken.jpg").click_secondary();
+    h.step();
+    h.step();
+    h.get_by_label("Take off the list (the file is not touched)")
+        .click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().evidence.len(), 3);
+    assert!(h.state().evidence.iter().all(|e| e.path != broken));
+    assert!(broken.is_file());
+    let sel = h.state().selected.unwrap();
+    assert_eq!(h.state().evidence[sel].path, kept);
+    assert!(h.query_by_label_contains("3 images: ").is_some());
+
+    // One image bookmarked "to check": the filter shows it alone, and the export dialog's
+    // "only the images the list shows" reports on it alone.
+    let sha = {
+        let a = h.state_mut();
+        let e = &a.evidence[sel];
+        let sha = e.analysis.as_ref().unwrap().facts.sha256.clone();
+        a.bookmarks.set(
+            &sha,
+            fauxscope::workstation::settings::BookmarkStatus::ToCheck,
+            "",
+        );
+        a.list_filter = ListFilter::Marked;
+        sha
+    };
+    h.step();
+    assert_eq!(h.state().shown(), [sel]);
+    h.get_by_label("Export report…").click();
+    h.step();
+    h.step();
+    h.get_by_label_contains("only the 1 image(s) the list shows")
+        .click();
+    h.step();
+    assert!(h.state().export.shown_only);
+    let out = sandbox().join("triage-export");
+    h.state_mut().export_to(out.clone());
+    step_until(&mut h, "the report", 120, |a| a.export.result.is_some());
+    assert!(
+        matches!(h.state().export.result, Some(Ok(_))),
+        "{:?}",
+        h.state().export.result
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{v}");
+    assert_eq!(items[0]["file"]["sha256"], sha.as_str());
+}

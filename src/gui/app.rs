@@ -8,7 +8,7 @@ use super::worker::{self, Cmd, DetectorInfo, Event, Loaded};
 use crate::device::DeviceChoice;
 use crate::forensics::metadata::Metadata;
 use crate::jobs::CancelFlag;
-use crate::workstation::analyze::Analysis;
+use crate::workstation::analyze::{Agreement, Analysis};
 use crate::workstation::regions::RegionMap;
 use crate::workstation::settings::{Bookmarks, OverlayKind, Settings};
 use egui::{Color32, ColorImage, RichText, TextureHandle, TextureOptions};
@@ -139,6 +139,9 @@ pub struct App {
     pub export: ExportState,
     pub calibrate: CalibrateState,
     pub verify: VerifyState,
+    /// How the evidence list is ordered and which images it shows.
+    pub list_sort: super::triage::ListSort,
+    pub list_filter: super::triage::ListFilter,
     /// Wakes the window from background threads of its own (report verification).
     wake: worker::Waker,
 }
@@ -196,6 +199,8 @@ pub struct ExportState {
     pub notes: String,
     /// Only the selected image (else every image in the list).
     pub selected_only: bool,
+    /// Only the images the list's filter shows, in the list's order.
+    pub shown_only: bool,
     /// A region map of every image (the primary detector on every tile; slow on large images).
     pub regions: bool,
     pub running: bool,
@@ -264,6 +269,8 @@ impl App {
             export: ExportState::default(),
             calibrate: CalibrateState::default(),
             verify: VerifyState::default(),
+            list_sort: Default::default(),
+            list_filter: Default::default(),
             wake,
         };
         app.configure();
@@ -625,6 +632,50 @@ impl App {
         }
     }
 
+    /// What the evidence list's order and filter read of each image.
+    fn rows(&self) -> Vec<super::triage::Row> {
+        self.evidence
+            .iter()
+            .map(|e| {
+                let a = e.analysis.as_ref().filter(|_| e.error.is_none());
+                let primary = a.and_then(|a| a.primary());
+                super::triage::Row {
+                    name: e.name(),
+                    path: e.path.display().to_string(),
+                    probability: primary.map(|r| r.probability),
+                    flagged: primary.is_some_and(|r| r.generated()),
+                    unsure: a.is_some_and(|a| a.unsure() == Some(true)),
+                    disagree: a.is_some_and(|a| a.agreement == Agreement::Disagree),
+                    error: e.error.is_some(),
+                    bookmark: a
+                        .and_then(|a| self.bookmarks.get(&a.facts.sha256))
+                        .map(|b| b.status)
+                        .unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+
+    /// The evidence list's indices as shown: filtered and sorted.
+    pub fn shown(&self) -> Vec<usize> {
+        super::triage::order(&self.rows(), self.list_sort, self.list_filter)
+    }
+
+    /// Takes one image off the list (the file is not touched); its pending work is dropped.
+    pub fn remove_evidence(&mut self, i: usize) {
+        if i >= self.evidence.len() {
+            return;
+        }
+        let e = self.evidence.remove(i);
+        e.regions_cancel.cancel();
+        self.selected = match self.selected {
+            Some(s) if s == i => None,
+            Some(s) if s > i => Some(s - 1),
+            s => s,
+        };
+        self.status = format!("{} taken off the list (the file is not touched)", e.name());
+    }
+
     /// Checks a report folder against its sidecar and its evidence at the recorded paths, on a
     /// thread of its own (it reads every file; the service thread stays free for analyses).
     pub fn verify_report(&mut self, dir: PathBuf) {
@@ -725,10 +776,16 @@ impl App {
 
     /// Sends the report job for the chosen images to the service thread.
     pub fn export_to(&mut self, out: PathBuf) {
+        let filtered = self.export.shown_only && self.list_filter != super::triage::ListFilter::All;
         let inputs: Vec<PathBuf> = if self.export.selected_only {
             self.selected()
                 .map(|e| vec![e.path.clone()])
                 .unwrap_or_default()
+        } else if filtered {
+            self.shown()
+                .into_iter()
+                .map(|i| self.evidence[i].path.clone())
+                .collect()
         } else {
             self.evidence.iter().map(|e| e.path.clone()).collect()
         };
@@ -781,8 +838,9 @@ impl App {
                 regions,
             ),
             regions,
-            // A report of one selected image leaves the folders' other files out.
-            not_examined: if self.export.selected_only {
+            // A report of one selected image, or of the filtered ones, leaves the folders' other
+            // files out.
+            not_examined: if self.export.selected_only || filtered {
                 Vec::new()
             } else {
                 self.not_examined.clone()
@@ -812,6 +870,16 @@ impl App {
                     ui.end_row();
                 });
                 ui.checkbox(&mut self.export.selected_only, "only the selected image");
+                if self.list_filter != super::triage::ListFilter::All {
+                    let n = self.shown().len();
+                    ui.add_enabled(
+                        !self.export.selected_only,
+                        egui::Checkbox::new(
+                            &mut self.export.shown_only,
+                            format!("only the {n} image(s) the list shows ({})", self.list_filter.label()),
+                        ),
+                    );
+                }
                 ui.checkbox(&mut self.export.regions, "region maps")
                     .on_hover_text("The primary detector on every native 224-px tile of each image: one forward pass per tile");
                 ui.label(RichText::new("Writes report.pdf, report.html, report.json and summary.csv into the chosen folder.").small());
@@ -1053,9 +1121,72 @@ impl App {
                 .weak(),
         );
         ui.separator();
-        let mut clicked = None;
+        let rows = self.rows();
+        let shown = super::triage::order(&rows, self.list_sort, self.list_filter);
+        if !rows.is_empty() {
+            ui.label(RichText::new(super::triage::Counts::of(&rows).line()).small());
+            ui.horizontal(|ui| {
+                egui::ComboBox::from_id_salt("list-sort")
+                    .selected_text(self.list_sort.label())
+                    .show_ui(ui, |ui| {
+                        for s in super::triage::ListSort::ALL {
+                            ui.selectable_value(&mut self.list_sort, s, s.label());
+                        }
+                    })
+                    .response
+                    .on_hover_text("Order of the list");
+            });
+            ui.horizontal(|ui| {
+                egui::ComboBox::from_id_salt("list-filter")
+                    .selected_text(self.list_filter.label())
+                    .show_ui(ui, |ui| {
+                        for f in super::triage::ListFilter::ALL {
+                            ui.selectable_value(&mut self.list_filter, f, f.label());
+                        }
+                    })
+                    .response
+                    .on_hover_text("Which images the list shows");
+                if self.list_filter != super::triage::ListFilter::All {
+                    ui.label(
+                        RichText::new(format!("{} of {}", shown.len(), rows.len()))
+                            .small()
+                            .weak(),
+                    );
+                }
+            });
+            ui.label(
+                RichText::new("Up/Down keys: select · right-click: take off the list")
+                    .small()
+                    .weak(),
+            );
+            ui.separator();
+        }
+        // The arrow keys walk the shown order (unless a text field has the keyboard).
+        let ctx = ui.ctx().clone();
+        let mut keyed = None;
+        if !ctx.egui_wants_keyboard_input() {
+            let (down, up) = ctx.input(|i| {
+                (
+                    i.key_pressed(egui::Key::ArrowDown),
+                    i.key_pressed(egui::Key::ArrowUp),
+                )
+            });
+            let dir = if down {
+                1
+            } else if up {
+                -1
+            } else {
+                0
+            };
+            if dir != 0 {
+                keyed = super::triage::step(&shown, self.selected, dir);
+            }
+        }
+        let mut clicked = keyed;
+        let mut remove = None;
         egui::ScrollArea::vertical().show(ui, |ui| {
-            for (i, e) in self.evidence.iter().enumerate() {
+            for &i in &shown {
+                let e = &self.evidence[i];
                 let sel = self.selected == Some(i);
                 let r = ui
                     .horizontal(|ui| {
@@ -1092,8 +1223,24 @@ impl App {
                 if r.clicked() {
                     clicked = Some(i);
                 }
+                if keyed == Some(i) {
+                    r.scroll_to_me(None);
+                }
+                r.context_menu(|ui| {
+                    if ui
+                        .button("Take off the list (the file is not touched)")
+                        .clicked()
+                    {
+                        remove = Some(i);
+                        ui.close();
+                    }
+                });
             }
         });
+        if let Some(i) = remove {
+            self.remove_evidence(i);
+            clicked = None;
+        }
         if let Some(i) = clicked {
             self.selected = Some(i);
             self.view_state = ViewState::default();

@@ -4,6 +4,7 @@
 pub mod app;
 mod inspector;
 mod train_panel;
+pub mod triage;
 pub mod viewer;
 pub mod worker;
 
