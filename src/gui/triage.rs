@@ -111,13 +111,8 @@ pub fn order(rows: &[Row], sort: ListSort, filter: ListFilter) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].shown(filter)).collect();
     match sort {
         ListSort::Added => {}
-        ListSort::Name => idx.sort_by(|&a, &b| {
-            let (x, y) = (&rows[a], &rows[b]);
-            x.name
-                .to_lowercase()
-                .cmp(&y.name.to_lowercase())
-                .then_with(|| x.path.cmp(&y.path))
-        }),
+        // The list is ordered every frame: each name is lower-cased once.
+        ListSort::Name => idx.sort_by_cached_key(|&i| (rows[i].name.to_lowercase(), &rows[i].path)),
         // Stable: equal probabilities keep the order they were added in.
         ListSort::Probability => {
             idx.sort_by(|&a, &b| match (rows[a].probability, rows[b].probability) {
