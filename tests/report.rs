@@ -422,6 +422,20 @@ fn train_probe(dir: &Path, real: &Path, fake: &Path, extra: &[&str]) -> PathBuf 
     out
 }
 
+/// A report by `detector` on the tiny model (no comparison detector) on `inputs` into `out`,
+/// with `extra` flags; returns its sidecar, checked against the schema.
+fn tiny_report(dir: &Path, detector: &Path, inputs: &[&Path], out: &Path, extra: &[&str]) -> Value {
+    run(tiny_command(dir, "report")
+        .args(inputs)
+        .arg("--out")
+        .arg(out)
+        .arg("--detector")
+        .arg(detector)
+        .args(["--compare", ""])
+        .args(extra));
+    valid_sidecar(out)
+}
+
 /// Runs a command that must succeed.
 fn run(c: &mut std::process::Command) -> std::process::Output {
     let o = c.output().unwrap();
@@ -446,14 +460,7 @@ fn a_recalibrated_detector_is_declared_in_the_report() {
         .arg("--out")
         .arg(&local));
     let out = dir.path().join("report");
-    run(bin("report")
-        .arg(real.join("r3.png"))
-        .arg("--out")
-        .arg(&out)
-        .arg("--detector")
-        .arg(&local)
-        .args(["--compare", ""]));
-    let json = valid_sidecar(&out);
+    let json = tiny_report(dir.path(), &local, &[&real.join("r3.png")], &out, &[]);
     let rec = &json["detectors"][0]["recalibration"];
     assert_eq!(rec["trained_name"], "trained");
     assert_eq!(rec["reference"]["real_count"], 24);
@@ -481,7 +488,6 @@ fn a_recalibrated_detector_is_declared_in_the_report() {
 fn a_region_map_is_drawn_and_declared_in_the_report_or_its_absence_explained() {
     let dir = tempfile::tempdir().unwrap();
     let (real, fake) = common::make_data(dir.path(), 24);
-    let bin = |sub: &str| tiny_command(dir.path(), sub);
     let center = train_probe(dir.path(), &real, &fake, &["--crop", "center"]);
     let clip = train_probe(dir.path(), &real, &fake, &["--crop", "clip"]);
     // 96 x 64 in the tiny model's 32-px tiles: 3 x 2.
@@ -491,16 +497,8 @@ fn a_region_map_is_drawn_and_declared_in_the_report_or_its_absence_explained() {
     })
     .save(&img)
     .unwrap();
-    let report = |det: &Path, out: &Path| -> Value {
-        run(bin("report")
-            .arg(&img)
-            .arg("--out")
-            .arg(out)
-            .arg("--detector")
-            .arg(det)
-            .args(["--compare", "", "--regions"]));
-        valid_sidecar(out)
-    };
+    let report =
+        |det: &Path, out: &Path| tiny_report(dir.path(), det, &[&img], out, &["--regions"]);
     let out = dir.path().join("with");
     let json = report(&center, &out);
     let it = &json["items"][0];
@@ -597,23 +595,13 @@ fn a_heic_photo_is_reported_with_its_decoder() {
     }
     let dir = tempfile::tempdir().unwrap();
     let (real, fake) = common::make_data(dir.path(), 12);
-    let bin = |sub: &str| tiny_command(dir.path(), sub);
     let trained = train_probe(dir.path(), &real, &fake, &[]);
     let evidence = dir.path().join("evidence");
     std::fs::create_dir_all(&evidence).unwrap();
     let img = image::open(real.join("r3.png")).unwrap().into_rgb8();
     let heic = fauxscope::heif::encode(&img, fauxscope::heif::Codec::Hevc, 90).unwrap();
     std::fs::write(evidence.join("IMG_0003.HEIC"), &heic).unwrap();
-    let report = |input: &Path, out: &Path| {
-        run(bin("report")
-            .arg(input)
-            .arg("--out")
-            .arg(out)
-            .arg("--detector")
-            .arg(&trained)
-            .args(["--compare", ""]));
-        valid_sidecar(out)
-    };
+    let report = |input: &Path, out: &Path| tiny_report(dir.path(), &trained, &[input], out, &[]);
     let out = dir.path().join("heic-report");
     let json = report(&evidence, &out);
     let item = &json["items"][0];
@@ -659,15 +647,8 @@ fn a_file_given_twice_is_reported_once_and_a_copy_names_its_original() {
     std::fs::copy(real.join("r1.png"), evidence.join("a.png")).unwrap();
     std::fs::copy(real.join("r1.png"), evidence.join("forwarded-copy.png")).unwrap();
     let out = dir.path().join("out");
-    run(tiny_command(dir.path(), "report")
-        .arg(&evidence)
-        .arg(evidence.join("../evidence/a.png"))
-        .arg("--out")
-        .arg(&out)
-        .arg("--detector")
-        .arg(&trained)
-        .args(["--compare", ""]));
-    let json = valid_sidecar(&out);
+    let again = evidence.join("../evidence/a.png");
+    let json = tiny_report(dir.path(), &trained, &[&evidence, &again], &out, &[]);
     let items = json["items"].as_array().unwrap();
     let names: Vec<&str> = items
         .iter()
@@ -695,14 +676,7 @@ fn verify_checks_the_report_files_and_the_evidence_against_the_sidecar() {
     std::fs::copy(fake.join("f1.png"), evidence.join("b.png")).unwrap();
     std::fs::write(evidence.join("broken.jpg"), b"\xff\xd8\xff\xe0 not really").unwrap();
     let out = dir.path().join("out");
-    run(tiny_command(dir.path(), "report")
-        .arg(&evidence)
-        .arg("--out")
-        .arg(&out)
-        .arg("--detector")
-        .arg(&trained)
-        .args(["--compare", ""]));
-    let sidecar = valid_sidecar(&out);
+    let sidecar = tiny_report(dir.path(), &trained, &[&evidence], &out, &[]);
     assert_eq!(
         sidecar["pictures"].as_array().unwrap().len(),
         8,

@@ -1126,26 +1126,24 @@ impl App {
         if !rows.is_empty() {
             ui.label(RichText::new(super::triage::Counts::of(&rows).line()).small());
             ui.horizontal(|ui| {
-                egui::ComboBox::from_id_salt("list-sort")
-                    .selected_text(self.list_sort.label())
-                    .show_ui(ui, |ui| {
-                        for s in super::triage::ListSort::ALL {
-                            ui.selectable_value(&mut self.list_sort, s, s.label());
-                        }
-                    })
-                    .response
-                    .on_hover_text("Order of the list");
+                choice(
+                    ui,
+                    "list-sort",
+                    &mut self.list_sort,
+                    &super::triage::ListSort::ALL,
+                    super::triage::ListSort::label,
+                    "Order of the list",
+                );
             });
             ui.horizontal(|ui| {
-                egui::ComboBox::from_id_salt("list-filter")
-                    .selected_text(self.list_filter.label())
-                    .show_ui(ui, |ui| {
-                        for f in super::triage::ListFilter::ALL {
-                            ui.selectable_value(&mut self.list_filter, f, f.label());
-                        }
-                    })
-                    .response
-                    .on_hover_text("Which images the list shows");
+                choice(
+                    ui,
+                    "list-filter",
+                    &mut self.list_filter,
+                    &super::triage::ListFilter::ALL,
+                    super::triage::ListFilter::label,
+                    "Which images the list shows",
+                );
                 if self.list_filter != super::triage::ListFilter::All {
                     ui.label(
                         RichText::new(format!("{} of {}", shown.len(), rows.len()))
@@ -1636,6 +1634,26 @@ pub fn metrics_line(m: &serde_json::Value) -> String {
         }
     }
     parts.join(", ")
+}
+
+/// A drop-down of `all` values named by `label`.
+fn choice<T: Copy + PartialEq>(
+    ui: &mut egui::Ui,
+    id: &str,
+    value: &mut T,
+    all: &[T],
+    label: fn(T) -> &'static str,
+    hover: &str,
+) {
+    egui::ComboBox::from_id_salt(id)
+        .selected_text(label(*value))
+        .show_ui(ui, |ui| {
+            for &v in all {
+                ui.selectable_value(value, v, label(v));
+            }
+        })
+        .response
+        .on_hover_text(hover);
 }
 
 fn badge(ui: &mut egui::Ui, e: &Evidence) {
