@@ -436,6 +436,17 @@ fn tiny_report(dir: &Path, detector: &Path, inputs: &[&Path], out: &Path, extra:
     valid_sidecar(out)
 }
 
+/// A folder with a tiny-model probe trained on 12 + 12 made images, and an empty `evidence`
+/// folder in it: (folder, real, fake, probe, evidence).
+fn probe_case() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, fake) = common::make_data(dir.path(), 12);
+    let trained = train_probe(dir.path(), &real, &fake, &[]);
+    let evidence = dir.path().join("evidence");
+    std::fs::create_dir_all(&evidence).unwrap();
+    (dir, real, fake, trained, evidence)
+}
+
 /// Runs a command that must succeed.
 fn run(c: &mut std::process::Command) -> std::process::Output {
     let o = c.output().unwrap();
@@ -593,11 +604,7 @@ fn a_heic_photo_is_reported_with_its_decoder() {
     if !fauxscope::heif::available_for_tests() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (real, fake) = common::make_data(dir.path(), 12);
-    let trained = train_probe(dir.path(), &real, &fake, &[]);
-    let evidence = dir.path().join("evidence");
-    std::fs::create_dir_all(&evidence).unwrap();
+    let (dir, real, _, trained, evidence) = probe_case();
     let img = image::open(real.join("r3.png")).unwrap().into_rgb8();
     let heic = fauxscope::heif::encode(&img, fauxscope::heif::Codec::Hevc, 90).unwrap();
     std::fs::write(evidence.join("IMG_0003.HEIC"), &heic).unwrap();
@@ -639,11 +646,7 @@ fn a_heic_photo_is_reported_with_its_decoder() {
 /// is reported once; a copy of it under another name is reported, and says whose copy it is.
 #[test]
 fn a_file_given_twice_is_reported_once_and_a_copy_names_its_original() {
-    let dir = tempfile::tempdir().unwrap();
-    let (real, fake) = common::make_data(dir.path(), 12);
-    let trained = train_probe(dir.path(), &real, &fake, &[]);
-    let evidence = dir.path().join("evidence");
-    std::fs::create_dir_all(&evidence).unwrap();
+    let (dir, real, _, trained, evidence) = probe_case();
     std::fs::copy(real.join("r1.png"), evidence.join("a.png")).unwrap();
     std::fs::copy(real.join("r1.png"), evidence.join("forwarded-copy.png")).unwrap();
     let out = dir.path().join("out");
@@ -667,11 +670,7 @@ fn a_file_given_twice_is_reported_once_and_a_copy_names_its_original() {
 /// each told apart, and verification writes nothing.
 #[test]
 fn verify_checks_the_report_files_and_the_evidence_against_the_sidecar() {
-    let dir = tempfile::tempdir().unwrap();
-    let (real, fake) = common::make_data(dir.path(), 12);
-    let trained = train_probe(dir.path(), &real, &fake, &[]);
-    let evidence = dir.path().join("evidence");
-    std::fs::create_dir_all(&evidence).unwrap();
+    let (dir, real, fake, trained, evidence) = probe_case();
     std::fs::copy(real.join("r1.png"), evidence.join("a.png")).unwrap();
     std::fs::copy(fake.join("f1.png"), evidence.join("b.png")).unwrap();
     std::fs::write(evidence.join("broken.jpg"), b"\xff\xd8\xff\xe0 not really").unwrap();
