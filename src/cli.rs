@@ -131,6 +131,9 @@ pub enum Command {
         /// Pre-fill the fine-tune panel's generated-image folders.
         #[arg(long)]
         fake: Vec<PathBuf>,
+        /// Open a case file saved by the window (its images, bookmarks and case details).
+        #[arg(long)]
+        case: Option<PathBuf>,
     },
     /// Base models and detectors.
     Model {
@@ -464,11 +467,13 @@ pub fn run(cli: Cli) -> Result<i32> {
             model,
             real,
             fake,
+            case,
         } => gui(GuiArgs {
             images,
             model,
             real,
             fake,
+            case,
         }),
     }
 }
@@ -591,6 +596,7 @@ pub struct GuiArgs {
     pub model: Option<String>,
     pub real: Vec<PathBuf>,
     pub fake: Vec<PathBuf>,
+    pub case: Option<PathBuf>,
 }
 
 #[cfg(feature = "gui")]

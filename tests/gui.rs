@@ -625,3 +625,119 @@ fn the_evidence_list_sorts_filters_walks_and_takes_images_off() {
     assert_eq!(items.len(), 1, "{v}");
     assert_eq!(items[0]["file"]["sha256"], sha.as_str());
 }
+
+/// A case file: the evidence list saved with its SHA-256, bookmarks and case details, opened in
+/// a fresh window (another machine's bookmarks), which says which file changed since.
+#[test]
+fn a_case_saves_and_opens_the_evidence_list_and_names_a_changed_file() {
+    if !common::real_model_available() {
+        eprintln!("skipping: real weights not installed");
+        return;
+    }
+    let samples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/samples");
+    let dir = sandbox().join("case-evidence");
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["photo-coffee.png", "photo-rocket.jpg"] {
+        std::fs::copy(samples.join(name), dir.join(name)).unwrap();
+    }
+    let app = App::new(paths("case-a"), None, None);
+    let mut h = Harness::builder()
+        .with_size([1400.0, 860.0])
+        .build_ui_state(|ui, app: &mut App| app.show(ui), app);
+    h.state_mut().add_path(&dir);
+    step_until(&mut h, "the analyses", 120, |a| {
+        a.evidence.len() == 2 && a.evidence.iter().all(|e| e.complete)
+    });
+    let case = sandbox().join("case-1.json");
+    {
+        let a = h.state_mut();
+        let sha = a.evidence[0]
+            .analysis
+            .as_ref()
+            .unwrap()
+            .facts
+            .sha256
+            .clone();
+        a.bookmarks.set(
+            &sha,
+            fauxscope::workstation::settings::BookmarkStatus::Warning,
+            "cloned sky",
+        );
+        a.export.case_id = "CASE-9".into();
+    }
+    // Through the case window.
+    h.get_by_label("Case…").click();
+    h.step();
+    h.state_mut().case.path = case.display().to_string();
+    h.step();
+    h.get_by_label("Save the list as this case").click();
+    h.step();
+    assert!(
+        matches!(h.state().case.message, Some(Ok(_))),
+        "{:?}",
+        h.state().case.message
+    );
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&case).unwrap()).unwrap();
+    assert_eq!(saved["case_id"], "CASE-9");
+    assert_eq!(saved["evidence"].as_array().unwrap().len(), 2);
+    assert_eq!(saved["evidence"][0]["bookmark"]["note"], "cloned sky");
+
+    // The rocket photo changes; a fresh window (empty bookmarks) opens the case.
+    let rocket = dir.join("photo-rocket.jpg");
+    let mut bytes = std::fs::read(&rocket).unwrap();
+    bytes.extend_from_slice(b"appended");
+    std::fs::write(&rocket, bytes).unwrap();
+    let app = App::new(paths("case-b"), None, None);
+    let mut h = Harness::builder()
+        .with_size([1400.0, 860.0])
+        .build_ui_state(|ui, app: &mut App| app.show(ui), app);
+    h.state_mut()
+        .add_path(&samples.join("procedural-scene.png"));
+    let msg = h.state_mut().open_case(&case).unwrap();
+    assert!(
+        msg.contains("CASE-9") && msg.contains("1 bookmark(s) taken"),
+        "{msg}"
+    );
+    step_until(&mut h, "the case's analyses", 120, |a| {
+        a.evidence.len() == 2 && a.evidence.iter().all(|e| e.complete)
+    });
+    let names: Vec<String> = h.state().evidence.iter().map(|e| e.name()).collect();
+    assert_eq!(
+        names,
+        ["photo-coffee.png", "photo-rocket.jpg"],
+        "the list is replaced"
+    );
+    assert_eq!(h.state().export.case_id, "CASE-9");
+    let sha = saved["evidence"][0]["sha256"].as_str().unwrap();
+    assert_eq!(h.state().bookmarks.get(sha).unwrap().note, "cloned sky");
+    let notice = h.state().notice.clone().unwrap_or_default();
+    assert!(
+        notice.contains("photo-rocket.jpg: CHANGED since the case was saved"),
+        "{notice}"
+    );
+    assert!(!notice.contains("photo-coffee.png: CHANGED"), "{notice}");
+    // The changed file's verdict card says so too, and only that file's.
+    let warned = |i: usize| {
+        h.state().evidence[i]
+            .analysis
+            .as_ref()
+            .unwrap()
+            .warnings
+            .iter()
+            .any(|w| w.contains("CHANGED since the case was saved"))
+    };
+    assert!(warned(1) && !warned(0));
+    // A file that is not a case: an error naming it.
+    let bad = sandbox().join("not-a-case.json");
+    std::fs::write(&bad, b"[1, 2]").unwrap();
+    let e = format!("{:#}", h.state_mut().open_case(&bad).unwrap_err());
+    assert!(
+        e.contains("not-a-case.json") && e.contains("not a Fauxscope case file"),
+        "{e}"
+    );
+    assert_eq!(
+        h.state().evidence.len(),
+        2,
+        "a bad case leaves the list as it was"
+    );
+}

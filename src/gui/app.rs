@@ -55,6 +55,9 @@ pub struct Evidence {
     pub regions: Option<Option<Result<RegionMap, String>>>,
     /// Stops the region map being made (the flag of the latest request).
     regions_cancel: CancelFlag,
+    /// The file's SHA-256 is not the one the case file it came from recorded: shown with the
+    /// analysis's warnings.
+    case_warning: Option<String>,
 }
 
 impl Evidence {
@@ -74,6 +77,7 @@ impl Evidence {
             overlays: vec![],
             regions: None,
             regions_cancel: CancelFlag::new(),
+            case_warning: None,
         }
     }
     /// Forgets the region map, stopping it if it is being made.
@@ -142,8 +146,22 @@ pub struct App {
     /// How the evidence list is ordered and which images it shows.
     pub list_sort: super::triage::ListSort,
     pub list_filter: super::triage::ListFilter,
+    pub case: CaseState,
+    /// The SHA-256 a case file recorded for each of its images, checked when the image is
+    /// analysed again (then dropped).
+    expected_sha: std::collections::HashMap<PathBuf, String>,
     /// Wakes the window from background threads of its own (report verification).
     wake: worker::Waker,
+}
+
+/// The case window's state (save and open the evidence list).
+#[derive(Debug, Default)]
+pub struct CaseState {
+    pub open: bool,
+    /// The case file's path, typed or chosen.
+    pub path: String,
+    /// What the last save or open said, or its error.
+    pub message: Option<Result<String, String>>,
 }
 
 /// The report-verification window's state.
@@ -222,6 +240,8 @@ pub enum PickTarget {
     CalibrateReal,
     /// A report folder to verify (fills the verification window's field).
     VerifyFolder,
+    /// A case file (fills the case window's field).
+    CaseFile,
 }
 
 impl App {
@@ -271,6 +291,8 @@ impl App {
             verify: VerifyState::default(),
             list_sort: Default::default(),
             list_filter: Default::default(),
+            case: CaseState::default(),
+            expected_sha: Default::default(),
             wake,
         };
         app.configure();
@@ -406,6 +428,11 @@ impl App {
                         self.verify.typed = dir.display().to_string();
                     }
                 }
+                PickTarget::CaseFile => {
+                    if let Some(f) = paths.into_iter().next() {
+                        self.case.path = f.display().to_string();
+                    }
+                }
             }
         }
         if let Some(r) = self.verify.rx.as_ref().and_then(|rx| rx.try_recv().ok()) {
@@ -488,7 +515,15 @@ impl App {
                 complete,
                 seconds,
             } => {
+                let changed = self.check_expected(&path, Some(&analysis.facts.sha256));
                 if let Some(e) = self.find(&path) {
+                    if changed.is_some() {
+                        e.case_warning = changed;
+                    }
+                    let mut analysis = analysis;
+                    if let Some(w) = &e.case_warning {
+                        analysis.warnings.push(w.clone());
+                    }
                     if e.first_verdict_s.is_none() {
                         e.first_verdict_s = Some(seconds);
                         log::info(&format!(
@@ -526,6 +561,7 @@ impl App {
                 };
             }
             Event::Failed(p, err) => {
+                self.check_expected(&p, None);
                 if let Some(e) = self.find(&p) {
                     e.error = Some(err);
                     e.complete = true;
@@ -594,6 +630,9 @@ impl App {
         if self.verify.open {
             self.verify_window(&ctx);
         }
+        if self.case.open {
+            self.case_window(&ctx);
+        }
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
         match self.view {
             View::Evidence => {
@@ -629,6 +668,183 @@ impl App {
         self.frame_ms.push(ms);
         if self.frame_ms.len() > 240 {
             self.frame_ms.remove(0);
+        }
+    }
+
+    /// Saves the evidence list (paths, SHA-256 where analysed, bookmarks) and the export
+    /// dialog's case details as a case file.
+    pub fn save_case(&mut self, path: &Path) -> anyhow::Result<()> {
+        use crate::workstation::case::{CaseEntry, CaseFile};
+        let entries = self
+            .evidence
+            .iter()
+            .map(|e| {
+                let sha = e
+                    .analysis
+                    .as_ref()
+                    .filter(|_| e.error.is_none())
+                    .map(|a| a.facts.sha256.clone())
+                    // Not analysed again yet: what the case it came from recorded.
+                    .or_else(|| self.expected_sha.get(&e.path).cloned());
+                CaseEntry {
+                    bookmark: sha.as_ref().and_then(|s| self.bookmarks.get(s)).cloned(),
+                    path: e.path.clone(),
+                    sha256: sha,
+                }
+            })
+            .collect();
+        let c = CaseFile::new(
+            &self.export.case_id,
+            &self.export.examiner,
+            &self.export.notes,
+            entries,
+        );
+        c.save(path)?;
+        self.case.path = path.display().to_string();
+        self.status = format!("case saved to {}", path.display());
+        Ok(())
+    }
+
+    /// Opens a case file: its images replace the evidence list, its case details fill the
+    /// export dialog, its bookmarks are taken where none is kept here, and each image is
+    /// checked against the SHA-256 the case recorded once it is analysed.
+    pub fn open_case(&mut self, path: &Path) -> anyhow::Result<String> {
+        let c = crate::workstation::case::CaseFile::load(path)?;
+        for e in &self.evidence {
+            e.regions_cancel.cancel();
+        }
+        self.evidence.clear();
+        self.selected = None;
+        self.not_examined.clear();
+        self.expected_sha.clear();
+        self.list_filter = Default::default();
+        self.export.case_id = c.case_id.clone();
+        self.export.examiner = c.examiner.clone();
+        self.export.notes = c.notes.clone();
+        let (taken, kept) = c.merge_bookmarks(&mut self.bookmarks);
+        if taken > 0 {
+            if let Err(e) = self.bookmarks.save(&self.paths.bookmarks) {
+                self.add_notice(format!("{e:#}"));
+            }
+        }
+        for e in &c.evidence {
+            if let Some(sha) = &e.sha256 {
+                self.expected_sha.insert(e.path.clone(), sha.clone());
+            }
+            self.add_file(e.path.clone());
+        }
+        let mut msg = format!(
+            "opened case {}{} ({} image(s), saved {})",
+            path.display(),
+            if c.case_id.is_empty() {
+                String::new()
+            } else {
+                format!(" '{}'", c.case_id)
+            },
+            c.evidence.len(),
+            c.saved_utc
+        );
+        if taken > 0 {
+            msg.push_str(&format!("; {taken} bookmark(s) taken from the case"));
+        }
+        if kept > 0 {
+            msg.push_str(&format!(
+                "; {kept} bookmark(s) differ from this machine's, which are kept"
+            ));
+        }
+        self.case.path = path.display().to_string();
+        self.status = msg.clone();
+        Ok(msg)
+    }
+
+    /// A case's recorded SHA-256 against the image as analysed now; for a changed file, the
+    /// warning its verdict card shows.
+    fn check_expected(&mut self, path: &Path, now: Option<&str>) -> Option<String> {
+        let then = self.expected_sha.remove(path)?;
+        match now {
+            Some(now) if now != then => {
+                self.add_notice(format!(
+                    "{}: CHANGED since the case was saved (SHA-256 now {now}, then {then})",
+                    path.display()
+                ));
+                return Some(format!(
+                    "this file CHANGED since the case was saved: its SHA-256 then was {then}"
+                ));
+            }
+            Some(_) => {}
+            None => self.add_notice(format!(
+                "{}: could not be analysed now (its error says why); the case recorded SHA-256 {then}",
+                path.display()
+            )),
+        }
+        None
+    }
+
+    fn case_window(&mut self, ctx: &egui::Context) {
+        let mut open = self.case.open;
+        let (mut save, mut load) = (false, false);
+        egui::Window::new("Case")
+            .open(&mut open)
+            .collapsible(false)
+            .default_width(640.0)
+            .show(ctx, |ui| {
+                ui.label(
+                    RichText::new(
+                        "A case file keeps the evidence list (each image's path and SHA-256), the bookmarks on it and the case details, to open again here or on another machine. Opening a case replaces the list.",
+                    )
+                    .small(),
+                );
+                ui.horizontal(|ui| {
+                    ui.label("Case file");
+                    ui.text_edit_singleline(&mut self.case.path);
+                    if ui.button("Choose…").clicked() {
+                        let tx = self.picked.0.clone();
+                        std::thread::spawn(move || {
+                            if let Some(f) = rfd::FileDialog::new()
+                                .add_filter("Fauxscope case", &["json"])
+                                .pick_file()
+                            {
+                                let _ = tx.send((PickTarget::CaseFile, vec![f]));
+                            }
+                        });
+                    }
+                });
+                let has = !self.case.path.trim().is_empty();
+                ui.horizontal(|ui| {
+                    save = ui
+                        .add_enabled(has && !self.evidence.is_empty(), egui::Button::new("Save the list as this case"))
+                        .clicked();
+                    load = ui
+                        .add_enabled(has, egui::Button::new("Open this case"))
+                        .clicked();
+                });
+                match &self.case.message {
+                    Some(Ok(m)) => {
+                        ui.label(m);
+                    }
+                    Some(Err(e)) => {
+                        ui.label(RichText::new(e).color(Color32::RED));
+                    }
+                    None => {}
+                }
+            });
+        self.case.open = open;
+        let path = PathBuf::from(self.case.path.trim());
+        if save {
+            self.case.message = Some(
+                self.save_case(&path)
+                    .map(|_| {
+                        format!(
+                            "saved {} image(s) to {}",
+                            self.evidence.len(),
+                            path.display()
+                        )
+                    })
+                    .map_err(|e| format!("{e:#}")),
+            );
+        }
+        if load {
+            self.case.message = Some(self.open_case(&path).map_err(|e| format!("{e:#}")));
         }
     }
 
@@ -1016,6 +1232,13 @@ impl App {
                 .clicked()
             {
                 self.export.open = true;
+            }
+            if ui
+                .button("Case…")
+                .on_hover_text("Save the evidence list as a case file, or open one")
+                .clicked()
+            {
+                self.case.open = true;
             }
             if ui
                 .button("Verify report…")

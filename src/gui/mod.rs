@@ -31,6 +31,11 @@ pub fn run(args: crate::cli::GuiArgs) -> Result<()> {
         Box::new(move |cc| {
             let ctx = cc.egui_ctx.clone();
             let mut app = App::new(Paths::default(), Some(ctx), args.model);
+            if let Some(c) = &args.case {
+                if let Err(e) = app.open_case(c) {
+                    app.notice = Some(format!("{e:#}"));
+                }
+            }
             for p in &args.images {
                 app.add_path(p);
             }

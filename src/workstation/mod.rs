@@ -3,6 +3,7 @@
 
 pub mod analyze;
 pub mod calibrate;
+pub mod case;
 pub mod evaluate;
 pub mod maps;
 pub mod pipeline;
