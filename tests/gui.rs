@@ -741,3 +741,76 @@ fn a_case_saves_and_opens_the_evidence_list_and_names_a_changed_file() {
         "a bad case leaves the list as it was"
     );
 }
+
+/// A long evidence list lays out only the rows in view, and the arrow keys scroll it to the
+/// selection (files that do not exist, so that it runs without the real weights).
+#[test]
+fn a_long_list_lays_out_only_the_rows_in_view_and_follows_the_arrow_keys() {
+    let app = App::new(paths("long-list"), None, None);
+    let mut h = Harness::builder()
+        .with_size([1400.0, 860.0])
+        .build_ui_state(|ui, app: &mut App| app.show(ui), app);
+    let dir = sandbox().join("long-list-evidence");
+    for i in 0..200 {
+        h.state_mut()
+            .add_path(&dir.join(format!("missing-{i:03}.jpg")));
+    }
+    step_until(&mut h, "the errors", 60, |a| {
+        a.evidence.iter().all(|e| e.complete)
+    });
+    assert!(h.query_by_label("missing-000.jpg").is_some());
+    assert!(
+        h.query_by_label("missing-150.jpg").is_none(),
+        "a row far out of view was laid out"
+    );
+    h.state_mut().selected = None;
+    for _ in 0..120 {
+        h.key_press(egui::Key::ArrowDown);
+        h.step();
+    }
+    h.step();
+    assert_eq!(h.state().selected, Some(119));
+    assert!(
+        h.query_by_label("missing-119.jpg").is_some(),
+        "the selection was not scrolled into view"
+    );
+    assert!(h.query_by_label("missing-000.jpg").is_none());
+    for _ in 0..119 {
+        h.key_press(egui::Key::ArrowUp);
+        h.step();
+    }
+    h.step();
+    assert_eq!(h.state().selected, Some(0));
+    assert!(h.query_by_label("missing-000.jpg").is_some());
+}
+
+/// Not a test: the window's frame cost with N (env, default 2000) images in the evidence list
+/// (files that do not exist, so every row is an error row). Figures in docs/BENCHMARKS.md.
+#[test]
+#[ignore]
+fn bench_evidence_list_frame_cost() {
+    let n: usize = std::env::var("N").map_or(2000, |v| v.parse().unwrap());
+    let app = App::new(paths("bench-list"), None, None);
+    let mut h = Harness::builder()
+        .with_size([1400.0, 860.0])
+        .build_ui_state(|ui, app: &mut App| app.show(ui), app);
+    let dir = sandbox().join("bench-list-evidence");
+    for i in 0..n {
+        h.state_mut()
+            .add_path(&dir.join(format!("missing-{i}.jpg")));
+    }
+    step_until(&mut h, "the errors", 300, |a| {
+        a.evidence.iter().all(|e| e.complete)
+    });
+    for _ in 0..5 {
+        h.step();
+    }
+    let t = Instant::now();
+    for _ in 0..50 {
+        h.step();
+    }
+    eprintln!(
+        "{n} images: {:.2} ms per frame (UI logic, no painting)",
+        t.elapsed().as_secs_f64() * 1000.0 / 50.0
+    );
+}

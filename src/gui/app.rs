@@ -147,6 +147,8 @@ pub struct App {
     pub list_sort: super::triage::ListSort,
     pub list_filter: super::triage::ListFilter,
     pub case: CaseState,
+    /// The evidence list's scroll offset and height at the last frame (for the arrow keys).
+    list_view: (f32, f32),
     /// The SHA-256 a case file recorded for each of its images, checked when the image is
     /// analysed again (then dropped).
     expected_sha: std::collections::HashMap<PathBuf, String>,
@@ -292,6 +294,7 @@ impl App {
             list_sort: Default::default(),
             list_filter: Default::default(),
             case: CaseState::default(),
+            list_view: (0.0, 0.0),
             expected_sha: Default::default(),
             wake,
         };
@@ -1405,12 +1408,28 @@ impl App {
         }
         let mut clicked = keyed;
         let mut remove = None;
-        egui::ScrollArea::vertical().show(ui, |ui| {
-            for &i in &shown {
+        // Only the rows in view are laid out (a case may hold thousands of images): every row is
+        // ROW_H high, so the arrow keys scroll by arithmetic.
+        const ROW_H: f32 = 48.0;
+        let step = ROW_H + ui.spacing().item_spacing.y;
+        let mut area = egui::ScrollArea::vertical();
+        if let Some(pos) = keyed.and_then(|k| shown.iter().position(|&i| i == k)) {
+            let (offset, height) = self.list_view;
+            let top = pos as f32 * step;
+            if top < offset {
+                area = area.vertical_scroll_offset(top);
+            } else if top + ROW_H > offset + height {
+                area = area.vertical_scroll_offset(top + ROW_H - height);
+            }
+        }
+        let out = area.show_rows(ui, ROW_H, shown.len(), |ui, range| {
+            for &i in &shown[range] {
                 let e = &self.evidence[i];
                 let sel = self.selected == Some(i);
                 let r = ui
                     .horizontal(|ui| {
+                        ui.set_min_height(ROW_H);
+                        ui.set_max_height(ROW_H);
                         match &e.thumb {
                             Some(t) => {
                                 let s = t.size_vec2();
@@ -1444,9 +1463,6 @@ impl App {
                 if r.clicked() {
                     clicked = Some(i);
                 }
-                if keyed == Some(i) {
-                    r.scroll_to_me(None);
-                }
                 r.context_menu(|ui| {
                     if ui
                         .button("Take off the list (the file is not touched)")
@@ -1458,6 +1474,7 @@ impl App {
                 });
             }
         });
+        self.list_view = (out.state.clamped_offset().y, out.inner_rect.height());
         if let Some(i) = remove {
             self.remove_evidence(i);
             clicked = None;
