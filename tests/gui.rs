@@ -33,6 +33,13 @@ fn paths(tag: &str) -> Paths {
     }
 }
 
+/// The whole window at its default size, driven headless.
+fn window(app: App) -> Harness<'static, App> {
+    Harness::builder()
+        .with_size([1400.0, 860.0])
+        .build_ui_state(|ui, app: &mut App| app.show(ui), app)
+}
+
 /// Steps the UI until `done` holds (the service thread works in the background).
 fn step_until(h: &mut Harness<'_, App>, what: &str, secs: u64, done: impl Fn(&App) -> bool) {
     let t = Instant::now();
@@ -56,9 +63,7 @@ fn open_sample_shows_verdict_and_overlays() {
         return;
     }
     let app = App::new(paths("verdict"), None, None);
-    let mut h = Harness::builder()
-        .with_size([1400.0, 860.0])
-        .build_ui_state(|ui, app: &mut App| app.show(ui), app);
+    let mut h = window(app);
     let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/samples/photo-coffee.png");
     h.state_mut().add_path(&sample);
     step_until(&mut h, "the analysis", 120, |a| {
@@ -259,9 +264,7 @@ fn a_display_p3_photo_is_shown_converted_and_says_so() {
     std::fs::write(&path, &buf).unwrap();
 
     let app = App::new(paths("p3"), None, None);
-    let mut h = Harness::builder()
-        .with_size([1400.0, 860.0])
-        .build_ui_state(|ui, app: &mut App| app.show(ui), app);
+    let mut h = window(app);
     h.state_mut().add_path(&path);
     step_until(&mut h, "the analysis", 120, |a| {
         a.evidence.first().is_some_and(|e| e.complete)
@@ -352,9 +355,7 @@ fn training_starts_shows_progress_and_cancels() {
     let p = paths("train");
     // The tiny random model has no shipped detector: analysis is off, training works.
     let app = App::new(p, None, Some(tiny.display().to_string()));
-    let mut h = Harness::builder()
-        .with_size([1400.0, 860.0])
-        .build_ui_state(|ui, app: &mut App| app.show(ui), app);
+    let mut h = window(app);
     step_until(&mut h, "the engine", 60, |a| a.engine.ready);
     let data = sandbox().join("examples");
     let (real, fake) = write_examples(&data, 12);
@@ -510,9 +511,7 @@ fn the_evidence_list_sorts_filters_walks_and_takes_images_off() {
         return;
     }
     let app = App::new(paths("triage"), None, None);
-    let mut h = Harness::builder()
-        .with_size([1400.0, 860.0])
-        .build_ui_state(|ui, app: &mut App| app.show(ui), app);
+    let mut h = window(app);
     let samples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/samples");
     let broken = sandbox().join("triage-broken.jpg");
     std::fs::write(&broken, b"\xff\xd8\xff\xe0 not a picture").unwrap();
@@ -641,9 +640,7 @@ fn a_case_saves_and_opens_the_evidence_list_and_names_a_changed_file() {
         std::fs::copy(samples.join(name), dir.join(name)).unwrap();
     }
     let app = App::new(paths("case-a"), None, None);
-    let mut h = Harness::builder()
-        .with_size([1400.0, 860.0])
-        .build_ui_state(|ui, app: &mut App| app.show(ui), app);
+    let mut h = window(app);
     h.state_mut().add_path(&dir);
     step_until(&mut h, "the analyses", 120, |a| {
         a.evidence.len() == 2 && a.evidence.iter().all(|e| e.complete)
@@ -688,9 +685,7 @@ fn a_case_saves_and_opens_the_evidence_list_and_names_a_changed_file() {
     bytes.extend_from_slice(b"appended");
     std::fs::write(&rocket, bytes).unwrap();
     let app = App::new(paths("case-b"), None, None);
-    let mut h = Harness::builder()
-        .with_size([1400.0, 860.0])
-        .build_ui_state(|ui, app: &mut App| app.show(ui), app);
+    let mut h = window(app);
     h.state_mut()
         .add_path(&samples.join("procedural-scene.png"));
     let msg = h.state_mut().open_case(&case).unwrap();
@@ -747,9 +742,7 @@ fn a_case_saves_and_opens_the_evidence_list_and_names_a_changed_file() {
 #[test]
 fn a_long_list_lays_out_only_the_rows_in_view_and_follows_the_arrow_keys() {
     let app = App::new(paths("long-list"), None, None);
-    let mut h = Harness::builder()
-        .with_size([1400.0, 860.0])
-        .build_ui_state(|ui, app: &mut App| app.show(ui), app);
+    let mut h = window(app);
     let dir = sandbox().join("long-list-evidence");
     for i in 0..200 {
         h.state_mut()
@@ -791,9 +784,7 @@ fn a_long_list_lays_out_only_the_rows_in_view_and_follows_the_arrow_keys() {
 fn bench_evidence_list_frame_cost() {
     let n: usize = std::env::var("N").map_or(2000, |v| v.parse().unwrap());
     let app = App::new(paths("bench-list"), None, None);
-    let mut h = Harness::builder()
-        .with_size([1400.0, 860.0])
-        .build_ui_state(|ui, app: &mut App| app.show(ui), app);
+    let mut h = window(app);
     let dir = sandbox().join("bench-list-evidence");
     for i in 0..n {
         h.state_mut()
