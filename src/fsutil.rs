@@ -45,6 +45,12 @@ pub fn real_path(p: &Path) -> PathBuf {
     std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
+/// `p` made absolute against the current folder (no link is resolved: the path as the user
+/// reached it), or `p` itself where the current folder cannot be read.
+pub fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
 /// What kind of thing a path that is not a regular file is, in words.
 pub fn file_kind(t: &std::fs::FileType) -> &'static str {
     #[cfg(unix)]

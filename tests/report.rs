@@ -818,3 +818,30 @@ fn verify_checks_the_report_files_and_the_evidence_against_the_sidecar() {
         "{err}"
     );
 }
+
+/// Evidence given by a relative path is recorded absolute, so the report verifies from any folder.
+#[test]
+fn a_report_made_from_relative_paths_verifies_from_another_folder() {
+    let (dir, real, _, trained, evidence) = probe_case();
+    std::fs::copy(real.join("r2.png"), evidence.join("c.png")).unwrap();
+    run(tiny_command(dir.path(), "report")
+        .current_dir(dir.path())
+        .args(["evidence", "--out", "rel-report", "--compare", ""])
+        .arg("--detector")
+        .arg(&trained));
+    let out = dir.path().join("rel-report");
+    let json = valid_sidecar(&out);
+    let recorded = json["items"][0]["file"]["path"].as_str().unwrap();
+    assert!(Path::new(recorded).is_absolute(), "{recorded}");
+    assert!(
+        Path::new(recorded).ends_with("evidence/c.png"),
+        "{recorded}"
+    );
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_fauxscope"))
+        .current_dir(std::env::temp_dir())
+        .arg("verify")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+}

@@ -531,7 +531,15 @@ pub fn write_report(
 ) -> Result<CaseReport> {
     let started = now_utc();
     check_out_folder(&req.out, &req.inputs)?;
-    let listing = crate::train::data::expand_inputs(&req.inputs)?;
+    // Paths are recorded absolute, so that the report (and `fauxscope verify`) names each file
+    // whatever the folder it is read from.
+    let mut listing = crate::train::data::expand_inputs(&req.inputs)?;
+    for p in listing.images.iter_mut().chain(listing.others.iter_mut()) {
+        *p = crate::fsutil::absolute(p);
+    }
+    for (p, _) in listing.unreadable.iter_mut() {
+        *p = crate::fsutil::absolute(p);
+    }
     let files = &listing.images;
     if files.is_empty() {
         match listing.others_note() {
@@ -546,7 +554,7 @@ pub fn write_report(
         .chain(&req.not_examined)
         .filter(|p| seen.insert(crate::fsutil::real_path(p)))
         .map(|p| NotExamined {
-            path: p.display().to_string(),
+            path: crate::fsutil::absolute(p).display().to_string(),
             size_bytes: std::fs::metadata(p).ok().map(|m| m.len()),
         })
         .collect();

@@ -37,7 +37,11 @@ pub struct CaseEntry {
 }
 
 impl CaseFile {
-    pub fn new(case_id: &str, examiner: &str, notes: &str, evidence: Vec<CaseEntry>) -> Self {
+    /// A case of `evidence`, its paths made absolute (a case may be opened from another folder).
+    pub fn new(case_id: &str, examiner: &str, notes: &str, mut evidence: Vec<CaseEntry>) -> Self {
+        for e in &mut evidence {
+            e.path = crate::fsutil::absolute(&e.path);
+        }
         Self {
             schema: SCHEMA.into(),
             saved_utc: crate::fsutil::now_utc(),
