@@ -111,9 +111,19 @@ pub enum Command {
         /// hashes); without it, each file is checked at the path the report records.
         #[arg(long, num_args = 1..)]
         evidence: Vec<PathBuf>,
+        /// The examiner's public key file (`fauxscope key new` writes it; an examiner key file
+        /// also serves): the report must be signed with this key, or one of these.
+        #[arg(long, num_args = 1..)]
+        key: Vec<PathBuf>,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// The examiner's signing key: reports signed with it (`report --sign`) show who wrote them
+    /// and that nothing changed since (`verify --key`).
+    Key {
+        #[command(subcommand)]
+        cmd: KeyCmd,
     },
     /// Runs one training job for the window (a JSON job on stdin, JSON progress on stdout).
     #[command(name = "train-worker", hide = true)]
@@ -378,6 +388,54 @@ pub enum ModelCmd {
     List,
 }
 
+#[derive(Subcommand, Debug)]
+pub enum KeyCmd {
+    /// Make a new Ed25519 key pair: the secret key (readable by you only) and, beside it, the
+    /// public key file to hand to whoever must check your reports. An existing key is never
+    /// replaced.
+    New {
+        /// Your name as reports should give it.
+        #[arg(long)]
+        name: String,
+        /// Where to write the secret key (default: the data directory's keys/examiner-key.json).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print a key's name and fingerprint (a secret key file or a public one; default: yours).
+    Show { file: Option<PathBuf> },
+}
+
+fn key_cmd(cmd: KeyCmd) -> Result<i32> {
+    use crate::report::signing::{self, ExaminerKey, PublicKey};
+    match cmd {
+        KeyCmd::New { name, out } => {
+            let path = out.unwrap_or_else(signing::default_key_path);
+            let key = ExaminerKey::generate(&name)?;
+            let public = key.save(&path)?;
+            println!("examiner key for {}: {}", key.name, path.display());
+            println!(
+                "  keep this file to yourself; it is not encrypted, so guard it like a password"
+            );
+            println!("public key: {}", public.display());
+            println!(
+                "  hand this file to whoever checks your reports (fauxscope verify --key FILE)"
+            );
+            println!(
+                "fingerprint: {}",
+                signing::fingerprint(&key.verifying_key())
+            );
+        }
+        KeyCmd::Show { file } => {
+            let path = file.unwrap_or_else(signing::default_key_path);
+            let k = PublicKey::load(&path)?;
+            println!("{}: {}", path.display(), k.name);
+            println!("fingerprint: {}", signing::fingerprint(&k.key));
+            println!("public key: {}", hex::encode(k.key.as_bytes()));
+        }
+    }
+    Ok(0)
+}
+
 fn log_stderr(s: &str) {
     eprintln!("{s}");
 }
@@ -448,12 +506,14 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Calibrate(c) => calibrate(c),
         Command::Bench(b) => bench(b),
         Command::Report(r) => report(r),
+        Command::Key { cmd } => key_cmd(cmd),
         Command::Verify {
             report,
             evidence,
+            key,
             json,
         } => {
-            let v = crate::report::verify::verify(&report, &evidence)?;
+            let v = crate::report::verify::verify(&report, &evidence, &key)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
@@ -506,6 +566,14 @@ pub struct ReportArgs {
     /// The most tiles per image for --regions.
     #[arg(long, default_value_t = crate::workstation::regions::DEFAULT_MAX_TILES)]
     pub max_tiles: usize,
+    /// Sign the report with your examiner key (`fauxscope key new`): report.json.sig beside
+    /// the sidecar.
+    #[arg(long)]
+    pub sign: bool,
+    /// The examiner key to sign with (implies --sign; default: the data directory's
+    /// keys/examiner-key.json).
+    #[arg(long)]
+    pub sign_key: Option<PathBuf>,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -514,6 +582,26 @@ fn report(a: ReportArgs) -> Result<i32> {
     if a.regions && a.max_tiles == 0 {
         bail!("--max-tiles must be at least 1");
     }
+    // The key first: a missing key should not wait for the analysis to be named.
+    let signing = match (&a.sign_key, a.sign) {
+        (Some(p), _) => Some(p.clone()),
+        (None, true) => Some(crate::report::signing::default_key_path()),
+        (None, false) => None,
+    }
+    .map(|p| {
+        crate::report::signing::ExaminerKey::load(&p).map_err(|e| {
+            if p.exists() {
+                e
+            } else {
+                anyhow::anyhow!(
+                    "no examiner key at {}: make one with `fauxscope key new --name \"Your Name\"`",
+                    p.display()
+                )
+            }
+        })
+    })
+    .transpose()?
+    .map(std::sync::Arc::new);
     let engine = open_engine(&a.model)?;
     let trust = match &a.trust {
         Some(p) => crate::forensics::provenance::TrustList::from_file(p)?,
@@ -550,6 +638,7 @@ fn report(a: ReportArgs) -> Result<i32> {
         ),
         regions: a.regions.then_some(a.max_tiles),
         not_examined: Vec::new(),
+        signing,
     };
     let pb = std::sync::Mutex::new(progress_bar(1, false));
     let sink = |p: Progress| {
@@ -586,6 +675,14 @@ fn report(a: ReportArgs) -> Result<i32> {
         r.pictures.len(),
         crate::report::shell_word(&a.out.display().to_string())
     );
+    if let Some(s) = &r.signer {
+        println!(
+            "  {} (signed by {} with the key {})",
+            crate::report::signing::SIGNATURE_FILE,
+            s.name,
+            s.fingerprint
+        );
+    }
     Ok(if r.items.is_empty() { 1 } else { 0 })
 }
 

@@ -805,3 +805,65 @@ fn bench_evidence_list_frame_cost() {
         t.elapsed().as_secs_f64() * 1000.0 / 50.0
     );
 }
+
+/// The export dialog makes the examiner key when there is none, signs the report with it, and
+/// the Verify window, given the public key, says who signed it.
+#[test]
+fn the_export_dialog_makes_a_key_and_signs_the_report() {
+    if !common::real_model_available() {
+        eprintln!("skipping: real weights not installed");
+        return;
+    }
+    let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/samples/photo-coffee.png");
+    let mut h = window(App::new(paths("signing"), None, None));
+    h.state_mut().add_path(&sample);
+    step_until(&mut h, "the analysis", 120, |a| {
+        a.evidence.first().is_some_and(|e| e.complete)
+    });
+    h.get_by_label("Export report…").click();
+    h.step();
+    h.step();
+    assert!(h.query_by_label_contains("no examiner key yet").is_some());
+    h.state_mut().export.examiner = "Dana Reyes".into();
+    h.step();
+    h.get_by_label("Create my examiner key").click();
+    h.step();
+    h.step();
+    let key = fauxscope::report::signing::default_key_path();
+    let public = fauxscope::report::signing::public_path_for(&key);
+    assert!(key.is_file() && public.is_file());
+    assert!(h.state().export.sign);
+    assert!(h
+        .query_by_label_contains("sign with my examiner key (Dana Reyes")
+        .is_some());
+    let out = sandbox().join("signed-export");
+    h.state_mut().export_to(out.clone());
+    step_until(&mut h, "the report", 120, |a| a.export.result.is_some());
+    assert!(
+        matches!(h.state().export.result, Some(Ok(_))),
+        "{:?}",
+        h.state().export.result
+    );
+    assert!(out.join("report.json.sig").is_file());
+
+    h.state_mut().verify.key = public.display().to_string();
+    h.state_mut().verify_report(out.clone());
+    step_until(&mut h, "the verification", 60, |a| {
+        a.verify.result.is_some()
+    });
+    match &h.state().verify.result {
+        Some(Ok(v)) => {
+            assert!(v.verified, "{}", v.text());
+            assert!(
+                v.text()
+                    .contains("signature: good, by Dana Reyes with the trusted key"),
+                "{}",
+                v.text()
+            );
+        }
+        other => panic!("verification failed: {other:?}"),
+    }
+    h.step();
+    assert!(h.query_by_label_contains("Examiner's public key").is_some());
+    assert!(h.query_by_label_contains("Report verified").is_some());
+}

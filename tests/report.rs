@@ -845,3 +845,135 @@ fn a_report_made_from_relative_paths_verifies_from_another_folder() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
 }
+
+/// A report signed with the examiner's key names its signer in the sidecar, the PDF and the
+/// HTML; `verify --key` accepts it with that key only, and any change to the sidecar, a missing
+/// signature or a stranger's key is named and fails.
+#[test]
+fn a_signed_report_names_its_signer_and_any_change_breaks_it() {
+    let (dir, real, _, trained, evidence) = probe_case();
+    std::fs::copy(real.join("r1.png"), evidence.join("a.png")).unwrap();
+    let bin = env!("CARGO_BIN_EXE_fauxscope");
+    let key = |data: &str, name: &str| {
+        run(std::process::Command::new(bin)
+            .env("FAUXSCOPE_DATA_DIR", dir.path().join(data))
+            .args(["key", "new", "--name", name]));
+        dir.path().join(data).join("keys/examiner-key.pub.json")
+    };
+    let public = key("data", "Dana Reyes");
+    let stranger = key("other-data", "Someone Else");
+    // A key is never replaced.
+    let o = std::process::Command::new(bin)
+        .env("FAUXSCOPE_DATA_DIR", dir.path().join("data"))
+        .args(["key", "new", "--name", "Again"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
+
+    let out = dir.path().join("report");
+    let json = tiny_report(dir.path(), &trained, &[&evidence], &out, &["--sign"]);
+    let fp = json["signer"]["fingerprint"].as_str().unwrap().to_string();
+    assert_eq!(json["signer"]["name"], "Dana Reyes");
+    let shown = std::process::Command::new(bin)
+        .args(["key", "show"])
+        .arg(&public)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&shown.stdout).contains(&fp));
+    let words = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+    let html = words(&std::fs::read_to_string(out.join("report.html")).unwrap());
+    let pdf = words(&fauxscope::report::pdf::extract_text(
+        &std::fs::read(out.join("report.pdf")).unwrap(),
+    ));
+    for text in [&html, &pdf] {
+        assert!(
+            text.contains(&format!("signed by Dana Reyes, key {fp}")),
+            "{text}"
+        );
+    }
+
+    let verify = |keys: &[&Path]| {
+        let mut c = std::process::Command::new(bin);
+        c.arg("verify").arg(&out).arg("--json");
+        for k in keys {
+            c.arg("--key").arg(k);
+        }
+        let o = c.output().unwrap();
+        let v: Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&o.stderr)));
+        (o.status.code(), v)
+    };
+    let (code, v) = verify(&[&public]);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["signature"]["status"], "valid");
+    assert!(v["signature"]["trusted_key"]
+        .as_str()
+        .unwrap()
+        .ends_with("examiner-key.pub.json"));
+    // Without a key: the signature is good, whose it is is not established.
+    let (code, v) = verify(&[]);
+    assert_eq!(
+        (code, &v["signature"]["trusted_key"]),
+        (Some(0), &Value::Null)
+    );
+    // A stranger's key: not verified.
+    let (code, v) = verify(&[&stranger]);
+    assert_eq!(code, Some(1));
+    assert_eq!(v["signature"]["status"], "valid");
+    assert_eq!(v["signature"]["trusted_key"], Value::Null);
+    // Both keys given: one of them signed it.
+    assert_eq!(verify(&[&stranger, &public]).0, Some(0));
+
+    // The sidecar edited (one letter of the examiner's name): the signature no longer holds,
+    // though every hash it lists still agrees.
+    let sidecar = std::fs::read_to_string(out.join("report.json")).unwrap();
+    let edited = sidecar.replacen("\"Dana Reyes\"", "\"Dana Reyez\"", 1);
+    assert_ne!(edited, sidecar);
+    std::fs::write(out.join("report.json"), &edited).unwrap();
+    let (code, v) = verify(&[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(v["signature"]["status"], "bad");
+    assert!(v["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|o| o["status"] == "ok"));
+    std::fs::write(out.join("report.json"), &sidecar).unwrap();
+    assert_eq!(verify(&[&public]).0, Some(0));
+    // The signature taken away: the sidecar still names its signer.
+    let sig = std::fs::read(out.join("report.json.sig")).unwrap();
+    std::fs::remove_file(out.join("report.json.sig")).unwrap();
+    let (code, v) = verify(&[]);
+    assert_eq!(code, Some(1));
+    assert!(v["signature"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("report.json.sig is missing"));
+    std::fs::write(out.join("report.json.sig"), sig).unwrap();
+
+    // Written again unsigned into the same folder: no stale signature is left; asking for a
+    // signed report then fails.
+    let json = tiny_report(dir.path(), &trained, &[&evidence], &out, &[]);
+    assert!(json.get("signer").is_none());
+    assert!(!out.join("report.json.sig").exists());
+    let (code, v) = verify(&[]);
+    assert_eq!(
+        (code, &v["signature"]["status"]),
+        (Some(0), &Value::from("unsigned"))
+    );
+    assert_eq!(verify(&[&public]).0, Some(1));
+
+    // A key that is not there: named before any analysis, and nothing is written.
+    let o = tiny_command(dir.path(), "report")
+        .arg(&evidence)
+        .arg("--out")
+        .arg(dir.path().join("never"))
+        .arg("--sign-key")
+        .arg(dir.path().join("nokey.json"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nokey.json"));
+    assert!(!dir.path().join("never").exists());
+}

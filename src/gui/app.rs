@@ -177,6 +177,8 @@ pub struct VerifyState {
     pub evidence: String,
     /// The report being verified, or last verified.
     pub folder: Option<PathBuf>,
+    /// Optional: the examiner's public key file; the report must then be signed with it.
+    pub key: String,
     pub running: bool,
     pub result: Option<Result<crate::report::verify::Verification, String>>,
     rx: Option<Receiver<Result<crate::report::verify::Verification, String>>>,
@@ -223,6 +225,14 @@ pub struct ExportState {
     pub shown_only: bool,
     /// A region map of every image (the primary detector on every tile; slow on large images).
     pub regions: bool,
+    /// Sign the report with the examiner key.
+    pub sign: bool,
+    /// The examiner key (`<data>/keys/examiner-key.json`), read when the dialog first needs it:
+    /// None not yet read; Some(Err("")) when there is no key file, Some(Err(why)) when it
+    /// cannot be read.
+    pub key: Option<Result<std::sync::Arc<crate::report::signing::ExaminerKey>, String>>,
+    /// What creating a key said (the public file to hand out, or the error).
+    pub key_note: Option<String>,
     pub running: bool,
     pub result: Option<Result<(PathBuf, Vec<crate::report::OutputFile>), String>>,
 }
@@ -242,6 +252,8 @@ pub enum PickTarget {
     CalibrateReal,
     /// A report folder to verify (fills the verification window's field).
     VerifyFolder,
+    /// The public key a report must be signed with.
+    VerifyKey,
     /// A case file (fills the case window's field).
     CaseFile,
 }
@@ -429,6 +441,11 @@ impl App {
                 PickTarget::VerifyFolder => {
                     if let Some(dir) = paths.into_iter().next() {
                         self.verify.typed = dir.display().to_string();
+                    }
+                }
+                PickTarget::VerifyKey => {
+                    if let Some(f) = paths.into_iter().next() {
+                        self.verify.key = f.display().to_string();
                     }
                 }
                 PickTarget::CaseFile => {
@@ -906,8 +923,14 @@ impl App {
             .map(PathBuf::from)
             .into_iter()
             .collect();
+        let keys: Vec<PathBuf> = Some(self.verify.key.trim())
+            .filter(|k| !k.is_empty())
+            .map(PathBuf::from)
+            .into_iter()
+            .collect();
         std::thread::spawn(move || {
-            let r = crate::report::verify::verify(&target, &evidence).map_err(|e| format!("{e:#}"));
+            let r = crate::report::verify::verify(&target, &evidence, &keys)
+                .map_err(|e| format!("{e:#}"));
             let _ = tx.send(r);
             wake();
         });
@@ -955,6 +978,21 @@ impl App {
                             ui.label(RichText::new("optional; empty: each file where the report says it was").small());
                         });
                         ui.end_row();
+                        ui.label("Examiner's public key");
+                        ui.horizontal(|ui| {
+                            ui.text_edit_singleline(&mut self.verify.key)
+                                .on_hover_text("The .pub.json file the examiner handed you: the report must then be signed with that key");
+                            if ui.button("Choose…").clicked() {
+                                let tx = self.picked.0.clone();
+                                std::thread::spawn(move || {
+                                    if let Some(f) = rfd::FileDialog::new().add_filter("public key", &["json"]).pick_file() {
+                                        let _ = tx.send((PickTarget::VerifyKey, vec![f]));
+                                    }
+                                });
+                            }
+                            ui.label(RichText::new("optional; empty: a signature is checked, not whose it is").small());
+                        });
+                        ui.end_row();
                     });
                     if ui
                         .add_enabled(!self.verify.typed.trim().is_empty(), egui::Button::new("Verify"))
@@ -974,7 +1012,7 @@ impl App {
                         let (head, colour) = if v.verified {
                             ("Report verified: every report file and evidence file agrees with its sidecar", Color32::LIGHT_GREEN)
                         } else {
-                            ("Report not verified: some files do not agree with its sidecar (below)", Color32::from_rgb(255, 140, 100))
+                            ("Report not verified: some files or the signature do not agree with its sidecar (below)", Color32::from_rgb(255, 140, 100))
                         };
                         ui.label(RichText::new(head).strong().color(colour));
                         egui::ScrollArea::vertical().max_height(360.0).show(ui, |ui| {
@@ -990,6 +1028,74 @@ impl App {
         self.verify.open = open;
         if let Some(dir) = go {
             self.verify_report(dir);
+        }
+    }
+
+    /// The export dialog's signature choice: sign with the examiner key, or make one.
+    fn signing_row(&mut self, ui: &mut egui::Ui) {
+        let path = crate::report::signing::default_key_path();
+        let key = self.export.key.get_or_insert_with(|| {
+            if path.exists() {
+                crate::report::signing::ExaminerKey::load(&path)
+                    .map(std::sync::Arc::new)
+                    .map_err(|e| format!("{e:#}"))
+            } else {
+                Err(String::new())
+            }
+        });
+        match key {
+            Ok(k) => {
+                let s = k.signer();
+                ui.checkbox(
+                    &mut self.export.sign,
+                    format!("sign with my examiner key ({}, {})", s.name, s.fingerprint),
+                )
+                .on_hover_text(format!(
+                    "report.json.sig beside the sidecar; whoever has your public key ({}) can check who wrote the report and that nothing changed since",
+                    crate::report::signing::public_path_for(&path).display()
+                ));
+            }
+            Err(e) if !e.is_empty() => {
+                self.export.sign = false;
+                ui.label(
+                    RichText::new(format!("cannot sign: {e}"))
+                        .color(Color32::RED)
+                        .small(),
+                );
+            }
+            Err(_) => {
+                self.export.sign = false;
+                ui.horizontal(|ui| {
+                    ui.label(RichText::new("Not signed: no examiner key yet.").small());
+                    let name = self.export.examiner.trim().to_string();
+                    if ui
+                        .add_enabled(!name.is_empty(), egui::Button::new("Create my examiner key"))
+                        .on_hover_text("An Ed25519 key pair in the data directory, for the examiner named above; reports signed with it show who wrote them")
+                        .on_disabled_hover_text("Type the examiner's name above first")
+                        .clicked()
+                    {
+                        let made = crate::report::signing::ExaminerKey::generate(&name)
+                            .and_then(|k| Ok((k.save(&path)?, k)));
+                        match made {
+                            Ok((public, k)) => {
+                                self.export.key_note = Some(format!(
+                                    "Key made for {}: fingerprint {}. Hand {} to whoever checks your reports; keep {} to yourself.",
+                                    k.name,
+                                    k.signer().fingerprint,
+                                    public.display(),
+                                    path.display()
+                                ));
+                                self.export.key = Some(Ok(std::sync::Arc::new(k)));
+                                self.export.sign = true;
+                            }
+                            Err(e) => self.export.key_note = Some(format!("{e:#}")),
+                        }
+                    }
+                });
+            }
+        }
+        if let Some(n) = &self.export.key_note {
+            ui.label(RichText::new(n).small());
         }
     }
 
@@ -1064,6 +1170,10 @@ impl App {
             } else {
                 self.not_examined.clone()
             },
+            signing: match (&self.export.key, self.export.sign) {
+                (Some(Ok(k)), true) => Some(k.clone()),
+                _ => None,
+            },
         };
         self.export.running = true;
         self.export.result = None;
@@ -1101,6 +1211,7 @@ impl App {
                 }
                 ui.checkbox(&mut self.export.regions, "region maps")
                     .on_hover_text("The primary detector on every native 224-px tile of each image: one forward pass per tile");
+                self.signing_row(ui);
                 ui.label(RichText::new("Writes report.pdf, report.html, report.json and summary.csv into the chosen folder.").small());
                 ui.add_enabled_ui(!self.export.running && self.engine.ready, |ui| {
                     if ui.button("Choose folder and export…").clicked() {

@@ -41,12 +41,13 @@ pub fn render(r: &CaseReport) -> String {
         esc(&r.case.id)
     ));
     h.push_str(&format!(
-        "<h1>Forensic image report</h1><p class=sub>Case {} · examiner {} · Fauxscope {} ({}) · {}</p>",
+        "<h1>Forensic image report</h1><p class=sub>Case {} · examiner {} · Fauxscope {} ({}) · {}{}</p>",
         esc(&r.case.id),
         esc(&r.case.examiner),
         esc(&r.tool.version),
         esc(&r.tool.commit),
-        esc(&r.analysis_finished_utc)
+        esc(&r.analysis_finished_utc),
+        esc(&r.signed_by(" · "))
     ));
     h.push_str("<h2>Question</h2><p>Which of two propositions do the findings support?</p><ul>");
     for p in &r.case.propositions {
@@ -172,8 +173,9 @@ pub fn render(r: &CaseReport) -> String {
     }
     h.push_str("</ul>");
     h.push_str(&format!(
-        "<h2>Reproduce</h2><pre>{}</pre><p class=sub>The JSON sidecar report.json holds the same content and the SHA-256 of this page, the PDF, the CSV and every picture. <code>fauxscope verify</code> on the report folder checks them and the evidence files&#39; hashes.</p></body></html>",
-        esc(&r.reproduce)
+        "<h2>Reproduce</h2><pre>{}</pre><p class=sub>The JSON sidecar report.json holds the same content and the SHA-256 of this page, the PDF, the CSV and every picture. <code>fauxscope verify</code> on the report folder checks them and the evidence files&#39; hashes. {}</p></body></html>",
+        esc(&r.reproduce),
+        esc(&r.signature_note())
     ));
     h
 }

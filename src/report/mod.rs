@@ -6,6 +6,7 @@
 pub mod html;
 pub mod pdf;
 mod pdf_report;
+pub mod signing;
 pub mod verify;
 
 use crate::charts::{probability_bars, Bar};
@@ -45,6 +46,8 @@ pub struct ReportRequest {
     /// Files that are not pictures, found beside the inputs by the caller (the window's folders,
     /// whose pictures come as single inputs), listed as not examined with the walk's own.
     pub not_examined: Vec<PathBuf>,
+    /// The examiner's key that signs the sidecar (`report.json.sig`); None for an unsigned report.
+    pub signing: Option<std::sync::Arc<signing::ExaminerKey>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -275,6 +278,29 @@ pub struct CaseReport {
     pub outputs: Vec<OutputFile>,
     /// The pictures under `images/` and their SHA-256.
     pub pictures: Vec<OutputFile>,
+    /// Whose key signs this sidecar (the signature is `report.json.sig` beside it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer: Option<signing::Signer>,
+}
+
+impl CaseReport {
+    /// " - signed by NAME, key FINGERPRINT" for the report's header line; empty when unsigned.
+    pub fn signed_by(&self, sep: &str) -> String {
+        self.signer.as_ref().map_or(String::new(), |s| {
+            format!("{sep}signed by {}, key {}", s.name, s.fingerprint)
+        })
+    }
+
+    /// What the PDF and HTML say about the report's signature.
+    pub fn signature_note(&self) -> String {
+        match &self.signer {
+            Some(s) => format!(
+                "The sidecar is signed by {} with the Ed25519 key {} (report.json.sig). `fauxscope verify --key` with that examiner's public key file checks who signed it and that nothing changed since.",
+                s.name, s.fingerprint
+            ),
+            None => "The report is not signed: a verified report shows that its files agree with the sidecar, not who wrote it.".into(),
+        }
+    }
 }
 
 /// Quotes a word for a POSIX shell when it needs it.
@@ -845,6 +871,7 @@ pub fn write_report(
         reproduce: req.command.clone(),
         outputs: vec![],
         pictures: pictures_written,
+        signer: req.signing.as_ref().map(|k| k.signer()),
     };
     // The PDF, HTML and CSV, then the sidecar with their hashes.
     let pdf_bytes = pdf_report::render(&report, &pictures)?;
@@ -861,10 +888,20 @@ pub fn write_report(
             sha256: crate::imageio::sha256_hex(bytes),
         });
     }
-    write_atomic(
-        &req.out.join("report.json"),
-        &serde_json::to_vec_pretty(&report)?,
-    )?;
+    // A signature left by an earlier report in this folder goes first, so that no moment has
+    // the new sidecar beside a signature that is not its own.
+    let sig_path = req.out.join(signing::SIGNATURE_FILE);
+    match std::fs::remove_file(&sig_path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("cannot remove {}", sig_path.display()))
+        }
+        _ => {}
+    }
+    let sidecar = serde_json::to_vec_pretty(&report)?;
+    write_atomic(&req.out.join("report.json"), &sidecar)?;
+    if let Some(key) = &req.signing {
+        write_atomic(&sig_path, &key.sign_sidecar(&sidecar)?)?;
+    }
     Ok(report)
 }
 

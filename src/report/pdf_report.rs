@@ -25,8 +25,13 @@ pub fn render(
     p.para("Forensic image report", Font::Bold, 20.0, 0.0);
     p.para_rgb(
         &format!(
-            "Case {} - examiner {} - Fauxscope {} (commit {}) - {} UTC",
-            r.case.id, r.case.examiner, r.tool.version, r.tool.commit, r.analysis_finished_utc
+            "Case {} - examiner {} - Fauxscope {} (commit {}) - {} UTC{}",
+            r.case.id,
+            r.case.examiner,
+            r.tool.version,
+            r.tool.commit,
+            r.analysis_finished_utc,
+            r.signed_by(" - ")
         ),
         Font::Regular,
         BODY,
@@ -264,7 +269,7 @@ pub fn render(
     p.heading("Reproduce", 13.0);
     p.para(&r.reproduce, Font::Mono, 8.0, 0.0);
     p.para_rgb(
-        "The JSON sidecar report.json holds the same content and the SHA-256 of this PDF, the HTML page, the CSV and every picture. `fauxscope verify` on the report folder checks them and the evidence files' hashes.",
+        &format!("The JSON sidecar report.json holds the same content and the SHA-256 of this PDF, the HTML page, the CSV and every picture. `fauxscope verify` on the report folder checks them and the evidence files' hashes. {}", r.signature_note()),
         Font::Regular,
         BODY,
         0.0,

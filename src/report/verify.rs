@@ -3,10 +3,13 @@
 //! and pictures) and the SHA-256 and SHA-512 of every evidence file. Verification reads
 //! everything read-only and writes nothing.
 //!
-//! The sidecar is not signed: a report that verifies shows that its files and the evidence agree
-//! with `report.json`, not who wrote it. Whoever keeps the report should keep that file's own
-//! hash (printed by `verify`) in the case record.
+//! A signed report also has `report.json.sig` (see [`super::signing`]): the examiner's Ed25519
+//! signature over the sidecar. Verification checks it, and with the examiner's public key
+//! (`--key`) also that it was that examiner who signed. An unsigned report that verifies shows
+//! that its files and the evidence agree with `report.json`, not who wrote it; whoever keeps
+//! such a report should keep that file's own hash (printed by `verify`) in the case record.
 
+use super::signing::{PublicKey, SignatureStatus, Signer};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -30,6 +33,8 @@ struct Sidecar {
     /// Reports written before pictures were hashed have none.
     #[serde(default)]
     pictures: Vec<SidecarOutput>,
+    #[serde(default)]
+    signer: Option<Signer>,
 }
 
 #[derive(Deserialize, Default)]
@@ -143,14 +148,24 @@ pub struct Verification {
     pub unmatched: Vec<String>,
     /// What could not be read among the given evidence paths, with the reason.
     pub unreadable: Vec<String>,
-    /// Everything the sidecar lists agrees with it.
+    /// The examiner's signature on the sidecar.
+    pub signature: SignatureStatus,
+    /// Public keys the reader trusts (`--key`): the report must be signed with one of them.
+    pub trusted_keys: Vec<String>,
+    /// Everything the sidecar lists agrees with it, the signature (where there is one) is good,
+    /// and, where trusted keys were given, it was made with one of them.
     pub verified: bool,
 }
 
 /// Checks the report at `report` (its folder, or its `report.json`) and its evidence: each file
 /// at its recorded path, and, where `evidence` names files or folders, those files matched to
-/// the report by their hashes (so copies moved elsewhere are found).
-pub fn verify(report: &Path, evidence: &[PathBuf]) -> Result<Verification> {
+/// the report by their hashes (so copies moved elsewhere are found). `keys` are public key files
+/// the reader trusts: where any are given, the report must be signed with one of them.
+pub fn verify(report: &Path, evidence: &[PathBuf], keys: &[PathBuf]) -> Result<Verification> {
+    let trusted: Vec<PublicKey> = keys
+        .iter()
+        .map(|k| PublicKey::load(k))
+        .collect::<Result<_>>()?;
     let (dir, json_path) = if report.is_dir() {
         (report.to_path_buf(), report.join("report.json"))
     } else {
@@ -257,7 +272,14 @@ pub fn verify(report: &Path, evidence: &[PathBuf]) -> Result<Verification> {
         .filter(|p| !matched.contains(*p))
         .map(|p| p.display().to_string())
         .collect();
-    let verified = outputs_ok(&outputs) && checks.iter().all(EvidenceCheck::verified);
+    let signature = super::signing::check(&dir, &bytes, sidecar.signer.as_ref(), &trusted);
+    let signature_ok = match &signature {
+        SignatureStatus::Unsigned => trusted.is_empty(),
+        SignatureStatus::Valid { trusted_key, .. } => trusted.is_empty() || trusted_key.is_some(),
+        SignatureStatus::Bad { .. } => false,
+    };
+    let verified =
+        outputs_ok(&outputs) && checks.iter().all(EvidenceCheck::verified) && signature_ok;
     Ok(Verification {
         sidecar: json_path.display().to_string(),
         sidecar_sha256: crate::imageio::sha256_hex(&bytes),
@@ -268,6 +290,8 @@ pub fn verify(report: &Path, evidence: &[PathBuf]) -> Result<Verification> {
         unlisted,
         unmatched,
         unreadable,
+        signature,
+        trusted_keys: trusted.iter().map(|t| t.file.clone()).collect(),
         verified,
     })
 }
@@ -346,7 +370,10 @@ fn unlisted_files(dir: &Path, json_path: &Path, listed: &[&SidecarOutput]) -> Ve
     let known: std::collections::HashSet<PathBuf> = listed
         .iter()
         .filter_map(|o| inside(dir, &o.name))
-        .chain([json_path.to_path_buf()])
+        .chain([
+            json_path.to_path_buf(),
+            dir.join(super::signing::SIGNATURE_FILE),
+        ])
         .map(|p| crate::fsutil::real_path(&p))
         .collect();
     let mut out = Vec::new();
@@ -453,18 +480,60 @@ impl Verification {
                 }
             }
         }
+        let keys = self.trusted_keys.join(", ");
+        let (sig_line, sig_ok) = match &self.signature {
+            SignatureStatus::Unsigned if self.trusted_keys.is_empty() => (
+                "signature: none. The sidecar is not signed: this shows that the files agree with it, not who wrote it. Keep its SHA-256 in the case record.".to_string(),
+                true,
+            ),
+            SignatureStatus::Unsigned => (
+                format!("signature: NONE, but a report signed with {keys} was asked for"),
+                false,
+            ),
+            SignatureStatus::Valid {
+                signer,
+                fingerprint,
+                signed_utc,
+                trusted_key,
+            } => match trusted_key {
+                Some(k) => (
+                    format!("signature: good, by {signer} with the trusted key {fingerprint} ({k}), signed {signed_utc}"),
+                    true,
+                ),
+                None if self.trusted_keys.is_empty() => (
+                    format!("signature: good for the key it names, {fingerprint} (\"{signer}\"), signed {signed_utc}. Who holds that key is not checked: give --key with the examiner's public key file, or compare the fingerprint with the one the examiner gave you."),
+                    true,
+                ),
+                None => (
+                    format!("signature: NOT BY A TRUSTED KEY. It is good for the key {fingerprint} (\"{signer}\"), which is none of {keys}"),
+                    false,
+                ),
+            },
+            SignatureStatus::Bad { reason } => (format!("signature: BAD. {reason}"), false),
+        };
+        s.push_str(&sig_line);
+        s.push('\n');
         let bad_out = self.outputs.len() - agree;
         let bad_ev = self.evidence.iter().filter(|e| !e.verified()).count();
         if self.verified {
             s.push_str("VERIFIED: every report file and evidence file agrees with the sidecar\n");
         } else {
-            s.push_str(&format!(
-                "NOT VERIFIED: {bad_out} report file(s) and {bad_ev} evidence file(s) do not agree with the sidecar\n"
-            ));
+            let mut why = Vec::new();
+            if bad_out > 0 {
+                why.push(format!(
+                    "{bad_out} report file(s) do not agree with the sidecar"
+                ));
+            }
+            if bad_ev > 0 {
+                why.push(format!(
+                    "{bad_ev} evidence file(s) do not agree with the sidecar"
+                ));
+            }
+            if !sig_ok {
+                why.push("the signature does not hold".into());
+            }
+            s.push_str(&format!("NOT VERIFIED: {}\n", why.join("; ")));
         }
-        s.push_str(
-            "The sidecar is not signed: this shows that the files agree with it, not who wrote it. Keep its SHA-256 in the case record.\n",
-        );
         s
     }
 }
