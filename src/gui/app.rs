@@ -952,7 +952,7 @@ impl App {
             .show(ctx, |ui| {
                 ui.label(
                     RichText::new(
-                        "Checks, read-only, every file of a report folder against the SHA-256 in its report.json, and every evidence file at the path the report records against its SHA-256 and SHA-512.",
+                        "Checks, read-only, every file of a report folder against the SHA-256 in its report.json, and every evidence file at the path the report records against its SHA-256 and SHA-512; where the report is signed, its examiner's signature too.",
                     )
                     .small(),
                 );
