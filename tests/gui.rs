@@ -92,6 +92,32 @@ fn open_sample_shows_verdict_and_overlays() {
         h.query_by_label_contains(&sha).is_some(),
         "sha256 not shown"
     );
+    // "Copy summary" puts the verdict on the clipboard as plain text.
+    h.get_by_label("Copy summary").click_accesskit();
+    h.step();
+    let copied: Vec<String> = h
+        .output()
+        .platform_output
+        .commands
+        .iter()
+        .filter_map(|c| match c {
+            egui::OutputCommand::CopyText(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(copied.len(), 1, "{copied:?}");
+    for part in [
+        "photo-coffee.png",
+        sha.as_str(),
+        label.as_str(),
+        "Other detectors: pin",
+        "After re-encoding: jpeg:90",
+        "not proof",
+    ] {
+        assert!(copied[0].contains(part), "{part} not in {}", copied[0]);
+    }
+    h.step();
+    assert!(h.query_by_label("copied to the clipboard").is_some());
     // The TAM overlay is on by default: one texture per analysed crop.
     assert_eq!(h.state().settings.overlay.kind, OverlayKind::Tam);
     assert_eq!(h.state().evidence[0].overlays.len(), 1);

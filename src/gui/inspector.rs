@@ -121,6 +121,26 @@ fn verdict_card(app: &App, i: usize, ui: &mut egui::Ui) {
             ui.label(RichText::new(format!("• {w}")).color(Color32::from_rgb(255, 180, 90)));
         }
     }
+    // The verdict as plain text; "copied" stays beside the button for a moment.
+    let copied_id = egui::Id::unique("summary-copied");
+    let now = ui.input(|inp| inp.time);
+    ui.horizontal(|ui| {
+        if ui
+            .button("Copy summary")
+            .on_hover_text("The verdict as plain text (file, SHA-256, every detector, re-encodings, warnings) for notes or a message")
+            .clicked()
+        {
+            let extra: Vec<String> = copy_of.into_iter().collect();
+            ui.ctx().copy_text(a.plain_summary(&extra));
+            ui.ctx().data_mut(|d| d.insert_temp(copied_id, (i, now)));
+        }
+        let when = ui.ctx().data(|d| d.get_temp::<(usize, f64)>(copied_id));
+        if let Some((_, t)) = when.filter(|(j, t)| *j == i && now - t < 2.5) {
+            ui.label(RichText::new("copied to the clipboard").small());
+            ui.ctx()
+                .request_repaint_after(std::time::Duration::from_secs_f64(2.5 - (now - t)));
+        }
+    });
     if let Some(s) = e.first_verdict_s {
         ui.label(
             RichText::new(format!("first verdict in {:.0} ms", s * 1000.0))

@@ -137,6 +137,86 @@ impl Analysis {
     pub fn unsure(&self) -> Option<bool> {
         (!self.stability.is_empty()).then(|| self.stability.iter().any(|s| s.flips))
     }
+
+    /// A plain-text account of the verdict to paste into notes, a message or an article's
+    /// working file: the file and its SHA-256, the tool, every detector, the stability checks and
+    /// the warnings, and what a verdict is not. `extra_warnings` are the caller's own (a copy of
+    /// another listed file).
+    pub fn plain_summary(&self, extra_warnings: &[String]) -> String {
+        let name = self.path.file_name().map_or_else(
+            || self.path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let mut s = format!("{name}\nSHA-256 {}\n", self.facts.sha256);
+        let Some(p) = self.primary() else {
+            return s;
+        };
+        let unsure = self.unsure() == Some(true);
+        s.push_str(&format!(
+            "Fauxscope {} (commit {}), detector {} ({}): {} of generation{}, calibrated probability that the image was generated {:.1}%.\n{}\n",
+            crate::VERSION,
+            crate::COMMIT,
+            p.detector,
+            p.method,
+            p.verdict.label().to_uppercase(),
+            if unsure { " (UNSURE)" } else { "" },
+            p.probability * 100.0,
+            p.verdict.sentence()
+        ));
+        let others: Vec<String> = self.results[1..]
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} ({}) {}, {:.1}%",
+                    r.detector,
+                    r.method,
+                    r.verdict.label(),
+                    r.probability * 100.0
+                )
+            })
+            .collect();
+        if !others.is_empty() {
+            s.push_str(&format!(
+                "Other detectors: {}; {}.\n",
+                others.join("; "),
+                self.agreement.label()
+            ));
+        }
+        if !self.stability.is_empty() {
+            let checks: Vec<String> = self
+                .stability
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} {:.1}%{}",
+                        c.perturbation,
+                        c.probability * 100.0,
+                        if c.flips { " (decision flips)" } else { "" }
+                    )
+                })
+                .collect();
+            s.push_str(&format!(
+                "After re-encoding: {}.{}\n",
+                checks.join(", "),
+                if unsure {
+                    " The decision changes under a re-encoding: do not rely on it."
+                } else {
+                    " The decision holds under each."
+                }
+            ));
+        }
+        let warnings: Vec<&String> = self.warnings.iter().chain(extra_warnings).collect();
+        if !warnings.is_empty() {
+            s.push_str("Warnings:\n");
+            for w in warnings {
+                s.push_str(&format!("- {w}\n"));
+            }
+        }
+        s.push_str(
+            "A detector's verdict is statistical evidence, not proof. A forensic report (PDF, HTML, JSON) gives the method, the detectors' calibration and their limitations.\n",
+        );
+        s
+    }
 }
 
 /// TAM settings of a detector (its training settings), or the defaults.
