@@ -8,7 +8,7 @@ use egui_kittest::Harness;
 use fauxscope::detect::tam::MaskMode;
 use fauxscope::gui::worker::TrainMethod;
 use fauxscope::gui::{App, Paths};
-use fauxscope::workstation::settings::OverlayKind;
+use fauxscope::workstation::settings::{BookmarkStatus, OverlayKind};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -596,6 +596,43 @@ fn the_evidence_list_sorts_filters_walks_and_takes_images_off() {
     h.step();
     assert_eq!(h.state().selected, Some(shown[1]));
     let kept = h.state().evidence[shown[1]].path.clone();
+
+    // Keys 0-3 bookmark the selected image (its note kept), and the bookmark is saved.
+    let sha1 = h.state().evidence[shown[1]]
+        .analysis
+        .as_ref()
+        .unwrap()
+        .facts
+        .sha256
+        .clone();
+    h.state_mut().set_bookmark(
+        shown[1],
+        BookmarkStatus::Unreviewed,
+        Some("seen on a forum"),
+    );
+    h.key_press(egui::Key::Num3);
+    h.step();
+    let b = h.state().bookmarks.get(&sha1).cloned().unwrap();
+    assert_eq!(
+        (b.status, b.note.as_str()),
+        (BookmarkStatus::Warning, "seen on a forum")
+    );
+    let saved =
+        fauxscope::workstation::settings::Bookmarks::load(&h.state().paths.bookmarks).unwrap();
+    assert_eq!(saved.get(&sha1).unwrap().status, BookmarkStatus::Warning);
+    h.key_press(egui::Key::Num1);
+    h.step();
+    assert_eq!(
+        h.state().bookmarks.get(&sha1).unwrap().status,
+        BookmarkStatus::Ok
+    );
+    assert!(h.query_by_label_contains("bookmarked OK").is_some());
+    h.key_press(egui::Key::Num0);
+    h.step();
+    assert_eq!(
+        h.state().bookmarks.get(&sha1).unwrap().status,
+        BookmarkStatus::Unreviewed
+    );
 
     // Right-click the broken file: taken off the list, the file itself untouched; the
     // selection stays on the same image.

@@ -10,7 +10,7 @@ use crate::forensics::metadata::Metadata;
 use crate::jobs::CancelFlag;
 use crate::workstation::analyze::{Agreement, Analysis};
 use crate::workstation::regions::RegionMap;
-use crate::workstation::settings::{Bookmarks, OverlayKind, Settings};
+use crate::workstation::settings::{BookmarkStatus, Bookmarks, OverlayKind, Settings};
 use egui::{Color32, ColorImage, RichText, TextureHandle, TextureOptions};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender};
@@ -413,6 +413,33 @@ impl App {
 
     pub fn selected(&self) -> Option<&Evidence> {
         self.selected.and_then(|i| self.evidence.get(i))
+    }
+
+    /// Sets image `i`'s bookmark status (its note kept) and saves the bookmarks; false when the
+    /// image has no analysis yet (a bookmark is kept per SHA-256).
+    pub fn set_bookmark(&mut self, i: usize, status: BookmarkStatus, note: Option<&str>) -> bool {
+        let Some(sha) = self
+            .evidence
+            .get(i)
+            .and_then(|e| e.analysis.as_ref())
+            .map(|a| a.facts.sha256.clone())
+        else {
+            return false;
+        };
+        let note = note.map_or_else(
+            || {
+                self.bookmarks
+                    .get(&sha)
+                    .map(|b| b.note.clone())
+                    .unwrap_or_default()
+            },
+            str::to_string,
+        );
+        self.bookmarks.set(&sha, status, &note);
+        if let Err(e) = self.bookmarks.save(&self.paths.bookmarks) {
+            self.notice = Some(format!("{e:#}"));
+        }
+        true
     }
 
     /// Applies background events; returns whether anything changed.
@@ -1490,7 +1517,7 @@ impl App {
                 }
             });
             ui.label(
-                RichText::new("Up/Down keys: select · right-click: take off the list")
+                RichText::new("Up/Down: select · 0-3: bookmark · right-click: take off the list")
                     .small()
                     .weak(),
             );
@@ -1515,6 +1542,24 @@ impl App {
             };
             if dir != 0 {
                 keyed = super::triage::step(&shown, self.selected, dir);
+            }
+            // Keys 0-3 bookmark the selected image: unreviewed, OK, to check, warning.
+            let keys = [
+                egui::Key::Num0,
+                egui::Key::Num1,
+                egui::Key::Num2,
+                egui::Key::Num3,
+            ];
+            let mark = ctx.input(|i| keys.iter().position(|k| i.key_pressed(*k)));
+            if let (Some(m), Some(sel)) = (mark, self.selected) {
+                let status = BookmarkStatus::ALL[m];
+                if self.set_bookmark(sel, status, None) {
+                    self.status = format!(
+                        "{}: bookmarked {}",
+                        self.evidence[sel].name(),
+                        status.label()
+                    );
+                }
             }
         }
         let mut clicked = keyed;

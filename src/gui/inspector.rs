@@ -263,16 +263,16 @@ fn bookmark(app: &mut App, i: usize, ui: &mut egui::Ui) {
         app.bookmarks.0.insert(sha.clone(), b.clone());
     }
     if b.status != before.status || note.lost_focus() {
-        app.bookmarks.set(&sha, b.status, &b.note);
-        if let Err(e) = app.bookmarks.save(&app.paths.bookmarks) {
-            app.notice = Some(format!("{e:#}"));
-        }
+        app.set_bookmark(i, b.status, Some(&b.note));
     }
-    if !before.updated.is_empty() {
-        ui.label(
-            RichText::new(format!("updated {}", before.updated))
-                .small()
-                .weak(),
-        );
-    }
+    let keys = "keys 0-3 set it for the selected image";
+    ui.label(
+        RichText::new(if before.updated.is_empty() {
+            keys.to_string()
+        } else {
+            format!("updated {} · {keys}", before.updated)
+        })
+        .small()
+        .weak(),
+    );
 }
