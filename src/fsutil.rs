@@ -11,9 +11,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic_mode(path, bytes, false)
 }
 
-/// [`write_atomic`] for a secret (a signing key): on Unix the file is readable and writable by
-/// its owner only, from the moment it is created.
-pub fn write_atomic_private(path: &Path, bytes: &[u8]) -> Result<()> {
+/// [`write_atomic`] for a new secret (a signing key): on Unix the file is readable and writable
+/// by its owner only from the moment it is created, and it never replaces a file already at
+/// `path` (the finished file is hard-linked into place, which fails if the name is taken).
+pub fn write_new_private(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic_mode(path, bytes, true)
 }
 
@@ -49,8 +50,20 @@ fn write_atomic_mode(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
             .with_context(|| format!("cannot write {}", tmp.display()))?;
         f.sync_all()
             .with_context(|| format!("cannot flush {}", tmp.display()))?;
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("cannot move {} into place", path.display()))?;
+        if private {
+            std::fs::hard_link(&tmp, path).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    anyhow::anyhow!("{} already exists: it is not replaced", path.display())
+                } else {
+                    anyhow::Error::new(e)
+                        .context(format!("cannot move {} into place", path.display()))
+                }
+            })?;
+            let _ = std::fs::remove_file(&tmp);
+        } else {
+            std::fs::rename(&tmp, path)
+                .with_context(|| format!("cannot move {} into place", path.display()))?;
+        }
         Ok(())
     })();
     if result.is_err() {
@@ -244,6 +257,24 @@ mod tests {
             sha256_file(&p).unwrap(),
             hex::encode(Sha256::digest(b"two"))
         );
+    }
+
+    #[test]
+    fn a_new_secret_is_owner_only_and_never_replaces_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k.json");
+        write_new_private(&p, b"first").unwrap();
+        let e = write_new_private(&p, b"second").unwrap_err();
+        assert!(format!("{e:#}").contains("already exists"), "{e:#}");
+        assert_eq!(std::fs::read(&p).unwrap(), b"first");
+        // No temporary file is left beside it, after success or refusal.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "{mode:o}");
+        }
     }
 
     #[test]

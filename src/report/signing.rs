@@ -166,7 +166,7 @@ impl ExaminerKey {
             public_key: hex::encode(v.as_bytes()),
             secret_key: hex::encode(self.key.to_bytes()),
         };
-        crate::fsutil::write_atomic_private(path, &serde_json::to_vec_pretty(&file)?)?;
+        crate::fsutil::write_new_private(path, &serde_json::to_vec_pretty(&file)?)?;
         let pub_file = PublicFile {
             schema: PUBLIC_SCHEMA.into(),
             algorithm: "ed25519".into(),
