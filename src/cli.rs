@@ -639,6 +639,7 @@ fn report(a: ReportArgs) -> Result<i32> {
         regions: a.regions.then_some(a.max_tiles),
         not_examined: Vec::new(),
         signing,
+        examination_log: Vec::new(),
     };
     let pb = std::sync::Mutex::new(progress_bar(1, false));
     let sink = |p: Progress| {

@@ -711,18 +711,9 @@ fn a_case_saves_and_opens_the_evidence_list_and_names_a_changed_file() {
     let case = sandbox().join("case-1.json");
     {
         let a = h.state_mut();
-        let sha = a.evidence[0]
-            .analysis
-            .as_ref()
-            .unwrap()
-            .facts
-            .sha256
-            .clone();
-        a.bookmarks.set(
-            &sha,
-            fauxscope::workstation::settings::BookmarkStatus::Warning,
-            "cloned sky",
-        );
+        assert!(a.set_bookmark(0, BookmarkStatus::Warning, Some("cloned sky")));
+        // The same again is not a change: not logged twice.
+        assert!(a.set_bookmark(0, BookmarkStatus::Warning, Some("cloned sky")));
         a.export.case_id = "CASE-9".into();
     }
     // Through the case window.
@@ -741,6 +732,24 @@ fn a_case_saves_and_opens_the_evidence_list_and_names_a_changed_file() {
     assert_eq!(saved["case_id"], "CASE-9");
     assert_eq!(saved["evidence"].as_array().unwrap().len(), 2);
     assert_eq!(saved["evidence"][0]["bookmark"]["note"], "cloned sky");
+    // The examination log is saved with the case, its own saving last.
+    let actions = |log: &serde_json::Value| -> Vec<String> {
+        log.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        actions(&saved["log"]),
+        ["added", "analysed", "analysed", "bookmarked", "case_saved"],
+        "{}",
+        saved["log"]
+    );
+    assert!(saved["log"][3]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("warning (note: cloned sky)"));
 
     // The rocket photo changes; a fresh window (empty bookmarks) opens the case.
     let rocket = dir.join("photo-rocket.jpg");
@@ -785,6 +794,26 @@ fn a_case_saves_and_opens_the_evidence_list_and_names_a_changed_file() {
             .any(|w| w.contains("CHANGED since the case was saved"))
     };
     assert!(warned(1) && !warned(0));
+    // The log goes on from the case's: its five entries, the opening, then the analyses, the
+    // changed file's saying so. The entries of this window from before the case are not in it.
+    let log: Vec<String> = h.state().exam_log.iter().map(|e| e.line()).collect();
+    assert_eq!(log.len(), 8, "{log:#?}");
+    assert!(
+        log[5].contains("case opened") && log[5].contains("CASE-9"),
+        "{log:#?}"
+    );
+    assert!(
+        log.iter().all(|l| !l.contains("procedural-scene")),
+        "{log:#?}"
+    );
+    let rocket_line = log[6..]
+        .iter()
+        .find(|l| l.contains("photo-rocket.jpg"))
+        .unwrap();
+    assert!(
+        rocket_line.contains("CHANGED since the case was saved"),
+        "{rocket_line}"
+    );
     // A file that is not a case: an error naming it.
     let bad = sandbox().join("not-a-case.json");
     std::fs::write(&bad, b"[1, 2]").unwrap();
@@ -908,6 +937,39 @@ fn the_export_dialog_makes_a_key_and_signs_the_report() {
         h.state().export.result
     );
     assert!(out.join("report.json.sig").is_file());
+    // The examination log so far is in the report, and keeps to the schema's actions.
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let schema: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/report-schema.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let actions = &schema["properties"]["examination_log"]["items"]["properties"]["action"]["enum"];
+    let log = v["examination_log"].as_array().unwrap();
+    let kinds: Vec<&str> = log.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["added", "analysed"], "{log:?}");
+    for e in log {
+        assert!(actions.as_array().unwrap().contains(&e["action"]), "{e}");
+        assert_eq!(e["utc"].as_str().unwrap().len(), 20);
+    }
+    assert!(log[1]["detail"]
+        .as_str()
+        .unwrap()
+        .contains(v["items"][0]["file"]["sha256"].as_str().unwrap()));
+    let pdf = fauxscope::report::pdf::extract_text(&std::fs::read(out.join("report.pdf")).unwrap());
+    assert!(pdf.contains("Examination log"), "{pdf}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<h2>Examination log</h2>"));
+    // Writing the report is logged with the sidecar's hash and the signer.
+    let sidecar_sha = fauxscope::fsutil::sha256_file(&out.join("report.json")).unwrap();
+    let last = h.state().exam_log.last().unwrap().line();
+    assert!(
+        last.contains("report written")
+            && last.contains(&sidecar_sha)
+            && last.contains("signed by Dana Reyes"),
+        "{last}"
+    );
 
     h.state_mut().verify.key = public.display().to_string();
     h.state_mut().verify_report(out.clone());
@@ -929,4 +991,11 @@ fn the_export_dialog_makes_a_key_and_signs_the_report() {
     h.step();
     assert!(h.query_by_label_contains("Examiner's public key").is_some());
     assert!(h.query_by_label_contains("Report verified").is_some());
+    let last = h.state().exam_log.last().unwrap().line();
+    assert!(
+        last.contains("report verified")
+            && last.contains(": verified")
+            && last.contains("trusted key"),
+        "{last}"
+    );
 }

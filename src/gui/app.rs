@@ -9,6 +9,7 @@ use crate::device::DeviceChoice;
 use crate::forensics::metadata::Metadata;
 use crate::jobs::CancelFlag;
 use crate::workstation::analyze::{Agreement, Analysis};
+use crate::workstation::case::LogAction;
 use crate::workstation::regions::RegionMap;
 use crate::workstation::settings::{BookmarkStatus, Bookmarks, OverlayKind, Settings};
 use egui::{Color32, ColorImage, RichText, TextureHandle, TextureOptions};
@@ -136,6 +137,12 @@ pub struct App {
     /// Files in the added folders that are not pictures: the notice names them, and a report of
     /// all the evidence lists them as not examined.
     pub not_examined: Vec<PathBuf>,
+    /// The examination log: what was done in this window (and, after opening a case, in the
+    /// case's earlier sessions), oldest first. Saved with the case, included in reports.
+    pub exam_log: Vec<crate::workstation::case::LogEntry>,
+    /// Each image's bookmark as last saved or logged (by SHA-256): what a change is logged
+    /// against.
+    bookmark_logged: std::collections::HashMap<String, (BookmarkStatus, String)>,
     pub(crate) tx: Sender<Cmd>,
     rx: Receiver<Event>,
     pub(crate) picked: (Sender<Picked>, Receiver<Picked>),
@@ -278,6 +285,11 @@ impl App {
             None => Arc::new(|| {}),
         };
         let (tx, rx) = worker::spawn(wake.clone());
+        let bookmark_logged = bookmarks
+            .0
+            .iter()
+            .map(|(k, v)| (k.clone(), (v.status, v.note.clone())))
+            .collect();
         let mut app = Self {
             settings,
             bookmarks,
@@ -296,6 +308,8 @@ impl App {
             idle_frames: vec![],
             notice,
             not_examined: Vec::new(),
+            exam_log: Vec::new(),
+            bookmark_logged,
             tx,
             rx,
             picked: std::sync::mpsc::channel(),
@@ -351,6 +365,15 @@ impl App {
                     if let Some(note) = listing.others_note() {
                         self.add_notice(format!("Not examined: {note}"));
                     }
+                    self.log_event(
+                        LogAction::Added,
+                        format!(
+                            "folder {}: {} picture(s), {} other file(s)",
+                            p.display(),
+                            listing.images.len(),
+                            listing.others.len()
+                        ),
+                    );
                     // Sorted and deduplicated: a folder may be added again, and may be large.
                     self.not_examined.extend(listing.others);
                     self.not_examined.sort();
@@ -362,10 +385,17 @@ impl App {
                 Err(e) => self.notice = Some(format!("{e:#}")),
             }
         } else {
+            self.log_event(LogAction::Added, format!("file {}", p.display()));
             self.add_file(p.to_path_buf());
         }
         self.settings.add_recent(p);
         self.save_settings();
+    }
+
+    /// Adds a line to the examination log.
+    pub fn log_event(&mut self, action: LogAction, detail: String) {
+        self.exam_log
+            .push(crate::workstation::case::LogEntry::now(action, detail));
     }
 
     /// Adds a sentence to the notice line.
@@ -436,6 +466,29 @@ impl App {
             str::to_string,
         );
         self.bookmarks.set(&sha, status, &note);
+        // The inspector keeps a note in memory as it is typed, so the log compares with the
+        // bookmark as last saved or logged, not with the one in memory.
+        let logged = (status, note.clone());
+        let unchanged = match self.bookmark_logged.get(&sha) {
+            Some(l) => *l == logged,
+            None => status == BookmarkStatus::Unreviewed && note.is_empty(),
+        };
+        if !unchanged {
+            self.bookmark_logged.insert(sha.clone(), logged);
+            let name = self.evidence[i].path.display().to_string();
+            self.log_event(
+                LogAction::Bookmarked,
+                format!(
+                    "{name}: {}{}; SHA-256 {sha}",
+                    status.label(),
+                    if note.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (note: {note})")
+                    }
+                ),
+            );
+        }
         if let Err(e) = self.bookmarks.save(&self.paths.bookmarks) {
             self.notice = Some(format!("{e:#}"));
         }
@@ -491,6 +544,41 @@ impl App {
                 Ok(_) => "report NOT verified".into(),
                 Err(_) => "report verification failed".into(),
             };
+            let folder = self
+                .verify
+                .folder
+                .as_ref()
+                .map_or(String::new(), |f| f.display().to_string());
+            let outcome = match &r {
+                Ok(v) => format!(
+                    "{folder}: {} (sidecar SHA-256 {}; signature: {})",
+                    if v.verified {
+                        "verified"
+                    } else {
+                        "NOT verified"
+                    },
+                    v.sidecar_sha256,
+                    match &v.signature {
+                        crate::report::signing::SignatureStatus::Unsigned => "none".to_string(),
+                        crate::report::signing::SignatureStatus::Valid {
+                            signer,
+                            fingerprint,
+                            trusted_key,
+                            ..
+                        } => format!(
+                            "good, {signer} {fingerprint}{}",
+                            if trusted_key.is_some() {
+                                ", trusted key"
+                            } else {
+                                ""
+                            }
+                        ),
+                        crate::report::signing::SignatureStatus::Bad { .. } => "BAD".to_string(),
+                    }
+                ),
+                Err(e) => format!("{folder}: could not be read: {e}"),
+            };
+            self.log_event(LogAction::ReportVerified, outcome);
             self.verify.result = Some(r);
         }
         any
@@ -579,9 +667,16 @@ impl App {
                             seconds * 1000.0
                         ));
                     }
+                    let finished = complete && !e.complete;
                     e.analysis = Some(*analysis);
                     e.complete = complete;
                     e.overlay_key = None;
+                    if finished {
+                        let line = e.analysis.as_ref().map(|a| analysed_line(&path, a));
+                        if let Some(line) = line {
+                            self.log_event(LogAction::Analysed, line);
+                        }
+                    }
                 }
             }
             Event::Regions(p, r, flag) => {
@@ -609,6 +704,7 @@ impl App {
             }
             Event::Failed(p, err) => {
                 self.check_expected(&p, None);
+                self.log_event(LogAction::Failed, format!("{}: {err}", p.display()));
                 if let Some(e) = self.find(&p) {
                     e.error = Some(err);
                     e.complete = true;
@@ -616,6 +712,25 @@ impl App {
             }
             Event::TrainProgress(p) => self.train.on_progress(p),
             Event::ReportDone(r) => {
+                if let Ok((dir, _)) = &r {
+                    let sidecar = crate::fsutil::sha256_file(&dir.join("report.json"))
+                        .unwrap_or_else(|e| format!("unreadable ({e:#})"));
+                    let signed = if self.export.sign {
+                        match &self.export.key {
+                            Some(Ok(k)) => {
+                                let s = k.signer();
+                                format!(", signed by {} {}", s.name, s.fingerprint)
+                            }
+                            _ => String::new(),
+                        }
+                    } else {
+                        String::new()
+                    };
+                    self.log_event(
+                        LogAction::ReportWritten,
+                        format!("{}: report.json SHA-256 {sidecar}{signed}", dir.display()),
+                    );
+                }
                 self.export.running = false;
                 self.export.result = Some(r);
                 self.status = "report written".into();
@@ -740,13 +855,21 @@ impl App {
                 }
             })
             .collect();
+        // The save is logged first, so that the file holds its own entry.
+        let mut log = self.exam_log.clone();
+        log.push(crate::workstation::case::LogEntry::now(
+            LogAction::CaseSaved,
+            format!("{} ({} image(s))", path.display(), self.evidence.len()),
+        ));
         let c = CaseFile::new(
             &self.export.case_id,
             &self.export.examiner,
             &self.export.notes,
             entries,
+            log.clone(),
         );
         c.save(path)?;
+        self.exam_log = log;
         self.case.path = path.display().to_string();
         self.status = format!("case saved to {}", path.display());
         Ok(())
@@ -769,6 +892,15 @@ impl App {
         self.export.examiner = c.examiner.clone();
         self.export.notes = c.notes.clone();
         let (taken, kept) = c.merge_bookmarks(&mut self.bookmarks);
+        for sha in c.evidence.iter().filter_map(|e| e.sha256.as_ref()) {
+            if let Some(b) = self.bookmarks.get(sha) {
+                let state = (b.status, b.note.clone());
+                self.bookmark_logged.insert(sha.clone(), state);
+            }
+        }
+        // The case's log goes on; this session's entries before opening it are left behind
+        // with the list they were about.
+        self.exam_log = c.log.clone();
         if taken > 0 {
             if let Err(e) = self.bookmarks.save(&self.paths.bookmarks) {
                 self.add_notice(format!("{e:#}"));
@@ -800,6 +932,7 @@ impl App {
             ));
         }
         self.case.path = path.display().to_string();
+        self.log_event(LogAction::CaseOpened, msg.clone());
         self.status = msg.clone();
         Ok(msg)
     }
@@ -837,7 +970,7 @@ impl App {
             .show(ctx, |ui| {
                 ui.label(
                     RichText::new(
-                        "A case file keeps the evidence list (each image's path and SHA-256), the bookmarks on it and the case details, to open again here or on another machine. Opening a case replaces the list.",
+                        "A case file keeps the evidence list (each image's path and SHA-256), the bookmarks on it, the case details and the examination log, to open again here or on another machine. Opening a case replaces the list.",
                     )
                     .small(),
                 );
@@ -874,6 +1007,26 @@ impl App {
                     }
                     None => {}
                 }
+                ui.separator();
+                ui.strong(format!("Examination log ({} entries)", self.exam_log.len()));
+                ui.label(
+                    RichText::new("What was done in this window, oldest first (UTC); saved with the case and included in the reports written from here.")
+                        .small()
+                        .weak(),
+                );
+                let rows = self.exam_log.len();
+                egui::ScrollArea::vertical()
+                    .max_height(220.0)
+                    .stick_to_bottom(true)
+                    .show_rows(ui, 16.0, rows, |ui, range| {
+                        for e in &self.exam_log[range] {
+                            ui.add(
+                                egui::Label::new(RichText::new(e.line()).monospace().small())
+                                    .truncate(),
+                            )
+                            .on_hover_text(&e.detail);
+                        }
+                    });
             });
         self.case.open = open;
         let path = PathBuf::from(self.case.path.trim());
@@ -937,6 +1090,10 @@ impl App {
             s => s,
         };
         self.status = format!("{} taken off the list (the file is not touched)", e.name());
+        self.log_event(
+            LogAction::TakenOff,
+            format!("{} (the file is not touched)", e.path.display()),
+        );
     }
 
     /// Checks a report folder against its sidecar and its evidence at the recorded paths, on a
@@ -1201,6 +1358,7 @@ impl App {
                 (Some(Ok(k)), true) => Some(k.clone()),
                 _ => None,
             },
+            examination_log: self.exam_log.clone(),
         };
         self.export.running = true;
         self.export.result = None;
@@ -1323,6 +1481,10 @@ impl App {
 
     /// Makes `spec` the primary detector and re-analyses.
     pub fn use_detector(&mut self, spec: &str) {
+        self.log_event(
+            LogAction::DetectorsChanged,
+            format!("primary detector: {spec}"),
+        );
         self.settings.detector = spec.to_string();
         self.settings.compare.retain(|c| c != spec);
         self.save_settings();
@@ -2033,6 +2195,30 @@ pub fn metrics_line(m: &serde_json::Value) -> String {
 }
 
 /// A drop-down of `all` values named by `label`.
+/// The examination log's line for a finished analysis.
+fn analysed_line(path: &Path, a: &crate::workstation::analyze::Analysis) -> String {
+    let mut line = format!("{}: SHA-256 {}", path.display(), a.facts.sha256);
+    for r in &a.results {
+        line.push_str(&format!(
+            "; {} {} (p {:.3})",
+            r.detector,
+            r.verdict.label(),
+            r.probability
+        ));
+    }
+    if a.unsure() == Some(true) {
+        line.push_str("; UNSURE (a re-encoding flips the decision)");
+    }
+    if let Some(w) = a
+        .warnings
+        .iter()
+        .find(|w| w.contains("CHANGED since the case"))
+    {
+        line.push_str(&format!("; {w}"));
+    }
+    line
+}
+
 fn choice<T: Copy + PartialEq>(
     ui: &mut egui::Ui,
     id: &str,

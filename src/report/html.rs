@@ -167,6 +167,18 @@ pub fn render(r: &CaseReport) -> String {
         )
         .collect::<Vec<_>>(),
     ));
+    if !r.examination_log.is_empty() {
+        h.push_str("<h2>Examination log</h2><p class=sub>What was done in the Fauxscope window before this report, oldest first (UTC), as the window and the case file recorded it.</p><table><tr><th>UTC</th><th>action</th><th>detail</th></tr>");
+        for e in &r.examination_log {
+            h.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&e.utc),
+                esc(e.action.label()),
+                esc(&e.detail)
+            ));
+        }
+        h.push_str("</table>");
+    }
     h.push_str("<h2>Limitations</h2><ul>");
     for l in &r.limitations {
         h.push_str(&format!("<li>{}</li>", esc(l)));

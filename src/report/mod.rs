@@ -48,6 +48,9 @@ pub struct ReportRequest {
     pub not_examined: Vec<PathBuf>,
     /// The examiner's key that signs the sidecar (`report.json.sig`); None for an unsigned report.
     pub signing: Option<std::sync::Arc<signing::ExaminerKey>>,
+    /// The window's examination log (what was done, when), oldest first; empty from the
+    /// command line.
+    pub examination_log: Vec<crate::workstation::case::LogEntry>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -281,6 +284,9 @@ pub struct CaseReport {
     /// Whose key signs this sidecar (the signature is `report.json.sig` beside it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signer: Option<signing::Signer>,
+    /// What the examiner did in the window before this report (reports written from it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub examination_log: Vec<crate::workstation::case::LogEntry>,
 }
 
 impl CaseReport {
@@ -872,6 +878,7 @@ pub fn write_report(
         outputs: vec![],
         pictures: pictures_written,
         signer: req.signing.as_ref().map(|k| k.signer()),
+        examination_log: req.examination_log.clone(),
     };
     // The PDF, HTML and CSV, then the sidecar with their hashes.
     let pdf_bytes = pdf_report::render(&report, &pictures)?;

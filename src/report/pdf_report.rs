@@ -17,6 +17,9 @@ fn jpeg(img: &RgbImage) -> Result<Vec<u8>> {
 }
 
 /// `pictures[k]` = (item index, [original, TAM overlay, attention overlay]).
+/// The most examination-log lines the PDF prints (the latest; the sidecar and HTML hold all).
+const LOG_LINES: usize = 300;
+
 pub fn render(
     r: &CaseReport,
     pictures: &[(usize, [RgbImage; 4], Option<RgbImage>)],
@@ -262,6 +265,32 @@ pub fn render(
         BODY,
         90.0,
     );
+    if !r.examination_log.is_empty() {
+        p.heading("Examination log", 13.0);
+        p.para_rgb(
+            "What was done in the Fauxscope window before this report, oldest first (UTC), as the window and the case file recorded it.",
+            Font::Regular,
+            BODY,
+            0.0,
+            GREY,
+        );
+        let n = r.examination_log.len();
+        for e in r.examination_log.iter().skip(n.saturating_sub(LOG_LINES)) {
+            p.para(&e.line(), Font::Mono, 7.5, 0.0);
+        }
+        if n > LOG_LINES {
+            p.para_rgb(
+                &format!(
+                    "The {} earlier entries are in report.json and report.html.",
+                    n - LOG_LINES
+                ),
+                Font::Regular,
+                BODY,
+                0.0,
+                GREY,
+            );
+        }
+    }
     p.heading("Limitations", 13.0);
     for l in &r.limitations {
         p.para(&format!("- {l}"), Font::Regular, BODY, 10.0);

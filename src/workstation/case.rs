@@ -24,6 +24,71 @@ pub struct CaseFile {
     #[serde(default)]
     pub notes: String,
     pub evidence: Vec<CaseEntry>,
+    /// What was done in the window on this case, oldest first (older case files have none).
+    #[serde(default)]
+    pub log: Vec<LogEntry>,
+}
+
+/// One line of the examination log: what the examiner did in the window, and when. The log is
+/// kept with the case and goes into the reports written from the window, so the report
+/// documents the examination as well as its results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    pub utc: String,
+    pub action: LogAction,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogAction {
+    Added,
+    Analysed,
+    Failed,
+    Bookmarked,
+    TakenOff,
+    DetectorsChanged,
+    ReportWritten,
+    ReportVerified,
+    CaseSaved,
+    CaseOpened,
+    /// An action a newer version wrote.
+    #[serde(other)]
+    Other,
+}
+
+impl LogAction {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Added => "added",
+            Self::Analysed => "analysed",
+            Self::Failed => "not analysed",
+            Self::Bookmarked => "bookmark",
+            Self::TakenOff => "taken off the list",
+            Self::DetectorsChanged => "detectors",
+            Self::ReportWritten => "report written",
+            Self::ReportVerified => "report verified",
+            Self::CaseSaved => "case saved",
+            Self::CaseOpened => "case opened",
+            Self::Other => "other",
+        }
+    }
+}
+
+impl LogEntry {
+    /// An entry stamped now.
+    pub fn now(action: LogAction, detail: impl Into<String>) -> Self {
+        Self {
+            utc: crate::fsutil::now_utc(),
+            action,
+            detail: detail.into(),
+        }
+    }
+
+    /// `2026-12-02T22:23:49Z  report written  /cases/r1: …`
+    pub fn line(&self) -> String {
+        format!("{}  {}  {}", self.utc, self.action.label(), self.detail)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,7 +103,13 @@ pub struct CaseEntry {
 
 impl CaseFile {
     /// A case of `evidence`, its paths made absolute (a case may be opened from another folder).
-    pub fn new(case_id: &str, examiner: &str, notes: &str, mut evidence: Vec<CaseEntry>) -> Self {
+    pub fn new(
+        case_id: &str,
+        examiner: &str,
+        notes: &str,
+        mut evidence: Vec<CaseEntry>,
+        log: Vec<LogEntry>,
+    ) -> Self {
         for e in &mut evidence {
             e.path = crate::fsutil::absolute(&e.path);
         }
@@ -49,6 +120,7 @@ impl CaseFile {
             examiner: examiner.into(),
             notes: notes.into(),
             evidence,
+            log,
         }
     }
 
@@ -126,6 +198,7 @@ mod tests {
                     bookmark: None,
                 },
             ],
+            vec![LogEntry::now(LogAction::Added, "file /evidence/a.jpg")],
         )
     }
 
@@ -136,6 +209,19 @@ mod tests {
         let c = case();
         c.save(&p).unwrap();
         assert_eq!(CaseFile::load(&p).unwrap(), c);
+
+        // A case saved before the log existed opens with an empty one; an action from a newer
+        // version is kept as "other".
+        std::fs::write(
+            &p,
+            br#"{"schema": "fauxscope-case/1", "saved_utc": "", "evidence": []}"#,
+        )
+        .unwrap();
+        assert!(CaseFile::load(&p).unwrap().log.is_empty());
+        let mut v = serde_json::to_value(&c).unwrap();
+        v["log"][0]["action"] = "annotated".into();
+        std::fs::write(&p, v.to_string()).unwrap();
+        assert_eq!(CaseFile::load(&p).unwrap().log[0].action, LogAction::Other);
 
         std::fs::write(
             &p,
