@@ -369,7 +369,7 @@ impl App {
                         LogAction::Added,
                         format!(
                             "folder {}: {} picture(s), {} other file(s)",
-                            p.display(),
+                            crate::fsutil::absolute(p).display(),
                             listing.images.len(),
                             listing.others.len()
                         ),
@@ -385,7 +385,10 @@ impl App {
                 Err(e) => self.notice = Some(format!("{e:#}")),
             }
         } else {
-            self.log_event(LogAction::Added, format!("file {}", p.display()));
+            self.log_event(
+                LogAction::Added,
+                format!("file {}", crate::fsutil::absolute(p).display()),
+            );
             self.add_file(p.to_path_buf());
         }
         self.settings.add_recent(p);
@@ -475,7 +478,9 @@ impl App {
         };
         if !unchanged {
             self.bookmark_logged.insert(sha.clone(), logged);
-            let name = self.evidence[i].path.display().to_string();
+            let name = crate::fsutil::absolute(&self.evidence[i].path)
+                .display()
+                .to_string();
             self.log_event(
                 LogAction::Bookmarked,
                 format!(
@@ -704,7 +709,10 @@ impl App {
             }
             Event::Failed(p, err) => {
                 self.check_expected(&p, None);
-                self.log_event(LogAction::Failed, format!("{}: {err}", p.display()));
+                self.log_event(
+                    LogAction::Failed,
+                    format!("{}: {err}", crate::fsutil::absolute(&p).display()),
+                );
                 if let Some(e) = self.find(&p) {
                     e.error = Some(err);
                     e.complete = true;
@@ -1092,7 +1100,10 @@ impl App {
         self.status = format!("{} taken off the list (the file is not touched)", e.name());
         self.log_event(
             LogAction::TakenOff,
-            format!("{} (the file is not touched)", e.path.display()),
+            format!(
+                "{} (the file is not touched)",
+                crate::fsutil::absolute(&e.path).display()
+            ),
         );
     }
 
@@ -2197,7 +2208,11 @@ pub fn metrics_line(m: &serde_json::Value) -> String {
 /// A drop-down of `all` values named by `label`.
 /// The examination log's line for a finished analysis.
 fn analysed_line(path: &Path, a: &crate::workstation::analyze::Analysis) -> String {
-    let mut line = format!("{}: SHA-256 {}", path.display(), a.facts.sha256);
+    let mut line = format!(
+        "{}: SHA-256 {}",
+        crate::fsutil::absolute(path).display(),
+        a.facts.sha256
+    );
     for r in &a.results {
         line.push_str(&format!(
             "; {} {} (p {:.3})",
