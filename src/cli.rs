@@ -8,10 +8,10 @@ use crate::model::store::{self, FetchSource, DEFAULT_MODEL};
 use crate::train::data::expand_inputs;
 use crate::train::probe::ProbeSettings;
 use crate::workstation::{Engine, ProbeRequest};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -390,9 +390,10 @@ pub enum ModelCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum KeyCmd {
-    /// Make a new Ed25519 key pair: the secret key (readable by you only) and, beside it, the
-    /// public key file to hand to whoever must check your reports. An existing key is never
-    /// replaced.
+    /// Make a new Ed25519 key pair: the secret key (readable by you only, sealed under a
+    /// passphrase) and, beside it, the public key file to hand to whoever must check your
+    /// reports. An existing key is never replaced. The passphrase is asked for twice on the
+    /// terminal, or read from $FAUXSCOPE_KEY_PASSPHRASE.
     New {
         /// Your name as reports should give it.
         #[arg(long)]
@@ -400,22 +401,122 @@ pub enum KeyCmd {
         /// Where to write the secret key (default: the data directory's keys/examiner-key.json).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Leave the secret key without a passphrase (anyone who can read the file can then
+        /// sign as you).
+        #[arg(long)]
+        no_passphrase: bool,
     },
     /// Print a key's name and fingerprint (a secret key file or a public one; default: yours).
     Show { file: Option<PathBuf> },
+    /// Set, change or take off the passphrase of a secret key (default: yours). The key itself,
+    /// and so every signature made with it, stays the same. The current passphrase is asked for
+    /// (or read from $FAUXSCOPE_KEY_PASSPHRASE), the new one twice (or read from
+    /// $FAUXSCOPE_NEW_KEY_PASSPHRASE).
+    Passphrase {
+        file: Option<PathBuf>,
+        /// Take the passphrase off instead.
+        #[arg(long)]
+        remove: bool,
+    },
+}
+
+const NEW_PASSPHRASE_ENV: &str = "FAUXSCOPE_NEW_KEY_PASSPHRASE";
+
+/// The passphrase of the key at `path`: from $FAUXSCOPE_KEY_PASSPHRASE, else asked on the
+/// terminal.
+fn passphrase_for(path: &Path) -> Result<String> {
+    use crate::report::signing::PASSPHRASE_ENV;
+    use std::io::IsTerminal;
+    if let Ok(p) = std::env::var(PASSPHRASE_ENV) {
+        return Ok(p);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "the examiner key {} is protected by a passphrase: run this from a terminal to be asked for it, or set {PASSPHRASE_ENV}",
+            path.display()
+        );
+    }
+    rpassword::prompt_password(format!("Passphrase for {}: ", path.display()))
+        .context("cannot read the passphrase from the terminal")
+}
+
+/// Opens the examiner key at `path`, asking for its passphrase where it has one.
+pub fn open_examiner_key(path: &Path) -> Result<crate::report::signing::ExaminerKey> {
+    use crate::report::signing::{ExaminerKey, NeedsPassphrase};
+    match ExaminerKey::load(path, None) {
+        Err(e) if e.downcast_ref::<NeedsPassphrase>().is_some() => {
+            ExaminerKey::load(path, Some(&passphrase_for(path)?))
+        }
+        r => r,
+    }
+}
+
+/// A new passphrase: from `env`, else asked twice on the terminal.
+fn new_passphrase(env: &str, what: &str, without: &str) -> Result<String> {
+    use crate::report::signing::check_new_passphrase;
+    use std::io::IsTerminal;
+    if let Ok(p) = std::env::var(env) {
+        check_new_passphrase(&p).with_context(|| format!("${env}"))?;
+        return Ok(p);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "{what} needs a passphrase: run this from a terminal to be asked for one, set {env}, or pass {without}"
+        );
+    }
+    loop {
+        let p = rpassword::prompt_password("New passphrase: ")
+            .context("cannot read the passphrase from the terminal")?;
+        if let Err(e) = check_new_passphrase(&p) {
+            eprintln!("{e}");
+            continue;
+        }
+        let again = rpassword::prompt_password("The same again: ")
+            .context("cannot read the passphrase from the terminal")?;
+        if again == p {
+            return Ok(p);
+        }
+        eprintln!("the two differ; once more");
+    }
 }
 
 fn key_cmd(cmd: KeyCmd) -> Result<i32> {
     use crate::report::signing::{self, ExaminerKey, PublicKey};
     match cmd {
-        KeyCmd::New { name, out } => {
+        KeyCmd::New {
+            name,
+            out,
+            no_passphrase,
+        } => {
             let path = out.unwrap_or_else(signing::default_key_path);
+            if std::fs::symlink_metadata(&path).is_ok() {
+                bail!(
+                    "{} already exists: a key is never replaced (move it away first if you mean to make a new one)",
+                    path.display()
+                );
+            }
             let key = ExaminerKey::generate(&name)?;
-            let public = key.save(&path)?;
+            let passphrase = if no_passphrase {
+                None
+            } else {
+                Some(new_passphrase(
+                    signing::PASSPHRASE_ENV,
+                    "a new examiner key",
+                    "--no-passphrase",
+                )?)
+            };
+            let public = key.save(&path, passphrase.as_deref())?;
             println!("examiner key for {}: {}", key.name, path.display());
-            println!(
-                "  keep this file to yourself; it is not encrypted, so guard it like a password"
-            );
+            if passphrase.is_some() {
+                println!(
+                    "  keep this file to yourself; it is sealed under your passphrase, which signing asks for"
+                );
+            } else {
+                println!(
+                    "  keep this file to yourself; it has no passphrase, so guard it like a password \
+                     (`fauxscope key passphrase` sets one)"
+                );
+            }
             println!("public key: {}", public.display());
             println!(
                 "  hand this file to whoever checks your reports (fauxscope verify --key FILE)"
@@ -431,6 +532,36 @@ fn key_cmd(cmd: KeyCmd) -> Result<i32> {
             println!("{}: {}", path.display(), k.name);
             println!("fingerprint: {}", signing::fingerprint(&k.key));
             println!("public key: {}", hex::encode(k.key.as_bytes()));
+            if let Ok(info) = signing::key_info(&path) {
+                println!(
+                    "secret key: {}",
+                    if info.protected {
+                        "sealed under a passphrase"
+                    } else {
+                        "no passphrase"
+                    }
+                );
+            }
+        }
+        KeyCmd::Passphrase { file, remove } => {
+            let path = file.unwrap_or_else(signing::default_key_path);
+            let key = open_examiner_key(&path)?;
+            let passphrase = if remove {
+                None
+            } else {
+                Some(new_passphrase(NEW_PASSPHRASE_ENV, "the key", "--remove")?)
+            };
+            key.reseal(&path, passphrase.as_deref())?;
+            println!(
+                "{}: {} ({})",
+                path.display(),
+                if remove {
+                    "the passphrase is off; anyone who can read the file can sign as you"
+                } else {
+                    "sealed under the new passphrase"
+                },
+                key.signer().fingerprint
+            );
         }
     }
     Ok(0)
@@ -589,7 +720,7 @@ fn report(a: ReportArgs) -> Result<i32> {
         (None, false) => None,
     }
     .map(|p| {
-        crate::report::signing::ExaminerKey::load(&p).map_err(|e| {
+        open_examiner_key(&p).map_err(|e| {
             if p.exists() {
                 e
             } else {

@@ -8,17 +8,35 @@ use std::path::{Path, PathBuf};
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, flushed to disk,
 /// then renamed over the target. Readers never see a half-written file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomic_mode(path, bytes, false)
+    write_atomic_mode(path, bytes, Mode::Open)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// Default permissions; replaces the target.
+    Open,
+    /// Owner-only; never replaces a file.
+    PrivateNew,
+    /// Owner-only from creation; replaces the target (a key file sealed anew).
+    PrivateReplacing,
 }
 
 /// [`write_atomic`] for a new secret (a signing key): on Unix the file is readable and writable
 /// by its owner only from the moment it is created, and it never replaces a file already at
 /// `path` (the finished file is hard-linked into place, which fails if the name is taken).
 pub fn write_new_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomic_mode(path, bytes, true)
+    write_atomic_mode(path, bytes, Mode::PrivateNew)
 }
 
-fn write_atomic_mode(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
+/// [`write_atomic`] for a secret that replaces the file at `path` (an examiner key sealed under
+/// a new passphrase): the temporary file is owner-only from the moment it is created, then
+/// renamed over the target.
+pub fn write_private_replacing(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_mode(path, bytes, Mode::PrivateReplacing)
+}
+
+fn write_atomic_mode(path: &Path, bytes: &[u8], mode: Mode) -> Result<()> {
+    let private = mode != Mode::Open;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -50,7 +68,7 @@ fn write_atomic_mode(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
             .with_context(|| format!("cannot write {}", tmp.display()))?;
         f.sync_all()
             .with_context(|| format!("cannot flush {}", tmp.display()))?;
-        if private {
+        if mode == Mode::PrivateNew {
             std::fs::hard_link(&tmp, path).map_err(|e| {
                 if e.kind() == std::io::ErrorKind::AlreadyExists {
                     anyhow::anyhow!("{} already exists: it is not replaced", path.display())

@@ -917,18 +917,52 @@ fn the_export_dialog_makes_a_key_and_signs_the_report() {
     h.step();
     assert!(h.query_by_label_contains("no examiner key yet").is_some());
     h.state_mut().export.examiner = "Dana Reyes".into();
+    // A passphrase too short, then two that differ: the button stays off and says why.
+    h.state_mut().export.passphrase.0 = "short".into();
+    h.step();
+    assert!(h.query_by_label_contains("at least 8 characters").is_some());
+    h.state_mut().export.passphrase.0 = "dana's passphrase".into();
+    h.state_mut().export.passphrase_again.0 = "dana's passphrasf".into();
+    h.step();
+    assert!(h
+        .query_by_label_contains("the two passphrases differ")
+        .is_some());
+    h.get_by_label("Create my examiner key").click();
+    h.step();
+    let key = fauxscope::report::signing::default_key_path();
+    assert!(!key.exists());
+    h.state_mut().export.passphrase_again.0 = "dana's passphrase".into();
     h.step();
     h.get_by_label("Create my examiner key").click();
     h.step();
     h.step();
-    let key = fauxscope::report::signing::default_key_path();
     let public = fauxscope::report::signing::public_path_for(&key);
     assert!(key.is_file() && public.is_file());
+    assert!(fauxscope::report::signing::ExaminerKey::is_protected(&key).unwrap());
+    assert!(h.state().export.passphrase.0.is_empty());
     assert!(h.state().export.sign);
     assert!(h
         .query_by_label_contains("sign with my examiner key (Dana Reyes")
         .is_some());
+    // As in a later session: the key is read again, sealed; a wrong passphrase writes nothing.
+    h.state_mut().export.key = None;
+    h.step();
+    h.step();
+    assert!(h.query_by_label("Key passphrase").is_some());
     let out = sandbox().join("signed-export");
+    h.state_mut().export.passphrase.0 = "not the passphrase".into();
+    h.state_mut().export_to(out.clone());
+    match &h.state().export.result {
+        Some(Err(e)) => assert!(e.contains("wrong passphrase"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(!out.exists());
+    h.state_mut().export.passphrase.0 = "dana's passphrase".into();
+    h.get_by_label("Unlock").click();
+    h.step();
+    h.step();
+    assert!(h.query_by_label("Key passphrase").is_none());
+    assert!(h.state().export.passphrase.0.is_empty());
     h.state_mut().export_to(out.clone());
     step_until(&mut h, "the report", 120, |a| a.export.result.is_some());
     assert!(

@@ -854,25 +854,79 @@ fn a_signed_report_names_its_signer_and_any_change_breaks_it() {
     let (dir, real, _, trained, evidence) = probe_case();
     std::fs::copy(real.join("r1.png"), evidence.join("a.png")).unwrap();
     let bin = env!("CARGO_BIN_EXE_fauxscope");
-    let key = |data: &str, name: &str| {
-        run(std::process::Command::new(bin)
-            .env("FAUXSCOPE_DATA_DIR", dir.path().join(data))
-            .args(["key", "new", "--name", name]));
-        dir.path().join(data).join("keys/examiner-key.pub.json")
+    let key_cmd = |data: &str| {
+        let mut c = std::process::Command::new(bin);
+        c.env("FAUXSCOPE_DATA_DIR", dir.path().join(data))
+            .env_remove("FAUXSCOPE_KEY_PASSPHRASE")
+            .env_remove("FAUXSCOPE_NEW_KEY_PASSPHRASE")
+            .arg("key");
+        c
     };
-    let public = key("data", "Dana Reyes");
-    let stranger = key("other-data", "Someone Else");
+    // With no terminal to ask on, a new key needs its passphrase from the environment, or
+    // --no-passphrase; nothing is written otherwise.
+    let o = key_cmd("data")
+        .args(["new", "--name", "Dana Reyes"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--no-passphrase"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!dir.path().join("data/keys/examiner-key.json").exists());
+    run(key_cmd("data")
+        .env("FAUXSCOPE_KEY_PASSPHRASE", "dana's long passphrase")
+        .args(["new", "--name", "Dana Reyes"]));
+    let public = dir.path().join("data/keys/examiner-key.pub.json");
+    run(key_cmd("other-data").args(["new", "--name", "Someone Else", "--no-passphrase"]));
+    let stranger = dir.path().join("other-data/keys/examiner-key.pub.json");
     // A key is never replaced.
-    let o = std::process::Command::new(bin)
-        .env("FAUXSCOPE_DATA_DIR", dir.path().join("data"))
-        .args(["key", "new", "--name", "Again"])
+    let o = key_cmd("data")
+        .args(["new", "--name", "Again", "--no-passphrase"])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
 
     let out = dir.path().join("report");
-    let json = tiny_report(dir.path(), &trained, &[&evidence], &out, &["--sign"]);
+    let signed_report = |passphrase: Option<&str>| {
+        let mut c = tiny_command(dir.path(), "report");
+        c.arg(&evidence)
+            .arg("--out")
+            .arg(&out)
+            .arg("--detector")
+            .arg(&trained)
+            .args(["--compare", "", "--sign"])
+            .env_remove("FAUXSCOPE_KEY_PASSPHRASE");
+        if let Some(p) = passphrase {
+            c.env("FAUXSCOPE_KEY_PASSPHRASE", p);
+        }
+        c.output().unwrap()
+    };
+    // The key is sealed: without its passphrase, or with a wrong one, nothing is written.
+    for (p, says) in [
+        (None, "protected by a passphrase"),
+        (Some("not dana's passphrase"), "wrong passphrase"),
+    ] {
+        let o = signed_report(p);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains(says) && err.contains("examiner-key.json"),
+            "{err}"
+        );
+        assert!(!out.exists());
+    }
+    run(tiny_command(dir.path(), "report")
+        .arg(&evidence)
+        .arg("--out")
+        .arg(&out)
+        .arg("--detector")
+        .arg(&trained)
+        .args(["--compare", "", "--sign"])
+        .env("FAUXSCOPE_KEY_PASSPHRASE", "dana's long passphrase"));
+    let json = valid_sidecar(&out);
     let fp = json["signer"]["fingerprint"].as_str().unwrap().to_string();
     assert_eq!(json["signer"]["name"], "Dana Reyes");
     let shown = std::process::Command::new(bin)
@@ -881,6 +935,27 @@ fn a_signed_report_names_its_signer_and_any_change_breaks_it() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&shown.stdout).contains(&fp));
+    let shown = key_cmd("data").arg("show").output().unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains(&fp) && shown.contains("sealed under a passphrase"),
+        "{shown}"
+    );
+    // A new passphrase: the same key (and fingerprint), the old passphrase no longer opens it.
+    run(key_cmd("data")
+        .env("FAUXSCOPE_KEY_PASSPHRASE", "dana's long passphrase")
+        .env("FAUXSCOPE_NEW_KEY_PASSPHRASE", "dana's newer passphrase")
+        .arg("passphrase"));
+    let key_file = dir.path().join("data/keys/examiner-key.json");
+    assert!(fauxscope::report::signing::ExaminerKey::load(
+        &key_file,
+        Some("dana's long passphrase")
+    )
+    .is_err());
+    let k =
+        fauxscope::report::signing::ExaminerKey::load(&key_file, Some("dana's newer passphrase"))
+            .unwrap();
+    assert_eq!(k.signer().fingerprint, fp);
     let words = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
     let html = words(&std::fs::read_to_string(out.join("report.html")).unwrap());
     let pdf = words(&fauxscope::report::pdf::extract_text(

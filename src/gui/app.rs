@@ -219,6 +219,59 @@ impl Default for CalibrateState {
     }
 }
 
+/// The examiner key as the export dialog knows it.
+#[derive(Debug)]
+pub enum KeySlot {
+    /// No key file yet.
+    Missing,
+    /// Opened, ready to sign (kept open for the rest of the session).
+    Open(std::sync::Arc<crate::report::signing::ExaminerKey>),
+    /// Sealed under a passphrase and not yet opened.
+    Sealed(crate::report::signing::KeyInfo),
+    /// The key file cannot be read: why.
+    Broken(String),
+}
+
+impl KeySlot {
+    fn read(path: &std::path::Path) -> Self {
+        use crate::report::signing::{key_info, ExaminerKey};
+        if std::fs::symlink_metadata(path).is_err() {
+            return Self::Missing;
+        }
+        match key_info(path) {
+            Ok(info) if info.protected => Self::Sealed(info),
+            Ok(_) => match ExaminerKey::load(path, None) {
+                Ok(k) => Self::Open(std::sync::Arc::new(k)),
+                Err(e) => Self::Broken(format!("{e:#}")),
+            },
+            Err(e) => Self::Broken(format!("{e:#}")),
+        }
+    }
+}
+
+/// A passphrase being typed: never printed by `Debug`, emptied when dropped.
+#[derive(Default)]
+pub struct Passphrase(pub String);
+
+impl std::fmt::Debug for Passphrase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Passphrase(..)")
+    }
+}
+
+impl Passphrase {
+    /// Overwrites and empties the text.
+    pub fn wipe(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+impl Drop for Passphrase {
+    fn drop(&mut self) {
+        self.wipe();
+    }
+}
+
 /// The export dialog's state.
 #[derive(Debug, Default)]
 pub struct ExportState {
@@ -234,10 +287,14 @@ pub struct ExportState {
     pub regions: bool,
     /// Sign the report with the examiner key.
     pub sign: bool,
-    /// The examiner key (`<data>/keys/examiner-key.json`), read when the dialog first needs it:
-    /// None not yet read; Some(Err("")) when there is no key file, Some(Err(why)) when it
-    /// cannot be read.
-    pub key: Option<Result<std::sync::Arc<crate::report::signing::ExaminerKey>, String>>,
+    /// The examiner key (`<data>/keys/examiner-key.json`), read when the dialog first needs it
+    /// (None: not yet read).
+    pub key: Option<KeySlot>,
+    /// The passphrase typed to open a sealed key, or for a new key (twice); cleared once used.
+    pub passphrase: Passphrase,
+    pub passphrase_again: Passphrase,
+    /// Make the new key without a passphrase.
+    pub no_passphrase: bool,
     /// What creating a key said (the public file to hand out, or the error).
     pub key_note: Option<String>,
     pub running: bool,
@@ -725,7 +782,7 @@ impl App {
                         .unwrap_or_else(|e| format!("unreadable ({e:#})"));
                     let signed = if self.export.sign {
                         match &self.export.key {
-                            Some(Ok(k)) => {
+                            Some(KeySlot::Open(k)) => {
                                 let s = k.signer();
                                 format!(", signed by {} {}", s.name, s.fingerprint)
                             }
@@ -1226,31 +1283,83 @@ impl App {
         }
     }
 
-    /// The export dialog's signature choice: sign with the examiner key, or make one.
+    /// Opens the sealed examiner key with the passphrase typed in the dialog. False (with the
+    /// reason in the dialog's note) where it does not open.
+    pub fn unlock_key(&mut self) -> bool {
+        if !matches!(self.export.key, Some(KeySlot::Sealed(_))) {
+            return matches!(self.export.key, Some(KeySlot::Open(_)));
+        }
+        let path = crate::report::signing::default_key_path();
+        let opened =
+            crate::report::signing::ExaminerKey::load(&path, Some(&self.export.passphrase.0));
+        self.export.passphrase.wipe();
+        match opened {
+            Ok(k) => {
+                self.export.key_note =
+                    Some("Key open; it stays open until the window closes.".into());
+                self.export.key = Some(KeySlot::Open(std::sync::Arc::new(k)));
+                true
+            }
+            Err(e) => {
+                self.export.key_note = Some(format!("{e:#}"));
+                false
+            }
+        }
+    }
+
+    /// The export dialog's signature choice: sign with the examiner key (asking for its
+    /// passphrase), or make one.
     fn signing_row(&mut self, ui: &mut egui::Ui) {
         let path = crate::report::signing::default_key_path();
-        let key = self.export.key.get_or_insert_with(|| {
-            if path.exists() {
-                crate::report::signing::ExaminerKey::load(&path)
-                    .map(std::sync::Arc::new)
-                    .map_err(|e| format!("{e:#}"))
-            } else {
-                Err(String::new())
-            }
-        });
+        let key = self.export.key.get_or_insert_with(|| KeySlot::read(&path));
+        let public_hint = format!(
+            "report.json.sig beside the sidecar; whoever has your public key ({}) can check who wrote the report and that nothing changed since",
+            crate::report::signing::public_path_for(&path).display()
+        );
+        let mut unlock = false;
         match key {
-            Ok(k) => {
+            KeySlot::Open(k) => {
                 let s = k.signer();
                 ui.checkbox(
                     &mut self.export.sign,
                     format!("sign with my examiner key ({}, {})", s.name, s.fingerprint),
                 )
-                .on_hover_text(format!(
-                    "report.json.sig beside the sidecar; whoever has your public key ({}) can check who wrote the report and that nothing changed since",
-                    crate::report::signing::public_path_for(&path).display()
-                ));
+                .on_hover_text(public_hint);
             }
-            Err(e) if !e.is_empty() => {
+            KeySlot::Sealed(info) => {
+                ui.checkbox(
+                    &mut self.export.sign,
+                    format!(
+                        "sign with my examiner key ({}, {})",
+                        info.name, info.fingerprint
+                    ),
+                )
+                .on_hover_text(public_hint);
+                if self.export.sign {
+                    ui.horizontal(|ui| {
+                        ui.label("Key passphrase");
+                        let r = ui.add(
+                            egui::TextEdit::singleline(&mut self.export.passphrase.0)
+                                .password(true)
+                                .desired_width(180.0),
+                        );
+                        let entered =
+                            r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                        if ui
+                            .add_enabled(
+                                !self.export.passphrase.0.is_empty(),
+                                egui::Button::new("Unlock"),
+                            )
+                            .on_hover_text("Open the key for this session (it stays open until the window closes)")
+                            .clicked()
+                            || (entered && !self.export.passphrase.0.is_empty())
+                        {
+                            unlock = true;
+                        }
+                    });
+                }
+            }
+            KeySlot::Broken(e) => {
                 self.export.sign = false;
                 ui.label(
                     RichText::new(format!("cannot sign: {e}"))
@@ -1258,36 +1367,83 @@ impl App {
                         .small(),
                 );
             }
-            Err(_) => {
+            KeySlot::Missing => {
                 self.export.sign = false;
+                ui.label(RichText::new("Not signed: no examiner key yet.").small());
+                let mut problem = None;
+                if !self.export.no_passphrase {
+                    egui::Grid::new("new-key").num_columns(2).show(ui, |ui| {
+                        ui.label("New key's passphrase");
+                        ui.add(
+                            egui::TextEdit::singleline(&mut self.export.passphrase.0)
+                                .password(true)
+                                .desired_width(180.0),
+                        );
+                        ui.end_row();
+                        ui.label("The same again");
+                        ui.add(
+                            egui::TextEdit::singleline(&mut self.export.passphrase_again.0)
+                                .password(true)
+                                .desired_width(180.0),
+                        );
+                        ui.end_row();
+                    });
+                    problem =
+                        crate::report::signing::check_new_passphrase(&self.export.passphrase.0)
+                            .err()
+                            .map(|e| e.to_string())
+                            .or_else(|| {
+                                (self.export.passphrase.0 != self.export.passphrase_again.0)
+                                    .then(|| "the two passphrases differ".to_string())
+                            });
+                }
+                let name = self.export.examiner.trim().to_string();
+                if name.is_empty() {
+                    problem = Some("type the examiner's name above first".into());
+                }
                 ui.horizontal(|ui| {
-                    ui.label(RichText::new("Not signed: no examiner key yet.").small());
-                    let name = self.export.examiner.trim().to_string();
                     if ui
-                        .add_enabled(!name.is_empty(), egui::Button::new("Create my examiner key"))
-                        .on_hover_text("An Ed25519 key pair in the data directory, for the examiner named above; reports signed with it show who wrote them")
-                        .on_disabled_hover_text("Type the examiner's name above first")
+                        .add_enabled(problem.is_none(), egui::Button::new("Create my examiner key"))
+                        .on_hover_text("An Ed25519 key pair in the data directory, for the examiner named above, sealed under the passphrase; reports signed with it show who wrote them")
+                        .on_disabled_hover_text(problem.clone().unwrap_or_default())
                         .clicked()
                     {
+                        let passphrase = (!self.export.no_passphrase)
+                            .then(|| self.export.passphrase.0.clone());
+                        self.export.passphrase.wipe();
+                        self.export.passphrase_again.wipe();
                         let made = crate::report::signing::ExaminerKey::generate(&name)
-                            .and_then(|k| Ok((k.save(&path)?, k)));
+                            .and_then(|k| Ok((k.save(&path, passphrase.as_deref())?, k)));
                         match made {
                             Ok((public, k)) => {
                                 self.export.key_note = Some(format!(
-                                    "Key made for {}: fingerprint {}. Hand {} to whoever checks your reports; keep {} to yourself.",
+                                    "Key made for {}: fingerprint {}. Hand {} to whoever checks your reports; keep {} to yourself{}.",
                                     k.name,
                                     k.signer().fingerprint,
                                     public.display(),
-                                    path.display()
+                                    path.display(),
+                                    if passphrase.is_some() {
+                                        " (sealed under your passphrase)"
+                                    } else {
+                                        " (it has no passphrase: guard it like a password)"
+                                    }
                                 ));
-                                self.export.key = Some(Ok(std::sync::Arc::new(k)));
+                                self.export.key = Some(KeySlot::Open(std::sync::Arc::new(k)));
                                 self.export.sign = true;
                             }
                             Err(e) => self.export.key_note = Some(format!("{e:#}")),
                         }
                     }
+                    ui.checkbox(&mut self.export.no_passphrase, "without a passphrase")
+                        .on_hover_text("Anyone who can read the key file could then sign as you");
                 });
+                if let Some(p) = problem {
+                    ui.label(RichText::new(p).small().weak());
+                }
             }
+        }
+        if unlock {
+            self.unlock_key();
         }
         if let Some(n) = &self.export.key_note {
             ui.label(RichText::new(n).small());
@@ -1311,6 +1467,16 @@ impl App {
         };
         if inputs.is_empty() {
             self.export.result = Some(Err("no evidence to report on".into()));
+            return;
+        }
+        if self.export.sign && !self.unlock_key() {
+            self.export.result = Some(Err(format!(
+                "not written: the report is to be signed and the examiner key did not open ({})",
+                self.export
+                    .key_note
+                    .as_deref()
+                    .unwrap_or("type its passphrase")
+            )));
             return;
         }
         let mut detectors = vec![self.settings.detector.clone()];
@@ -1366,7 +1532,7 @@ impl App {
                 self.not_examined.clone()
             },
             signing: match (&self.export.key, self.export.sign) {
-                (Some(Ok(k)), true) => Some(k.clone()),
+                (Some(KeySlot::Open(k)), true) => Some(k.clone()),
                 _ => None,
             },
             examination_log: self.exam_log.clone(),
