@@ -7,6 +7,8 @@ use std::io::Write;
 pub const PAGE_W: f32 = 595.0;
 pub const PAGE_H: f32 = 842.0;
 pub const MARGIN: f32 = 50.0;
+/// Room kept below a heading: four lines of 9-point body text.
+const KEEP_WITH_HEADING: f32 = 4.0 * 9.0 * 1.3;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Font {
@@ -156,8 +158,10 @@ impl Pdf {
         }
     }
 
+    /// A bold heading, kept on the page with at least four body lines after it (else it starts
+    /// the next page, so no heading is left alone at the bottom of one).
     pub fn heading(&mut self, s: &str, size: f32) {
-        self.need(size * 3.0);
+        self.need(size * 2.1 + KEEP_WITH_HEADING);
         self.y -= size * 0.6;
         self.para(s, Font::Bold, size, 0.0);
         self.y -= size * 0.2;
@@ -437,6 +441,22 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_heading_is_not_left_alone_at_the_bottom_of_a_page() {
+        let mut p = Pdf::new("t");
+        // Fill the page until three body lines are left.
+        while p.y - MARGIN > 3.0 * 9.0 * 1.3 + 13.0 * 2.1 + 1.0 {
+            p.para("filler", Font::Regular, 9.0, 0.0);
+        }
+        assert_eq!(p.pages.len(), 1);
+        p.heading("Section", 13.0);
+        assert_eq!(p.pages.len(), 2, "the heading starts the next page");
+        // With room for it and four lines, a heading stays where it is.
+        let mut q = Pdf::new("t");
+        q.heading("Section", 13.0);
+        assert_eq!(q.pages.len(), 1);
+    }
 
     #[test]
     fn writes_a_pdf_whose_text_can_be_extracted() {

@@ -281,17 +281,22 @@ fn read_key_file(path: &Path) -> Result<KeyFile> {
     Ok(file)
 }
 
-/// The name, fingerprint and protection of the examiner key at `path`, without opening it.
-pub fn key_info(path: &Path) -> Result<KeyInfo> {
-    let file = read_key_file(path)?;
-    let key = hex32(&file.public_key)
+/// The public key a key file at `path` gives in hex.
+fn public_key_of(path: &Path, hex: &str) -> Result<VerifyingKey> {
+    hex32(hex)
         .and_then(|b| VerifyingKey::from_bytes(&b).ok())
         .with_context(|| {
             format!(
                 "{}: the public key is not a valid Ed25519 key (the file is damaged)",
                 path.display()
             )
-        })?;
+        })
+}
+
+/// The name, fingerprint and protection of the examiner key at `path`, without opening it.
+pub fn key_info(path: &Path) -> Result<KeyInfo> {
+    let file = read_key_file(path)?;
+    let key = public_key_of(path, &file.public_key)?;
     Ok(KeyInfo {
         name: file.name,
         fingerprint: fingerprint(&key),
@@ -500,14 +505,7 @@ impl PublicKey {
                 file.algorithm
             );
         }
-        let key = hex32(&file.public_key)
-            .and_then(|b| VerifyingKey::from_bytes(&b).ok())
-            .with_context(|| {
-                format!(
-                    "{}: the public key is not a valid Ed25519 key (the file is damaged)",
-                    path.display()
-                )
-            })?;
+        let key = public_key_of(path, &file.public_key)?;
         Ok(Self {
             key,
             name: file.name,
