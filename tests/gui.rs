@@ -963,6 +963,12 @@ fn the_export_dialog_makes_a_key_and_signs_the_report() {
     h.step();
     assert!(h.query_by_label("Key passphrase").is_none());
     assert!(h.state().export.passphrase.0.is_empty());
+    // Locked again, it asks for the passphrase again; unlocked with it, it signs.
+    h.get_by_label("Lock").click();
+    h.step();
+    h.step();
+    assert!(h.query_by_label("Key passphrase").is_some());
+    h.state_mut().export.passphrase.0 = "dana's passphrase".into();
     h.state_mut().export_to(out.clone());
     step_until(&mut h, "the report", 120, |a| a.export.result.is_some());
     assert!(

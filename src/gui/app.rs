@@ -224,8 +224,12 @@ impl Default for CalibrateState {
 pub enum KeySlot {
     /// No key file yet.
     Missing,
-    /// Opened, ready to sign (kept open for the rest of the session).
-    Open(std::sync::Arc<crate::report::signing::ExaminerKey>),
+    /// Opened, ready to sign (kept open until the window closes or the examiner locks it
+    /// again); `sealed`: its file has a passphrase.
+    Open {
+        key: std::sync::Arc<crate::report::signing::ExaminerKey>,
+        sealed: bool,
+    },
     /// Sealed under a passphrase and not yet opened.
     Sealed(crate::report::signing::KeyInfo),
     /// The key file cannot be read: why.
@@ -241,7 +245,10 @@ impl KeySlot {
         match key_info(path) {
             Ok(info) if info.protected => Self::Sealed(info),
             Ok(_) => match ExaminerKey::load(path, None) {
-                Ok(k) => Self::Open(std::sync::Arc::new(k)),
+                Ok(k) => Self::Open {
+                    key: std::sync::Arc::new(k),
+                    sealed: false,
+                },
                 Err(e) => Self::Broken(format!("{e:#}")),
             },
             Err(e) => Self::Broken(format!("{e:#}")),
@@ -782,7 +789,7 @@ impl App {
                         .unwrap_or_else(|e| format!("unreadable ({e:#})"));
                     let signed = if self.export.sign {
                         match &self.export.key {
-                            Some(KeySlot::Open(k)) => {
+                            Some(KeySlot::Open { key: k, .. }) => {
                                 let s = k.signer();
                                 format!(", signed by {} {}", s.name, s.fingerprint)
                             }
@@ -1287,7 +1294,7 @@ impl App {
     /// reason in the dialog's note) where it does not open.
     pub fn unlock_key(&mut self) -> bool {
         if !matches!(self.export.key, Some(KeySlot::Sealed(_))) {
-            return matches!(self.export.key, Some(KeySlot::Open(_)));
+            return matches!(self.export.key, Some(KeySlot::Open { .. }));
         }
         let path = crate::report::signing::default_key_path();
         let opened =
@@ -1297,7 +1304,10 @@ impl App {
             Ok(k) => {
                 self.export.key_note =
                     Some("Key open; it stays open until the window closes.".into());
-                self.export.key = Some(KeySlot::Open(std::sync::Arc::new(k)));
+                self.export.key = Some(KeySlot::Open {
+                    key: std::sync::Arc::new(k),
+                    sealed: true,
+                });
                 true
             }
             Err(e) => {
@@ -1317,14 +1327,26 @@ impl App {
             crate::report::signing::public_path_for(&path).display()
         );
         let mut unlock = false;
+        let mut lock = false;
         match key {
-            KeySlot::Open(k) => {
+            KeySlot::Open { key: k, sealed } => {
                 let s = k.signer();
-                ui.checkbox(
-                    &mut self.export.sign,
-                    format!("sign with my examiner key ({}, {})", s.name, s.fingerprint),
-                )
-                .on_hover_text(public_hint);
+                let sealed = *sealed;
+                ui.horizontal(|ui| {
+                    ui.checkbox(
+                        &mut self.export.sign,
+                        format!("sign with my examiner key ({}, {})", s.name, s.fingerprint),
+                    )
+                    .on_hover_text(public_hint);
+                    if sealed
+                        && ui
+                            .button("Lock")
+                            .on_hover_text("Close the key: signing asks for its passphrase again")
+                            .clicked()
+                    {
+                        lock = true;
+                    }
+                });
             }
             KeySlot::Sealed(info) => {
                 ui.checkbox(
@@ -1428,7 +1450,10 @@ impl App {
                                         " (it has no passphrase: guard it like a password)"
                                     }
                                 ));
-                                self.export.key = Some(KeySlot::Open(std::sync::Arc::new(k)));
+                                self.export.key = Some(KeySlot::Open {
+                                    key: std::sync::Arc::new(k),
+                                    sealed: passphrase.is_some(),
+                                });
                                 self.export.sign = true;
                             }
                             Err(e) => self.export.key_note = Some(format!("{e:#}")),
@@ -1444,6 +1469,12 @@ impl App {
         }
         if unlock {
             self.unlock_key();
+        }
+        if lock {
+            // The key is read again from its file, sealed; a report being written keeps its own
+            // reference until it is done.
+            self.export.key = None;
+            self.export.key_note = Some("Key locked.".into());
         }
         if let Some(n) = &self.export.key_note {
             ui.label(RichText::new(n).small());
@@ -1532,7 +1563,7 @@ impl App {
                 self.not_examined.clone()
             },
             signing: match (&self.export.key, self.export.sign) {
-                (Some(KeySlot::Open(k)), true) => Some(k.clone()),
+                (Some(KeySlot::Open { key, .. }), true) => Some(key.clone()),
                 _ => None,
             },
             examination_log: self.exam_log.clone(),
