@@ -1303,7 +1303,7 @@ impl App {
         match opened {
             Ok(k) => {
                 self.export.key_note =
-                    Some("Key open; it stays open until the window closes.".into());
+                    Some("Key open; it stays open until the window closes or you lock it.".into());
                 self.export.key = Some(KeySlot::Open {
                     key: std::sync::Arc::new(k),
                     sealed: true,
@@ -1372,7 +1372,7 @@ impl App {
                                 !self.export.passphrase.0.is_empty(),
                                 egui::Button::new("Unlock"),
                             )
-                            .on_hover_text("Open the key for this session (it stays open until the window closes)")
+                            .on_hover_text("Open the key for this session (it stays open until the window closes or Lock closes it)")
                             .clicked()
                             || (entered && !self.export.passphrase.0.is_empty())
                         {
