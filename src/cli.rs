@@ -12,6 +12,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -424,11 +425,11 @@ const NEW_PASSPHRASE_ENV: &str = "FAUXSCOPE_NEW_KEY_PASSPHRASE";
 
 /// The passphrase of the key at `path`: from $FAUXSCOPE_KEY_PASSPHRASE, else asked on the
 /// terminal.
-fn passphrase_for(path: &Path) -> Result<String> {
+fn passphrase_for(path: &Path) -> Result<Zeroizing<String>> {
     use crate::report::signing::PASSPHRASE_ENV;
     use std::io::IsTerminal;
     if let Ok(p) = std::env::var(PASSPHRASE_ENV) {
-        return Ok(p);
+        return Ok(Zeroizing::new(p));
     }
     if !std::io::stdin().is_terminal() {
         bail!(
@@ -437,6 +438,7 @@ fn passphrase_for(path: &Path) -> Result<String> {
         );
     }
     rpassword::prompt_password(format!("Passphrase for {}: ", path.display()))
+        .map(Zeroizing::new)
         .context("cannot read the passphrase from the terminal")
 }
 
@@ -452,10 +454,11 @@ pub fn open_examiner_key(path: &Path) -> Result<crate::report::signing::Examiner
 }
 
 /// A new passphrase: from `env`, else asked twice on the terminal.
-fn new_passphrase(env: &str, what: &str, without: &str) -> Result<String> {
+fn new_passphrase(env: &str, what: &str, without: &str) -> Result<Zeroizing<String>> {
     use crate::report::signing::check_new_passphrase;
     use std::io::IsTerminal;
     if let Ok(p) = std::env::var(env) {
+        let p = Zeroizing::new(p);
         check_new_passphrase(&p).with_context(|| format!("${env}"))?;
         return Ok(p);
     }
@@ -465,14 +468,18 @@ fn new_passphrase(env: &str, what: &str, without: &str) -> Result<String> {
         );
     }
     loop {
-        let p = rpassword::prompt_password("New passphrase: ")
-            .context("cannot read the passphrase from the terminal")?;
+        let p = Zeroizing::new(
+            rpassword::prompt_password("New passphrase: ")
+                .context("cannot read the passphrase from the terminal")?,
+        );
         if let Err(e) = check_new_passphrase(&p) {
             eprintln!("{e}");
             continue;
         }
-        let again = rpassword::prompt_password("The same again: ")
-            .context("cannot read the passphrase from the terminal")?;
+        let again = Zeroizing::new(
+            rpassword::prompt_password("The same again: ")
+                .context("cannot read the passphrase from the terminal")?,
+        );
         if again == p {
             return Ok(p);
         }
@@ -489,12 +496,7 @@ fn key_cmd(cmd: KeyCmd) -> Result<i32> {
             no_passphrase,
         } => {
             let path = out.unwrap_or_else(signing::default_key_path);
-            if std::fs::symlink_metadata(&path).is_ok() {
-                bail!(
-                    "{} already exists: a key is never replaced (move it away first if you mean to make a new one)",
-                    path.display()
-                );
-            }
+            signing::refuse_existing(&path)?;
             let key = ExaminerKey::generate(&name)?;
             let passphrase = if no_passphrase {
                 None
@@ -505,7 +507,7 @@ fn key_cmd(cmd: KeyCmd) -> Result<i32> {
                     "--no-passphrase",
                 )?)
             };
-            let public = key.save(&path, passphrase.as_deref())?;
+            let public = key.save(&path, passphrase.as_ref().map(|p| p.as_str()))?;
             println!("examiner key for {}: {}", key.name, path.display());
             if passphrase.is_some() {
                 println!(
@@ -551,7 +553,7 @@ fn key_cmd(cmd: KeyCmd) -> Result<i32> {
             } else {
                 Some(new_passphrase(NEW_PASSPHRASE_ENV, "the key", "--remove")?)
             };
-            key.reseal(&path, passphrase.as_deref())?;
+            key.reseal(&path, passphrase.as_ref().map(|p| p.as_str()))?;
             println!(
                 "{}: {} ({})",
                 path.display(),

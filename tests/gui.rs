@@ -938,7 +938,11 @@ fn the_export_dialog_makes_a_key_and_signs_the_report() {
     h.step();
     let public = fauxscope::report::signing::public_path_for(&key);
     assert!(key.is_file() && public.is_file());
-    assert!(fauxscope::report::signing::ExaminerKey::is_protected(&key).unwrap());
+    assert!(
+        fauxscope::report::signing::key_info(&key)
+            .unwrap()
+            .protected
+    );
     assert!(h.state().export.passphrase.0.is_empty());
     assert!(h.state().export.sign);
     assert!(h

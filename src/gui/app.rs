@@ -238,17 +238,17 @@ pub enum KeySlot {
 
 impl KeySlot {
     fn read(path: &std::path::Path) -> Self {
-        use crate::report::signing::{key_info, ExaminerKey};
+        use crate::report::signing::{key_info, ExaminerKey, NeedsPassphrase};
         if std::fs::symlink_metadata(path).is_err() {
             return Self::Missing;
         }
-        match key_info(path) {
-            Ok(info) if info.protected => Self::Sealed(info),
-            Ok(_) => match ExaminerKey::load(path, None) {
-                Ok(k) => Self::Open {
-                    key: std::sync::Arc::new(k),
-                    sealed: false,
-                },
+        match ExaminerKey::load(path, None) {
+            Ok(k) => Self::Open {
+                key: std::sync::Arc::new(k),
+                sealed: false,
+            },
+            Err(e) if e.downcast_ref::<NeedsPassphrase>().is_some() => match key_info(path) {
+                Ok(info) => Self::Sealed(info),
                 Err(e) => Self::Broken(format!("{e:#}")),
             },
             Err(e) => Self::Broken(format!("{e:#}")),
@@ -1431,11 +1431,11 @@ impl App {
                         .clicked()
                     {
                         let passphrase = (!self.export.no_passphrase)
-                            .then(|| self.export.passphrase.0.clone());
+                            .then(|| zeroize::Zeroizing::new(self.export.passphrase.0.clone()));
                         self.export.passphrase.wipe();
                         self.export.passphrase_again.wipe();
                         let made = crate::report::signing::ExaminerKey::generate(&name)
-                            .and_then(|k| Ok((k.save(&path, passphrase.as_deref())?, k)));
+                            .and_then(|k| Ok((k.save(&path, passphrase.as_ref().map(|p| p.as_str()))?, k)));
                         match made {
                             Ok((public, k)) => {
                                 self.export.key_note = Some(format!(

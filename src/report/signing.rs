@@ -67,6 +67,21 @@ pub fn default_key_path() -> PathBuf {
         .join("examiner-key.json")
 }
 
+/// Refuses a key path where a key file, or its public file, is already there: a key that signed
+/// reports must not be lost by accident. Checked before a new key is made (and before its
+/// passphrase is asked for) and again when it is saved.
+pub fn refuse_existing(key: &Path) -> Result<()> {
+    for p in [key.to_path_buf(), public_path_for(key)] {
+        if std::fs::symlink_metadata(&p).is_ok() {
+            bail!(
+                "{} already exists: a key is never replaced (move it away first if you mean to make a new one)",
+                p.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The public file written beside a key file: `examiner-key.json` → `examiner-key.pub.json`.
 pub fn public_path_for(key: &Path) -> PathBuf {
     let stem = key
@@ -365,14 +380,7 @@ impl ExaminerKey {
     /// signed reports must not be lost by accident. Returns the public file's path.
     pub fn save(&self, path: &Path, passphrase: Option<&str>) -> Result<PathBuf> {
         let public = public_path_for(path);
-        for p in [path, public.as_path()] {
-            if std::fs::symlink_metadata(p).is_ok() {
-                bail!(
-                    "{} already exists: a key is never replaced (move it away first if you mean to make a new one)",
-                    p.display()
-                );
-            }
-        }
+        refuse_existing(path)?;
         let file = self.key_file(passphrase)?;
         crate::fsutil::write_new_private(path, &serde_json::to_vec_pretty(&file)?)?;
         let pub_file = PublicFile {
@@ -455,11 +463,6 @@ impl ExaminerKey {
             name: file.name,
             created_utc: file.created_utc,
         })
-    }
-
-    /// Whether the key was sealed under a passphrase (as read from its file).
-    pub fn is_protected(path: &Path) -> Result<bool> {
-        Ok(read_key_file(path)?.sealed.is_some())
     }
 
     /// Signs a report sidecar's exact bytes; the signature file's content.
@@ -785,7 +788,7 @@ mod tests {
         // The secret is not in the file.
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains(&hex::encode(k.key.to_bytes())));
-        assert!(ExaminerKey::is_protected(&path).unwrap());
+        assert!(key_info(&path).unwrap().protected);
         let info = key_info(&path).unwrap();
         assert!(info.protected);
         assert_eq!(info.name, "Sealed Examiner");
@@ -830,7 +833,7 @@ mod tests {
             );
         }
         again.reseal(&path, None).unwrap();
-        assert!(!ExaminerKey::is_protected(&path).unwrap());
+        assert!(!key_info(&path).unwrap().protected);
         assert_eq!(
             ExaminerKey::load(&path, None).unwrap().verifying_key(),
             k.verifying_key()
