@@ -881,6 +881,12 @@ fn bench(b: BenchArgs) -> Result<i32> {
         let d = bench::time_decode(&files, 224, CropMode::Clip)?;
         println!("decode + preprocess (CLIP resize, 224): {} images in {:.2} s = {:.1} images/s ({} threads)",
             d.images, d.seconds, d.images_per_second, d.threads);
+        if d.jpegs > 0 {
+            println!(
+                "  of which the JPEG damage check: {:.2} ms per JPEG (median of {}, one thread)",
+                d.jpeg_check_ms, d.jpegs
+            );
+        }
         report["decode"] = serde_json::to_value(&d)?;
     }
     println!(

@@ -110,6 +110,10 @@ pub struct ImageFacts {
     pub color_profile: Option<crate::colour::ColourProfile>,
     /// Set for an animated GIF, APNG or WebP: only one of its pictures is analysed.
     pub animation: Option<crate::animation::Animation>,
+    /// Set when the compressed data is damaged (a JPEG a strict reading refuses): the decoder
+    /// read past the damage, and part of the picture may be grey or garbled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub damage: Option<String>,
 }
 
 /// A decoded image: 8-bit RGB pixels, upright, plus the file facts.
@@ -218,7 +222,15 @@ pub fn decode_bytes(
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         decode_inner(bytes, format, path, limits)
     }));
-    let (img, stored, orientation, exif, color_type, icc) = match result {
+    let Decoded {
+        img,
+        stored,
+        orientation,
+        exif,
+        color_type,
+        icc,
+        damage,
+    } = match result {
         Ok(r) => r?,
         Err(_) => {
             return Err(ImageLoadError::Corrupt {
@@ -251,6 +263,7 @@ pub fn decode_bytes(
         orientation,
         color_profile,
         animation: crate::animation::animation(bytes, format),
+        damage,
     };
     Ok(LoadedImage {
         path: p(),
@@ -380,6 +393,7 @@ fn decode_heif(
             frames: images,
             first_frame_analysed: true,
         }),
+        damage: None,
     };
     Ok(LoadedImage {
         path: p(),
@@ -404,15 +418,16 @@ fn heif_extension_mismatch(path: &Path, kind: &str) -> Option<String> {
     (!fits).then(|| format!("extension '.{ext}' but the content is {kind}"))
 }
 
-/// Image, stored size, orientation tag, EXIF, colour type, ICC profile.
-type Decoded = (
-    DynamicImage,
-    (u32, u32),
-    u8,
-    Option<Vec<u8>>,
-    String,
-    Option<Vec<u8>>,
-);
+/// What [`decode_inner`] reads from a file besides its facts.
+struct Decoded {
+    img: DynamicImage,
+    stored: (u32, u32),
+    orientation: u8,
+    exif: Option<Vec<u8>>,
+    color_type: String,
+    icc: Option<Vec<u8>>,
+    damage: Option<String>,
+}
 
 fn decode_inner(
     bytes: &[u8],
@@ -452,16 +467,26 @@ fn decode_inner(
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let damage = (format == ImageFormat::Jpeg)
+        .then(|| jpeg_damage(bytes))
+        .flatten();
     let mut img = DynamicImage::from_decoder(decoder).map_err(map)?;
     img.apply_orientation(orientation);
-    Ok((
+    Ok(Decoded {
         img,
-        (w, h),
-        orientation_tag(orientation),
+        stored: (w, h),
+        orientation: orientation_tag(orientation),
         exif,
         color_type,
         icc,
-    ))
+        damage,
+    })
+}
+
+/// Damage in a JPEG's compressed data that the lenient decoder reads past, as viewers do
+/// ([`crate::jpeg_check`]); `None` when every scan checks out.
+pub fn jpeg_damage(bytes: &[u8]) -> Option<String> {
+    crate::jpeg_check::damage(bytes)
 }
 
 fn orientation_tag(o: image::metadata::Orientation) -> u8 {

@@ -19,6 +19,7 @@ pub mod gui;
 pub mod heif;
 pub mod imageio;
 pub mod jobs;
+pub mod jpeg_check;
 pub mod model;
 pub mod paths;
 pub mod report;

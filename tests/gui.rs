@@ -354,6 +354,37 @@ fn a_display_p3_photo_is_shown_converted_and_says_so() {
     h.state_mut().selected = Some(0);
     h.step();
     assert!(h.query_by_label_contains("the same bytes as").is_none());
+
+    // A JPEG with damaged compressed data: the card, the list row and the File section say so.
+    let mut jpeg = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(256, 192, |x, y| {
+        image::Rgb([(x * 7) as u8, (y * 5) as u8, ((x ^ y) * 3) as u8])
+    }))
+    .write_to(&mut jpeg, image::ImageFormat::Jpeg)
+    .unwrap();
+    let mut bytes = jpeg.into_inner();
+    let mid = bytes.len() / 2;
+    for (i, b) in bytes[mid..mid + 48].iter_mut().enumerate() {
+        *b = (i as u8).wrapping_mul(97) ^ 0x3c;
+    }
+    let damaged = dir.join("damaged.jpg");
+    std::fs::write(&damaged, &bytes).unwrap();
+    h.state_mut().add_path(&damaged);
+    step_until(&mut h, "the damaged file's analysis", 120, |a| {
+        a.evidence.get(3).is_some_and(|e| e.complete)
+    });
+    h.state_mut().selected = Some(3);
+    h.step();
+    h.step();
+    assert!(h
+        .query_by_label_contains("compressed data is damaged")
+        .is_some());
+    assert!(h.query_by_label_contains("· damaged file").is_some());
+    h.state_mut().selected = Some(0);
+    h.step();
+    assert!(h
+        .query_by_label_contains("compressed data is damaged")
+        .is_none());
 }
 
 fn write_examples(dir: &Path, n: usize) -> (PathBuf, PathBuf) {

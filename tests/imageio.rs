@@ -139,6 +139,43 @@ fn broken_files_give_clear_errors() {
     );
 }
 
+/// A JPEG whose compressed data is damaged still decodes (as in any viewer, with grey or garbled
+/// blocks after the damage), so the loader must say so: the verdict would otherwise score the
+/// garbled blocks as if they were the picture.
+#[test]
+fn damaged_jpeg_data_is_named_in_the_facts_and_the_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let lim = LoadLimits::default();
+    let good = encode(image::ImageFormat::Jpeg, 256, 192);
+    let intact = load_image(&write(dir.path(), "good.jpg", &good), &lim).unwrap();
+    assert_eq!(intact.facts.damage, None);
+    let w = fauxscope::workstation::input_warnings(&intact.facts, 224);
+    assert!(!w.iter().any(|w| w.contains("damaged")), "{w:?}");
+
+    let mut bad = good.clone();
+    let mid = bad.len() / 2;
+    for (i, b) in bad[mid..mid + 48].iter_mut().enumerate() {
+        *b = (i as u8).wrapping_mul(97) ^ 0x3c;
+    }
+    let p = write(dir.path(), "damaged.jpg", &bad);
+    let img = load_image(&p, &lim).unwrap();
+    assert_eq!((img.rgb.width(), img.rgb.height()), (256, 192));
+    let d = img.facts.damage.clone().expect("damage found");
+    let w = fauxscope::workstation::input_warnings(&img.facts, 224);
+    assert!(
+        w.first()
+            .is_some_and(|w| w.starts_with("damaged JPG data") && w.contains(&d)),
+        "{w:?}"
+    );
+    // Said in the facts a report's sidecar carries.
+    let json = serde_json::to_value(&img.facts).unwrap();
+    assert_eq!(json["damage"], serde_json::Value::String(d));
+    assert!(serde_json::to_value(&intact.facts)
+        .unwrap()
+        .get("damage")
+        .is_none());
+}
+
 /// A named pipe blocks whoever opens it until a writer comes, and /dev/zero reads for ever: both
 /// must be refused at once, with the path and what it is. Run on a thread so that a regression
 /// fails the test instead of hanging it.

@@ -665,6 +665,59 @@ fn a_file_given_twice_is_reported_once_and_a_copy_names_its_original() {
     assert!(html.contains("the same bytes as item 1"));
 }
 
+/// A JPEG whose compressed data is damaged is reported with the damage named: in the file's facts,
+/// the conclusion and the warnings, in the sidecar, the PDF and the HTML.
+#[test]
+fn damaged_jpeg_data_is_declared_in_the_report() {
+    let (dir, _, _, trained, evidence) = probe_case();
+    let mut jpeg = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(256, 192, |x, y| {
+        image::Rgb([(x * 7) as u8, (y * 5) as u8, ((x ^ y) * 3) as u8])
+    }))
+    .write_to(&mut jpeg, image::ImageFormat::Jpeg)
+    .unwrap();
+    let good = jpeg.into_inner();
+    let mut bad = good.clone();
+    let mid = bad.len() / 2;
+    for (i, b) in bad[mid..mid + 48].iter_mut().enumerate() {
+        *b = (i as u8).wrapping_mul(97) ^ 0x3c;
+    }
+    std::fs::write(evidence.join("intact.jpg"), &good).unwrap();
+    std::fs::write(evidence.join("damaged.jpg"), &bad).unwrap();
+    let out = dir.path().join("out");
+    let json = tiny_report(dir.path(), &trained, &[&evidence], &out, &[]);
+    let items = json["items"].as_array().unwrap();
+    let item = |name: &str| {
+        items
+            .iter()
+            .find(|i| i["file"]["name"] == name)
+            .unwrap_or_else(|| panic!("{name} not reported"))
+    };
+    let (d, ok) = (item("damaged.jpg"), item("intact.jpg"));
+    let damage = d["file"]["data_damage"].as_str().expect("damage named");
+    assert!(ok["file"]["data_damage"].is_null());
+    let note = "compressed data is damaged";
+    assert!(
+        d["conclusion"].as_str().unwrap().contains(note),
+        "{}",
+        d["conclusion"]
+    );
+    assert!(!ok["conclusion"].as_str().unwrap().contains(note));
+    assert!(d["warnings"].to_string().contains("damaged JPG data"));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let esc = fauxscope::report::html::esc;
+    assert!(
+        html.contains(&format!("DAMAGED: {}", esc(damage))),
+        "{damage}"
+    );
+    let pdf = fauxscope::report::pdf::extract_text(&std::fs::read(out.join("report.pdf")).unwrap());
+    assert!(
+        pdf.contains("compressed data"),
+        "the PDF's facts name the damage"
+    );
+    assert!(pdf.contains("DAMAGED: "), "{pdf}");
+}
+
 /// `fauxscope verify`: a fresh report agrees with its sidecar; a changed picture or page, a moved
 /// or changed evidence file, a sidecar naming a path outside its folder and a broken sidecar are
 /// each told apart, and verification writes nothing.

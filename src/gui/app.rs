@@ -2465,6 +2465,9 @@ fn badge(ui: &mut egui::Ui, e: &Evidence) {
             if a.unsure() == Some(true) {
                 text.push_str(" · unsure");
             }
+            if a.facts.damage.is_some() {
+                text.push_str(" · damaged file");
+            }
             ui.label(RichText::new(text).small().color(verdict_color(r.verdict)));
         }
         None => {

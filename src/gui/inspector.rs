@@ -61,6 +61,12 @@ fn verdict_card(app: &App, i: usize, ui: &mut egui::Ui) {
             .color(Color32::YELLOW),
         );
     }
+    if a.facts.damage.is_some() {
+        ui.label(
+            RichText::new(crate::workstation::analyze::Analysis::DAMAGED_NOTE)
+                .color(Color32::from_rgb(255, 120, 90)),
+        );
+    }
     ui.add_space(4.0);
     egui::Grid::new("detectors")
         .striped(true)
@@ -196,6 +202,19 @@ fn facts(app: &App, i: usize, ui: &mut egui::Ui) {
                         } else {
                             t
                         })
+                        .wrap(),
+                    );
+                    ui.end_row();
+                }
+                if let Some(d) = &f.damage {
+                    ui.label("compressed data");
+                    ui.add(
+                        egui::Label::new(
+                            RichText::new(format!(
+                                "DAMAGED: {d}; part of the picture may be grey or garbled"
+                            ))
+                            .color(Color32::from_rgb(255, 120, 90)),
+                        )
                         .wrap(),
                     );
                     ui.end_row();

@@ -211,6 +211,12 @@ fn item(h: &mut String, it: &ItemReport) {
         let unit = crate::animation::Animation::unit(&f.format);
         rows.push((unit, format!("{} {unit}; analysed: {which} only", f.frames)));
     }
+    if let Some(d) = &f.data_damage {
+        rows.push((
+            "compressed data",
+            format!("DAMAGED: {d}; part of the picture may be grey or garbled"),
+        ));
+    }
     rows.extend([
         ("colour model (as stored)", f.colour_model.clone()),
         (

@@ -160,6 +160,9 @@ pub struct EvidenceFile {
     pub frames: u32,
     /// Which picture of an animation was analysed (None for a still image).
     pub analysed_frame: Option<String>,
+    /// Damage found in the compressed data (a JPEG scan that does not decode exactly); the
+    /// decoder read past it, so part of the picture may be grey or garbled. None: none found.
+    pub data_damage: Option<String>,
     pub width: u32,
     pub height: u32,
     pub sha256: String,
@@ -367,7 +370,7 @@ pub fn command_line(
 }
 
 /// The verbal-scale conclusion for an item.
-fn conclusion(results: &[DetectorResult], unsure: bool) -> String {
+fn conclusion(results: &[DetectorResult], unsure: bool, damaged: bool) -> String {
     let Some(p) = results.first() else {
         return "No detector result.".into();
     };
@@ -379,6 +382,10 @@ fn conclusion(results: &[DetectorResult], unsure: bool) -> String {
     );
     if unsure {
         s.push_str(" The decision changes under re-encoding, so the result is UNSURE and should not be relied on.");
+    }
+    if damaged {
+        s.push(' ');
+        s.push_str(crate::workstation::analyze::Analysis::DAMAGED_NOTE);
     }
     s
 }
@@ -763,6 +770,7 @@ pub fn write_report(
                 colour_profile: f.color_profile.as_ref().map(|c| c.note.clone()),
                 frames: f.animation.map_or(1, |a| a.frames),
                 analysed_frame: f.animation.map(|a| a.analysed(&f.format).to_string()),
+                data_damage: f.damage.clone(),
                 width: f.width,
                 height: f.height,
                 sha256: sha256.clone(),
@@ -770,7 +778,7 @@ pub fn write_report(
                 verified_unchanged: false,
             },
             analysed_utc,
-            conclusion: conclusion(&a.results, unsure),
+            conclusion: conclusion(&a.results, unsure, f.damage.is_some()),
             results: a.results.clone(),
             agreement: a.agreement,
             stability: a.stability.clone(),

@@ -347,6 +347,12 @@ fn item(
                 format!("{} {unit}; analysed: {which} only", f.frames),
             )
         }))
+        .chain(f.data_damage.as_ref().map(|d| {
+            (
+                "compressed data".into(),
+                format!("DAMAGED: {d}; part of the picture may be grey or garbled"),
+            )
+        }))
         .chain([
             (
                 "colour model".into(),

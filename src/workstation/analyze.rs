@@ -133,6 +133,9 @@ impl Analysis {
     pub fn primary(&self) -> Option<&DetectorResult> {
         self.results.first()
     }
+    /// Said beside the verdict of a file whose compressed data is damaged.
+    pub const DAMAGED_NOTE: &'static str = "The file's compressed data is damaged, so the picture analysed includes decoding errors (grey or garbled blocks after the damage): the result does not speak for the picture as it was made and should not be relied on.";
+
     /// "Unsure" when a re-encoding flips the primary decision; None before stability was checked.
     pub fn unsure(&self) -> Option<bool> {
         (!self.stability.is_empty()).then(|| self.stability.iter().any(|s| s.flips))
@@ -163,6 +166,10 @@ impl Analysis {
             p.probability * 100.0,
             p.verdict.sentence()
         ));
+        if self.facts.damage.is_some() {
+            s.push_str(Self::DAMAGED_NOTE);
+            s.push('\n');
+        }
         let others: Vec<String> = self.results[1..]
             .iter()
             .map(|r| {

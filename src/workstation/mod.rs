@@ -695,6 +695,12 @@ pub fn coverage_warning(
 
 pub fn input_warnings(f: &ImageFacts, size: u32) -> Vec<String> {
     let mut w = Vec::new();
+    if let Some(d) = &f.damage {
+        w.push(format!(
+            "damaged {} data ({d}): the decoder read past the damage, so part of the picture may be grey or garbled blocks, and the verdict scores them as if they were the picture",
+            f.format
+        ));
+    }
     if f.width.min(f.height) < size {
         w.push(format!(
             "small image ({}x{}): upscaled to {size} px, detection is less reliable",
@@ -774,6 +780,7 @@ mod warning_tests {
             orientation: 1,
             color_profile: None,
             animation: None,
+            damage: None,
         }
     }
 
