@@ -1185,7 +1185,7 @@ fn scan(
             .unwrap_or_default();
         writeln!(
             out,
-            "detector: {} ({}, threshold {:.3} for {:.0}% false positives on real photos{local})",
+            "detector: {} ({}, score threshold {:.3}, where p(gen) is 0.5, for {:.0}% false positives on real photos{local})",
             m.name,
             m.method,
             m.calibration.threshold,
