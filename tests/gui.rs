@@ -356,17 +356,7 @@ fn a_display_p3_photo_is_shown_converted_and_says_so() {
     assert!(h.query_by_label_contains("the same bytes as").is_none());
 
     // A JPEG with damaged compressed data: the card, the list row and the File section say so.
-    let mut jpeg = std::io::Cursor::new(Vec::new());
-    image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(256, 192, |x, y| {
-        image::Rgb([(x * 7) as u8, (y * 5) as u8, ((x ^ y) * 3) as u8])
-    }))
-    .write_to(&mut jpeg, image::ImageFormat::Jpeg)
-    .unwrap();
-    let mut bytes = jpeg.into_inner();
-    let mid = bytes.len() / 2;
-    for (i, b) in bytes[mid..mid + 48].iter_mut().enumerate() {
-        *b = (i as u8).wrapping_mul(97) ^ 0x3c;
-    }
+    let (_, bytes) = common::intact_and_damaged_jpeg();
     let damaged = dir.join("damaged.jpg");
     std::fs::write(&damaged, &bytes).unwrap();
     h.state_mut().add_path(&damaged);

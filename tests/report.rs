@@ -670,18 +670,7 @@ fn a_file_given_twice_is_reported_once_and_a_copy_names_its_original() {
 #[test]
 fn damaged_jpeg_data_is_declared_in_the_report() {
     let (dir, _, _, trained, evidence) = probe_case();
-    let mut jpeg = std::io::Cursor::new(Vec::new());
-    image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(256, 192, |x, y| {
-        image::Rgb([(x * 7) as u8, (y * 5) as u8, ((x ^ y) * 3) as u8])
-    }))
-    .write_to(&mut jpeg, image::ImageFormat::Jpeg)
-    .unwrap();
-    let good = jpeg.into_inner();
-    let mut bad = good.clone();
-    let mid = bad.len() / 2;
-    for (i, b) in bad[mid..mid + 48].iter_mut().enumerate() {
-        *b = (i as u8).wrapping_mul(97) ^ 0x3c;
-    }
+    let (good, bad) = common::intact_and_damaged_jpeg();
     std::fs::write(evidence.join("intact.jpg"), &good).unwrap();
     std::fs::write(evidence.join("damaged.jpg"), &bad).unwrap();
     let out = dir.path().join("out");

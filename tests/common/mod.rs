@@ -54,3 +54,22 @@ pub fn make_data(dir: &Path, n: u32) -> (PathBuf, PathBuf) {
     }
     (real, fake)
 }
+
+/// A 256x192 JPEG made here, intact, and a copy with 48 bytes of its compressed data overwritten
+/// (which the decoder reads past, as viewers do): (intact, damaged).
+#[allow(dead_code)]
+pub fn intact_and_damaged_jpeg() -> (Vec<u8>, Vec<u8>) {
+    let mut jpeg = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(256, 192, |x, y| {
+        image::Rgb([(x * 7) as u8, (y * 5) as u8, ((x ^ y) * 3) as u8])
+    }))
+    .write_to(&mut jpeg, image::ImageFormat::Jpeg)
+    .unwrap();
+    let good = jpeg.into_inner();
+    let mut bad = good.clone();
+    let mid = bad.len() / 2;
+    for (i, b) in bad[mid..mid + 48].iter_mut().enumerate() {
+        *b = (i as u8).wrapping_mul(97) ^ 0x3c;
+    }
+    (good, bad)
+}
