@@ -468,7 +468,7 @@ fn decode_inner(
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
     let damage = (format == ImageFormat::Jpeg)
-        .then(|| jpeg_damage(bytes))
+        .then(|| crate::jpeg_check::damage(bytes))
         .flatten();
     let mut img = DynamicImage::from_decoder(decoder).map_err(map)?;
     img.apply_orientation(orientation);
@@ -481,12 +481,6 @@ fn decode_inner(
         icc,
         damage,
     })
-}
-
-/// Damage in a JPEG's compressed data that the lenient decoder reads past, as viewers do
-/// ([`crate::jpeg_check`]); `None` when every scan checks out.
-pub fn jpeg_damage(bytes: &[u8]) -> Option<String> {
-    crate::jpeg_check::damage(bytes)
 }
 
 fn orientation_tag(o: image::metadata::Orientation) -> u8 {
