@@ -275,10 +275,19 @@ fn message(e: &HeifError) -> String {
         format!("libheif error {}.{}", e.code, e.subcode)
     } else {
         // SAFETY: libheif's messages are static or live as long as the context.
-        unsafe { CStr::from_ptr(e.message) }
-            .to_string_lossy()
-            .into_owned()
+        let raw = unsafe { CStr::from_ptr(e.message) }.to_string_lossy();
+        one_line(&raw)
     }
+}
+
+/// libheif's messages can end in a newline or span lines (a truncated file's does); the error
+/// names the file and the problem on one line.
+fn one_line(raw: &str) -> String {
+    raw.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn check(e: HeifError) -> Result<(), Failure> {
@@ -662,6 +671,16 @@ mod tests {
     }
 
     #[test]
+    fn messages_are_made_one_line() {
+        assert_eq!(
+            one_line("Invalid input: Unexpected end of file\n"),
+            "Invalid input: Unexpected end of file"
+        );
+        assert_eq!(one_line("a\n  b \n\n"), "a; b");
+        assert_eq!(one_line("plain"), "plain");
+    }
+
+    #[test]
     fn broken_files_fail_with_a_reason() {
         if !available_for_tests() {
             return;
@@ -671,7 +690,9 @@ mod tests {
         for cut in [40, bytes.len() / 2, bytes.len() - 10] {
             let r = Heif::open(&bytes[..cut], 1 << 15).and_then(|f| f.decode_rgb());
             let e = r.expect_err("a cut file must not decode");
-            assert!(!e.to_string().is_empty());
+            let m = e.to_string();
+            assert!(!m.is_empty() && !m.contains('\n'), "{m:?}");
+            assert_eq!(m.trim(), m, "{m:?}");
         }
         let mut flipped = bytes.clone();
         let n = flipped.len();
