@@ -1960,7 +1960,9 @@ impl App {
                             Some(t) => {
                                 let s = t.size_vec2();
                                 let k = 48.0 / s.x.max(s.y).max(1.0);
-                                ui.add(egui::Image::new((t.id(), s * k)));
+                                // A 48-px cell whatever the picture's shape, so the names and
+                                // badges line up down the list.
+                                ui.add_sized([48.0, 48.0], egui::Image::new((t.id(), s * k)));
                             }
                             None if e.error.is_some() => {
                                 // The bundled fonts have no warning sign: a large "!" instead.
@@ -1980,7 +1982,12 @@ impl App {
                         }
                         ui.vertical(|ui| {
                             let name = ui.selectable_label(sel, e.name());
-                            badge(ui, e);
+                            // Indented by the name's button padding, so both start at one x.
+                            let pad = ui.spacing().button_padding.x;
+                            ui.horizontal(|ui| {
+                                ui.add_space(pad);
+                                badge(ui, e);
+                            });
                             name
                         })
                         .inner
