@@ -1191,6 +1191,22 @@ fn scan(
             m.calibration.threshold,
             m.calibration.target_fpr * 100.0
         )?;
+        let known = crate::detect::resolve(detector)
+            .ok()
+            .and_then(|(s, _)| s.sha256().ok())
+            .and_then(|h| crate::detect::validation::for_checkpoint(&h));
+        match known {
+            Some(v) => writeln!(
+                out,
+                "          on unseen sources ({}): {}",
+                v.dataset,
+                v.short()
+            )?,
+            None => writeln!(
+                out,
+                "          no error rates measured on sources outside its training data"
+            )?,
+        }
     }
     for e in rows.iter().filter_map(|r| r.as_ref().err()) {
         eprintln!("error: {e}");
@@ -1273,6 +1289,7 @@ fn eval(
     let set = crate::eval::dataset::load_dataset(dataset)?;
     let engine = open_engine(m)?;
     let det = engine.detector(detector)?;
+    let detector_sha256 = crate::detect::resolve(detector)?.0.sha256()?;
     for w in det.warnings() {
         eprintln!("warning: {w}");
     }
@@ -1283,7 +1300,7 @@ fn eval(
         pb.set_message(p.stage.clone());
         pb.set_position(p.done as u64);
     };
-    let report = engine.evaluate(
+    let mut report = engine.evaluate(
         det.as_ref(),
         &set,
         &dataset.display().to_string(),
@@ -1291,6 +1308,7 @@ fn eval(
         &sink,
         &CancelFlag::new(),
     )?;
+    report.detector_sha256 = detector_sha256;
     pb.lock().expect("progress bar").finish_and_clear();
     for e in &report.skipped {
         eprintln!("skipped: {e}");
@@ -1685,13 +1703,16 @@ fn model_cmd(cmd: ModelCmd) -> Result<i32> {
             println!("detectors:");
             for (n, bytes) in detect::shipped() {
                 match detect::Checkpoint::from_bytes(bytes, n) {
-                    Ok(c) => println!(
-                        "  {:<28} shipped    method {:<6} base {} sha256 {}",
-                        n,
-                        c.meta.method,
-                        c.meta.base_model.name,
-                        crate::imageio::sha256_hex(bytes)
-                    ),
+                    Ok(c) => {
+                        let sha = crate::imageio::sha256_hex(bytes);
+                        println!(
+                            "  {:<28} shipped    method {:<6} base {} sha256 {sha}",
+                            n, c.meta.method, c.meta.base_model.name,
+                        );
+                        if let Some(v) = detect::validation::for_checkpoint(&sha) {
+                            println!("  {:<28} on {}: {}", "", v.dataset, v.short());
+                        }
+                    }
                     Err(e) => println!("  {n:<28} shipped    unreadable: {e}"),
                 }
             }

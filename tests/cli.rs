@@ -665,6 +665,11 @@ fn calibrate_sets_the_threshold_on_reference_reals_and_records_what_it_replaced(
         text.contains("set on 26 reference real photos; trained as 'trained'"),
         "{text}"
     );
+    // A recalibrated detector has no error rates measured on other sources, and the scan says so.
+    assert!(
+        text.contains("no error rates measured on sources outside its training data"),
+        "{text}"
+    );
 
     // Again from the recalibrated one, with generated references: the temperature is refitted
     // and the trained name and calibration are carried through.

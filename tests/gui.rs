@@ -542,6 +542,18 @@ fn library_sets_a_local_threshold_and_installs_it() {
     assert!(h
         .query_by_label_contains("threshold recalibrated on 24 reference real photos")
         .is_some());
+    // The shipped detectors show their known error rates on unseen sources; the one made here
+    // has none, and says so.
+    let lib = &h.state().library;
+    let local = lib.iter().find(|d| d.spec == "tiny-probe-local").unwrap();
+    assert!(local.validation.is_none());
+    let mpft = lib.iter().find(|d| d.spec == "mpft").unwrap();
+    let v = mpft
+        .validation
+        .as_ref()
+        .expect("the shipped default's error rates");
+    assert!(h.query_all_by_label(&v.short()).next().is_some());
+    assert!(h.query_all_by_label("not measured").next().is_some());
     h.get_by_label("Use 'tiny-probe-local' as the primary detector")
         .click();
     h.step();

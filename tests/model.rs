@@ -378,4 +378,16 @@ fn every_shipped_detector_scans_the_samples_on_the_real_model() {
             assert!(r["score"].as_f64().unwrap().is_finite() && (0.0..=1.0).contains(&p));
         }
     }
+    // The table's footer gives the default's known error rates on unseen sources.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_fauxscope"))
+        .arg("scan")
+        .arg(samples.join("photo-rocket.jpg"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{text}");
+    assert!(
+        text.contains("on unseen sources (aigi-dev/val): ") && text.contains("% false pos."),
+        "{text}"
+    );
 }

@@ -109,7 +109,8 @@ fn c2pa_signed_image_validates_and_a_flipped_byte_is_invalid() {
 }
 
 /// A JSON Schema validator for the keywords docs/report-schema.json uses ($ref to #/$defs, type,
-/// const, enum, required, properties, additionalProperties, items, minItems, maxItems,
+/// const, enum, required, properties, additionalProperties (false or a schema for every other
+/// value), items, minItems, maxItems,
 /// minLength, maxLength, minimum, maximum). Returns every violation with its JSON path.
 fn validate(schema: &Value, root_schema: &Value, v: &Value, path: &str, errs: &mut Vec<String>) {
     if let Some(r) = schema.get("$ref").and_then(|r| r.as_str()) {
@@ -198,10 +199,16 @@ fn validate(schema: &Value, root_schema: &Value, v: &Value, path: &str, errs: &m
         for (k, x) in o {
             match props.and_then(|p| p.get(k)) {
                 Some(s) => validate(s, root_schema, x, &format!("{path}.{k}"), errs),
-                None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => {
-                    errs.push(format!("{path}: unexpected property '{k}'"))
-                }
-                None => {}
+                None => match schema.get("additionalProperties") {
+                    Some(Value::Bool(false)) => {
+                        errs.push(format!("{path}: unexpected property '{k}'"))
+                    }
+                    // A map: every value follows the one schema.
+                    Some(s @ Value::Object(_)) => {
+                        validate(s, root_schema, x, &format!("{path}.{k}"), errs)
+                    }
+                    _ => {}
+                },
             }
         }
     }
@@ -373,7 +380,27 @@ fn report_pdf_html_json_and_csv_agree_and_evidence_is_untouched() {
         assert!(html.contains(sha) && csv.contains(sha));
     }
     assert!(text.contains("assertion.dataHash.mismatch"));
+    // The shipped default's known error rates, measured on its own checkpoint, are declared.
+    let det = &json["detectors"][0];
+    let val = &det["validation"];
+    assert_eq!(val["detector_sha256"], det["checkpoint_sha256"]);
+    assert_eq!(val["dataset"], "aigi-dev/val");
+    let rate = format!(
+        "called {:.1}% of",
+        (1.0 - val["summary"]["real_accuracy"].as_f64().unwrap()) * 100.0
+    );
     let flat = text.replace('\n', " ");
+    let words = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+    for t in [words(&flat), words(&html)] {
+        assert!(
+            t.contains(&format!(
+                "Known error rates of '{}'",
+                det["name"].as_str().unwrap()
+            )),
+            "{t}"
+        );
+        assert!(t.contains(&rate) && t.contains("known error rates"), "{t}");
+    }
     assert!(flat.contains("Not examined") && flat.contains("case-notes.txt (18 bytes)"));
     assert!(html.contains("case-notes.txt (18 bytes)"));
     assert!(text.contains("Hp: the image is a camera capture"));
@@ -492,7 +519,20 @@ fn a_recalibrated_detector_is_declared_in_the_report() {
             text.contains("24 of them were in the training data"),
             "{text}"
         );
+        // A detector made here has no known error rates outside its training sources, and the
+        // report says so rather than leave its held-out figures to speak for it.
+        assert!(
+            text.contains(
+                "No error rates on sources outside its training data were measured for 'newsroom'"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("none measured outside its training sources"),
+            "{text}"
+        );
     }
+    assert!(json["detectors"][0]["validation"].is_null());
 }
 
 #[test]

@@ -7,6 +7,7 @@ pub mod mpft;
 pub mod pin;
 pub mod probe;
 pub mod tam;
+pub mod validation;
 
 pub use calibration::{Calibration, Verdict};
 pub use checkpoint::{
@@ -123,6 +124,24 @@ pub enum DetectorSource {
     Shipped(&'static str),
     Installed(PathBuf),
     File(PathBuf),
+}
+
+impl DetectorSource {
+    /// The SHA-256 of the checkpoint's bytes: what reports and validation records name.
+    pub fn sha256(&self) -> Result<String> {
+        Ok(match self {
+            DetectorSource::Shipped(n) => crate::imageio::sha256_hex(
+                shipped()
+                    .iter()
+                    .find(|(m, _)| m == n)
+                    .map(|(_, b)| *b)
+                    .unwrap_or_default(),
+            ),
+            DetectorSource::Installed(p) | DetectorSource::File(p) => {
+                crate::fsutil::sha256_file(p)?
+            }
+        })
+    }
 }
 
 /// Resolves `default`, a shipped name, an installed name, or a checkpoint path.

@@ -29,6 +29,18 @@ impl fmt::Display for Perturbation {
     }
 }
 
+impl Perturbation {
+    /// In words, for a report's reader: "JPEG quality 75", "Gaussian blur sigma 1.0 px", ...
+    pub fn describe(&self) -> String {
+        match self {
+            Perturbation::Jpeg(q) => format!("JPEG quality {q}"),
+            Perturbation::Blur(s) => format!("Gaussian blur sigma {s:?} px"),
+            Perturbation::Resize(r) => format!("resized by {r:?}"),
+            Perturbation::Heic(q) => format!("HEIC quality {q}"),
+        }
+    }
+}
+
 impl std::str::FromStr for Perturbation {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

@@ -2308,10 +2308,10 @@ impl App {
         }
         let mut make_primary = None;
         let mut toggled = None;
-        egui::ScrollArea::vertical().show(ui, |ui| {
+        egui::ScrollArea::both().show(ui, |ui| {
             egui::Grid::new("lib")
                 .striped(true)
-                .num_columns(7)
+                .num_columns(8)
                 .show(ui, |ui| {
                     for h in [
                         "primary",
@@ -2324,6 +2324,9 @@ impl App {
                     ] {
                         ui.strong(h);
                     }
+                    ui.strong("unseen sources").on_hover_text(
+                        "Known error rates at the detector's threshold, on a labelled set whose real photos and generators are not in its training data (fauxscope eval)",
+                    );
                     ui.end_row();
                     for d in &self.library {
                         let primary = self.settings.detector == d.spec;
@@ -2359,11 +2362,27 @@ impl App {
                                     m.base_model.name,
                                     m.created
                                 ));
-                                ui.label(metrics_line(&m.metrics));
+                                ui.label(metrics_line(&m.metrics))
+                                    .on_hover_text("On the held-out part of its training data: the same sources it learnt from");
+                                match &d.validation {
+                                    Some(v) => {
+                                        let mut hover = format!("On {}: it {}.", v.dataset, v.sentence());
+                                        if let Some(p) = v.perturbed_sentence() {
+                                            hover.push_str(&format!("\nAltered (both classes alike): {p}."));
+                                        }
+                                        ui.label(v.short()).on_hover_text(hover);
+                                    }
+                                    None => {
+                                        ui.label(RichText::new("not measured").weak()).on_hover_text(
+                                            "No error rates on sources outside its training data were recorded for this checkpoint; its held-out figures overstate how it does on other sources",
+                                        );
+                                    }
+                                }
                             }
                             Err(e) => {
                                 ui.label(RichText::new(e).color(Color32::RED));
                                 ui.label(&d.source);
+                                ui.label("");
                                 ui.label("");
                                 ui.label("");
                             }

@@ -35,6 +35,8 @@ pub struct DetectorInfo {
     /// `shipped`, `installed`, or the file path.
     pub source: String,
     pub meta: Result<DetectorMeta, String>,
+    /// Its known error rates on sources outside its training data, where they were measured.
+    pub validation: Option<detect::validation::Validation>,
 }
 
 /// Shipped and installed detectors.
@@ -47,6 +49,7 @@ pub fn library() -> Vec<DetectorInfo> {
             meta: detect::Checkpoint::from_bytes(bytes, n)
                 .map(|c| c.meta)
                 .map_err(|e| format!("{e:#}")),
+            validation: detect::validation::for_checkpoint(&crate::imageio::sha256_hex(bytes)),
         })
         .collect();
     for (p, m) in detect::list_installed() {
@@ -55,10 +58,14 @@ pub fn library() -> Vec<DetectorInfo> {
             .and_then(|s| s.to_str())
             .unwrap_or_default()
             .to_string();
+        let validation = crate::fsutil::sha256_file(&p)
+            .ok()
+            .and_then(|h| detect::validation::for_checkpoint(&h));
         v.push(DetectorInfo {
             spec,
             source: "installed".into(),
             meta: m.map_err(|e| format!("{e:#}")),
+            validation,
         });
     }
     v

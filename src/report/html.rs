@@ -132,6 +132,7 @@ pub fn render(r: &CaseReport) -> String {
             ("calibration", format!("threshold {:+.4}, temperature {:.4}, target false-positive rate {:.1}%, {} {:.1}% ({} real, {} generated)", d.calibration.threshold, d.calibration.temperature, d.calibration.target_fpr * 100.0, if d.recalibration.is_some() { "on the reference photos" } else { "held-out" }, d.calibration.heldout_fpr * 100.0, d.calibration.heldout_real, d.calibration.heldout_fake)),
             ("local threshold", d.recalibration_line(true).unwrap_or_else(|| "none (the threshold set at training)".into())),
             ("held-out figures", d.heldout.to_string()),
+            ("known error rates", super::error_rates_line(d)),
             ("created", d.created.clone()),
         ]));
     }

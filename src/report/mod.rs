@@ -105,6 +105,10 @@ pub struct DetectorRecord {
     /// Set when the threshold was set again on reference photos after training.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recalibration: Option<crate::detect::Recalibration>,
+    /// Known error rates: this checkpoint's figures on a labelled set of sources outside its
+    /// training data (`fauxscope eval`), where one was measured (the shipped detectors); null
+    /// otherwise.
+    pub validation: Option<crate::detect::validation::Validation>,
 }
 
 impl DetectorRecord {
@@ -390,10 +394,23 @@ fn conclusion(results: &[DetectorResult], unsure: bool, damaged: bool) -> String
     s
 }
 
-/// The report's limitations; `detectors` adds a line for each one whose threshold is local.
+/// The detector table's line on known error rates: where they were measured, and what they are.
+pub fn error_rates_line(d: &DetectorRecord) -> String {
+    match &d.validation {
+        Some(v) => format!(
+            "on {} (sources not in its training data), at its threshold: {}",
+            v.dataset,
+            v.sentence()
+        ),
+        None => "none measured outside its training sources".into(),
+    }
+}
+
+/// The report's limitations; `detectors` adds each one's known error rates (or that none were
+/// measured) and a line for each one whose threshold is local.
 pub fn limitations(detectors: &[DetectorRecord]) -> Vec<String> {
     let mut v = vec![
-        "The detectors give a probability from patterns learned on training data (Stable Diffusion 1.x against ImageNet photos for the shipped ones); generators unlike those may go undetected. On unseen GANs their accuracy is close to chance (docs/EVALUATION.md).".into(),
+        "The detectors give a probability from patterns learned on training data (Stable Diffusion 1.x against ImageNet photos for the shipped ones); generators unlike those may go undetected. On unseen GANs their accuracy is close to chance: each detector's measured rates follow.".into(),
         "Absence of detection does not prove that an image is an authentic photograph.".into(),
         "Re-encoding, resizing, screenshots and heavy editing change the traces the detectors use; the stability rows show how this image's result moves under re-encoding.".into(),
         "Calibration targets a 5% false-positive rate on real photos from the training distribution; on other sources the rate may differ.".into(),
@@ -401,6 +418,21 @@ pub fn limitations(detectors: &[DetectorRecord]) -> Vec<String> {
         "The maps show where the model looked (attention rollout) and which patches are textured (TAM); they are aids to interpretation, not evidence by themselves.".into(),
     ];
     for d in detectors {
+        match &d.validation {
+            Some(val) => v.push(format!(
+                "Known error rates of '{}', measured on {} (real photos and generators not in its training data) at its threshold: it {}.{} Rates on other sources may differ.",
+                d.name,
+                val.dataset,
+                val.sentence(),
+                val.perturbed_sentence()
+                    .map(|p| format!(" With both classes altered alike: {p}."))
+                    .unwrap_or_default()
+            )),
+            None => v.push(format!(
+                "No error rates on sources outside its training data were measured for '{}' (a detector trained or recalibrated after release); its held-out figures come from its training sources and overstate how it does on others.",
+                d.name
+            )),
+        }
         if let Some(r) = &d.recalibration {
             v.push(format!(
                 "The threshold of '{}' was set on {} reference photos known to be real (see Detectors); it holds its {:.0}% false-positive rate for photos like those, and only for them. It changes no score: the detector sees no more than the trained '{}' does.",
@@ -454,20 +486,11 @@ fn environment(engine: &Engine) -> Environment {
 
 fn detector_record(spec: &str, det: &dyn Detector) -> Result<DetectorRecord> {
     let (source, _) = detect::resolve(spec)?;
-    let (source, sha) = match source {
-        DetectorSource::Shipped(n) => {
-            let bytes = detect::shipped()
-                .iter()
-                .find(|(m, _)| *m == n)
-                .map(|(_, b)| *b)
-                .unwrap_or_default();
-            ("shipped".to_string(), crate::imageio::sha256_hex(bytes))
-        }
-        DetectorSource::Installed(p) => ("installed".into(), crate::fsutil::sha256_file(&p)?),
-        DetectorSource::File(p) => (
-            format!("file {}", p.display()),
-            crate::fsutil::sha256_file(&p)?,
-        ),
+    let sha = source.sha256()?;
+    let source = match source {
+        DetectorSource::Shipped(_) => "shipped".to_string(),
+        DetectorSource::Installed(_) => "installed".into(),
+        DetectorSource::File(p) => format!("file {}", p.display()),
     };
     let m = det.meta();
     let mut heldout = serde_json::Map::new();
@@ -482,7 +505,6 @@ fn detector_record(spec: &str, det: &dyn Detector) -> Result<DetectorRecord> {
         name: m.name.clone(),
         method: m.method.clone(),
         source,
-        checkpoint_sha256: sha,
         settings: m.settings.clone(),
         crop: serde_json::to_string(&m.crop)?,
         base_model: m.base_model.name.clone(),
@@ -496,6 +518,8 @@ fn detector_record(spec: &str, det: &dyn Detector) -> Result<DetectorRecord> {
         calibration: m.calibration,
         heldout: serde_json::Value::Object(heldout),
         recalibration: m.recalibration.clone(),
+        validation: detect::validation::for_checkpoint(&sha),
+        checkpoint_sha256: sha,
     })
 }
 

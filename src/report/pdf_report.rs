@@ -213,6 +213,7 @@ pub fn render(
                         .unwrap_or_else(|| "none (the threshold set at training)".into()),
                 ),
                 ("held-out".into(), d.heldout.to_string()),
+                ("known error rates".into(), super::error_rates_line(d)),
                 ("settings".into(), d.settings.to_string()),
                 ("created".into(), d.created.clone()),
             ],

@@ -15,6 +15,8 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Serialize)]
 pub struct EvalReport {
     pub detector: String,
+    /// The SHA-256 of the checkpoint evaluated (empty where the caller did not say).
+    pub detector_sha256: String,
     pub method: String,
     pub dataset: String,
     pub layout: String,
@@ -132,6 +134,7 @@ impl Engine {
         let (_, clean) = it.next().expect("clean run");
         Ok(EvalReport {
             detector: det.meta().name.clone(),
+            detector_sha256: String::new(),
             method: det.meta().method.clone(),
             dataset: dataset.to_string(),
             layout: set.layout.clone(),
