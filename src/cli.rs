@@ -1191,11 +1191,7 @@ fn scan(
             m.calibration.threshold,
             m.calibration.target_fpr * 100.0
         )?;
-        let known = crate::detect::resolve(detector)
-            .ok()
-            .and_then(|(s, _)| s.sha256().ok())
-            .and_then(|h| crate::detect::validation::for_checkpoint(&h));
-        match known {
+        match crate::detect::validation::for_checkpoint(&m.checkpoint_sha256) {
             Some(v) => writeln!(
                 out,
                 "          on unseen sources ({}): {}",

@@ -113,9 +113,14 @@ fn open_sample_shows_verdict_and_overlays() {
         "Other detectors: pin",
         "After re-encoding: jpeg:90",
         "not proof",
+        "Known error rates of mpft on sources outside its training data, aigi-dev/val: ",
     ] {
         assert!(copied[0].contains(part), "{part} not in {}", copied[0]);
     }
+    // The card says what the shipped default's verdict is worth on sources it never saw.
+    assert!(h
+        .query_by_label_contains("Known error rates of mpft on unseen sources, aigi-dev/val: ")
+        .is_some());
     h.step();
     assert!(h.query_by_label("copied to the clipboard").is_some());
     // The TAM overlay is on by default: one texture per analysed crop.

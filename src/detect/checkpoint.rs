@@ -129,6 +129,10 @@ pub struct DetectorMeta {
     /// Set when the calibration was redone on reference photos after training.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recalibration: Option<Recalibration>,
+    /// The SHA-256 of the checkpoint bytes this was read from (empty for a detector made in
+    /// memory): what its known error rates are matched on. Not stored in the checkpoint.
+    #[serde(skip)]
+    pub checkpoint_sha256: String,
 }
 
 impl DetectorMeta {
@@ -165,6 +169,7 @@ impl DetectorMeta {
             created: crate::fsutil::now_utc(),
             tool_version: crate::VERSION.to_string(),
             recalibration: None,
+            checkpoint_sha256: String::new(),
         }
     }
 }
@@ -216,8 +221,9 @@ impl Checkpoint {
             .ok_or_else(|| {
                 anyhow!("{label}: safetensors file without Fauxscope detector metadata")
             })?;
-        let meta: DetectorMeta = serde_json::from_str(json)
+        let mut meta: DetectorMeta = serde_json::from_str(json)
             .with_context(|| format!("{label}: detector metadata is invalid"))?;
+        meta.checkpoint_sha256 = crate::imageio::sha256_hex(bytes);
         if meta.format > FORMAT_VERSION {
             bail!("{label}: checkpoint format {} is newer than this Fauxscope understands ({FORMAT_VERSION})", meta.format);
         }

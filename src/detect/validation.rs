@@ -49,26 +49,34 @@ fn embedded() -> &'static [(&'static str, &'static str)] {
     ]
 }
 
-/// Every embedded record, parsed: (shipped detector, record or why it does not parse).
-pub fn shipped() -> Vec<(&'static str, Result<Validation, String>)> {
-    embedded()
-        .iter()
-        .map(|(n, json)| {
-            (
-                *n,
-                serde_json::from_str(json)
-                    .map_err(|e| format!("validation record of '{n}' does not parse: {e}")),
-            )
-        })
-        .collect()
+/// Every embedded record, parsed once: (shipped detector, record or why it does not parse).
+pub fn shipped() -> &'static [(&'static str, Result<Validation, String>)] {
+    static PARSED: std::sync::OnceLock<Vec<(&'static str, Result<Validation, String>)>> =
+        std::sync::OnceLock::new();
+    PARSED.get_or_init(|| {
+        embedded()
+            .iter()
+            .map(|(n, json)| {
+                (
+                    *n,
+                    serde_json::from_str(json)
+                        .map_err(|e| format!("validation record of '{n}' does not parse: {e}")),
+                )
+            })
+            .collect()
+    })
 }
 
 /// The record of the checkpoint with this SHA-256, if one was measured.
 pub fn for_checkpoint(sha256: &str) -> Option<Validation> {
+    if sha256.is_empty() {
+        return None;
+    }
     shipped()
-        .into_iter()
-        .filter_map(|(_, v)| v.ok())
+        .iter()
+        .filter_map(|(_, v)| v.as_ref().ok())
         .find(|v| v.detector_sha256.eq_ignore_ascii_case(sha256))
+        .cloned()
 }
 
 impl Validation {

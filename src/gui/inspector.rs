@@ -77,13 +77,29 @@ fn verdict_card(app: &App, i: usize, ui: &mut egui::Ui) {
             }
             ui.end_row();
             for r in &a.results {
-                ui.label(format!("{} ({})", r.detector, r.method));
+                ui.label(format!("{} ({})", r.detector, r.method))
+                    .on_hover_text(match &r.error_rates {
+                        Some(e) => format!("Known error rates at its threshold, {e}"),
+                        None => "No error rates were measured for this detector on sources outside its training data".into(),
+                    });
                 ui.label(format!("{:+.2} (thr {:+.2})", r.score, r.threshold));
                 ui.label(format!("{:.1}%", r.probability * 100.0));
                 ui.label(RichText::new(r.verdict.label()).color(verdict_color(r.verdict)));
                 ui.end_row();
             }
         });
+    // What the primary detector's verdict is worth on sources it never saw.
+    ui.label(
+        RichText::new(match &p.error_rates {
+            Some(e) => format!("Known error rates of {} on unseen sources, {e}", p.detector),
+            None => format!(
+                "{}: no error rates measured on sources outside its training data",
+                p.detector
+            ),
+        })
+        .small()
+        .weak(),
+    );
     let agree_color = match a.agreement {
         Agreement::Disagree => Color32::YELLOW,
         _ => ui.visuals().text_color(),

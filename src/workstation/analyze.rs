@@ -36,6 +36,11 @@ pub struct DetectorResult {
     /// The decision threshold on the raw score.
     pub threshold: f32,
     pub warnings: Vec<String>,
+    /// The detector's known error rates on sources outside its training data, in a line
+    /// ("aigi-dev/val: 0.5% false pos., ..."), where they were measured (the shipped detectors).
+    /// Reports carry them in full in their detector table.
+    #[serde(skip)]
+    pub error_rates: Option<String>,
 }
 
 impl DetectorResult {
@@ -166,6 +171,16 @@ impl Analysis {
             p.probability * 100.0,
             p.verdict.sentence()
         ));
+        match &p.error_rates {
+            Some(e) => s.push_str(&format!(
+                "Known error rates of {} on sources outside its training data, {e}.\n",
+                p.detector
+            )),
+            None => s.push_str(&format!(
+                "No error rates of {} were measured on sources outside its training data.\n",
+                p.detector
+            )),
+        }
         if self.facts.damage.is_some() {
             s.push_str(Self::DAMAGED_NOTE);
             s.push('\n');
@@ -333,6 +348,8 @@ impl Engine {
             verdict: m.calibration.verdict(score),
             threshold: m.calibration.threshold,
             warnings: det.warnings().to_vec(),
+            error_rates: crate::detect::validation::for_checkpoint(&m.checkpoint_sha256)
+                .map(|v| format!("{}: {}", v.dataset, v.short())),
         }
     }
 
@@ -596,6 +613,7 @@ mod tests {
             verdict: v,
             threshold: 0.0,
             warnings: vec![],
+            error_rates: None,
         };
         assert_eq!(Agreement::of(&[r(Verdict::Weak)]), Agreement::Single);
         assert_eq!(
