@@ -622,7 +622,12 @@ fn calibrate_sets_the_threshold_on_reference_reals_and_records_what_it_replaced(
     );
     // Only the calibration changed: the raw scores are the trained detector's (and share its
     // score cache), the tensors are the same.
-    assert_eq!(local.meta.scoring_identity(), trained.meta);
+    assert_eq!(
+        local.meta.scoring_identity(),
+        trained.meta.scoring_identity()
+    );
+    assert_ne!(local.meta.checkpoint_sha256, trained.meta.checkpoint_sha256);
+    assert_eq!(trained.meta.scoring_identity().name, trained.meta.name);
     assert_eq!(local.tensors.len(), trained.tensors.len());
     for (k, t) in &trained.tensors {
         let a: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
@@ -702,7 +707,10 @@ fn calibrate_sets_the_threshold_on_reference_reals_and_records_what_it_replaced(
         again.meta.calibration.temperature,
         trained.meta.calibration.temperature
     );
-    assert_eq!(again.meta.scoring_identity(), trained.meta);
+    assert_eq!(
+        again.meta.scoring_identity(),
+        trained.meta.scoring_identity()
+    );
 
     // Too few reference reals for the target, a bad target and a missing folder are refused,
     // naming the problem, and nothing is written.

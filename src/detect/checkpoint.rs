@@ -136,10 +136,12 @@ pub struct DetectorMeta {
 }
 
 impl DetectorMeta {
-    /// The metadata with any recalibration undone: what identifies the detector's raw scores
-    /// (the score cache), which a new threshold does not change.
+    /// The metadata with any recalibration undone (and no file hash): what identifies the
+    /// detector's raw scores (the score cache), which a new threshold does not change.
     pub fn scoring_identity(&self) -> DetectorMeta {
         let mut m = self.clone();
+        // Which file the detector was read from does not change its scores either.
+        m.checkpoint_sha256.clear();
         if let Some(r) = m.recalibration.take() {
             m.name = r.trained_name;
             m.calibration = r.trained_calibration;
