@@ -994,6 +994,13 @@ fn the_export_dialog_makes_a_key_and_signs_the_report() {
     let out = sandbox().join("signed-export");
     h.state_mut().export.passphrase.0 = "not the passphrase".into();
     h.state_mut().export_to(out.clone());
+    // The key opens on a background thread: the window goes on drawing meanwhile.
+    assert!(h.state().export.unlocking.is_some());
+    assert!(h.state().export.passphrase.0.is_empty());
+    h.step();
+    step_until(&mut h, "the key to fail to open", 30, |a| {
+        a.export.result.is_some()
+    });
     match &h.state().export.result {
         Some(Err(e)) => assert!(e.contains("wrong passphrase"), "{e}"),
         other => panic!("{other:?}"),
@@ -1002,6 +1009,9 @@ fn the_export_dialog_makes_a_key_and_signs_the_report() {
     h.state_mut().export.passphrase.0 = "dana's passphrase".into();
     h.get_by_label("Unlock").click();
     h.step();
+    step_until(&mut h, "the key to open", 30, |a| {
+        a.export.unlocking.is_none()
+    });
     h.step();
     assert!(h.query_by_label("Key passphrase").is_none());
     assert!(h.state().export.passphrase.0.is_empty());

@@ -306,6 +306,12 @@ pub struct ExportState {
     pub key_note: Option<String>,
     pub running: bool,
     pub result: Option<Result<(PathBuf, Vec<crate::report::OutputFile>), String>>,
+    /// A sealed key being opened on a background thread (Argon2 takes a few tenths of a second,
+    /// which the window does not wait for).
+    pub unlocking:
+        Option<std::sync::mpsc::Receiver<Result<crate::report::signing::ExaminerKey, String>>>,
+    /// The report folder to write once the key being opened is open.
+    pub export_after_unlock: Option<PathBuf>,
 }
 
 /// A file dialog's result.
@@ -855,6 +861,7 @@ impl App {
         let t0 = Instant::now();
         let ctx = ui.ctx().clone();
         self.poll(&ctx);
+        self.poll_unlock();
         self.handle_drops(&ctx);
         self.refresh_overlays(&ctx);
         egui::Panel::top("top").show(ui, |ui| self.top_bar(ui));
@@ -1290,16 +1297,42 @@ impl App {
         }
     }
 
-    /// Opens the sealed examiner key with the passphrase typed in the dialog. False (with the
-    /// reason in the dialog's note) where it does not open.
-    pub fn unlock_key(&mut self) -> bool {
-        if !matches!(self.export.key, Some(KeySlot::Sealed(_))) {
-            return matches!(self.export.key, Some(KeySlot::Open { .. }));
+    /// Starts opening the sealed examiner key with the passphrase typed in the dialog, on a
+    /// background thread; [`App::poll_unlock`] takes the result. The passphrase field is wiped.
+    pub fn unlock_key(&mut self) {
+        if !matches!(self.export.key, Some(KeySlot::Sealed(_))) || self.export.unlocking.is_some() {
+            return;
         }
         let path = crate::report::signing::default_key_path();
-        let opened =
-            crate::report::signing::ExaminerKey::load(&path, Some(&self.export.passphrase.0));
+        let passphrase = zeroize::Zeroizing::new(self.export.passphrase.0.clone());
         self.export.passphrase.wipe();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waker = self.wake.clone();
+        std::thread::spawn(move || {
+            let opened = crate::report::signing::ExaminerKey::load(&path, Some(&passphrase))
+                .map_err(|e| format!("{e:#}"));
+            let _ = tx.send(opened);
+            waker();
+        });
+        self.export.unlocking = Some(rx);
+        self.export.key_note = Some("Opening the key…".into());
+    }
+
+    /// Takes the result of [`App::unlock_key`] once it is there, and writes the report that was
+    /// waiting for the key, or says why it was not written.
+    pub fn poll_unlock(&mut self) {
+        let Some(rx) = &self.export.unlocking else {
+            return;
+        };
+        let opened = match rx.try_recv() {
+            Ok(r) => r,
+            Err(std::sync::mpsc::TryRecvError::Empty) => return,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                Err("the key could not be opened (its thread stopped)".into())
+            }
+        };
+        self.export.unlocking = None;
+        let then = self.export.export_after_unlock.take();
         match opened {
             Ok(k) => {
                 self.export.key_note =
@@ -1308,11 +1341,17 @@ impl App {
                     key: std::sync::Arc::new(k),
                     sealed: true,
                 });
-                true
+                if let Some(out) = then {
+                    self.export_to(out);
+                }
             }
             Err(e) => {
-                self.export.key_note = Some(format!("{e:#}"));
-                false
+                if then.is_some() {
+                    self.export.result = Some(Err(format!(
+                        "not written: the report is to be signed and the examiner key did not open ({e})"
+                    )));
+                }
+                self.export.key_note = Some(e);
             }
         }
     }
@@ -1500,15 +1539,29 @@ impl App {
             self.export.result = Some(Err("no evidence to report on".into()));
             return;
         }
-        if self.export.sign && !self.unlock_key() {
-            self.export.result = Some(Err(format!(
-                "not written: the report is to be signed and the examiner key did not open ({})",
-                self.export
-                    .key_note
-                    .as_deref()
-                    .unwrap_or("type its passphrase")
-            )));
-            return;
+        if self.export.sign {
+            match &self.export.key {
+                Some(KeySlot::Open { .. }) => {}
+                Some(KeySlot::Sealed(_))
+                    if !self.export.passphrase.0.is_empty() || self.export.unlocking.is_some() =>
+                {
+                    // Written once the key is open (poll_unlock).
+                    self.export.export_after_unlock = Some(out);
+                    self.export.result = None;
+                    self.unlock_key();
+                    return;
+                }
+                _ => {
+                    self.export.result = Some(Err(format!(
+                        "not written: the report is to be signed and the examiner key is not open ({})",
+                        self.export
+                            .key_note
+                            .as_deref()
+                            .unwrap_or("type its passphrase")
+                    )));
+                    return;
+                }
+            }
         }
         let mut detectors = vec![self.settings.detector.clone()];
         detectors.extend(
