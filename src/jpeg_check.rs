@@ -429,27 +429,15 @@ fn scan(
     }
     let needs_dc = ss == 0 && ah == 0;
     let needs_ac = se > 0;
+    // The table a component names, where the scan needs one (a missing table: not checked).
+    fn table(set: &[Option<Huffman>; 4], k: usize, needed: bool) -> Result<Option<&Huffman>, Stop> {
+        needed
+            .then(|| set.get(k).and_then(Option::as_ref).ok_or(Stop::NotChecked))
+            .transpose()
+    }
     let mut tables = Vec::with_capacity(n);
     for &(i, td, ta) in &comps {
-        let d = if needs_dc {
-            Some(
-                dc.get(td)
-                    .and_then(|t| t.as_ref())
-                    .ok_or(Stop::NotChecked)?,
-            )
-        } else {
-            None
-        };
-        let a = if needs_ac {
-            Some(
-                ac.get(ta)
-                    .and_then(|t| t.as_ref())
-                    .ok_or(Stop::NotChecked)?,
-            )
-        } else {
-            None
-        };
-        tables.push((i, d, a));
+        tables.push((i, table(dc, td, needs_dc)?, table(ac, ta, needs_ac)?));
     }
     // The MCU grid: whole MCUs for an interleaved scan, the component's own blocks for one alone.
     let (mcus_w, mcus_h) = if n == 1 {
