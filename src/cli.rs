@@ -1285,7 +1285,6 @@ fn eval(
     let set = crate::eval::dataset::load_dataset(dataset)?;
     let engine = open_engine(m)?;
     let det = engine.detector(detector)?;
-    let detector_sha256 = crate::detect::resolve(detector)?.0.sha256()?;
     for w in det.warnings() {
         eprintln!("warning: {w}");
     }
@@ -1296,7 +1295,7 @@ fn eval(
         pb.set_message(p.stage.clone());
         pb.set_position(p.done as u64);
     };
-    let mut report = engine.evaluate(
+    let report = engine.evaluate(
         det.as_ref(),
         &set,
         &dataset.display().to_string(),
@@ -1304,7 +1303,6 @@ fn eval(
         &sink,
         &CancelFlag::new(),
     )?;
-    report.detector_sha256 = detector_sha256;
     pb.lock().expect("progress bar").finish_and_clear();
     for e in &report.skipped {
         eprintln!("skipped: {e}");
@@ -1700,12 +1698,12 @@ fn model_cmd(cmd: ModelCmd) -> Result<i32> {
             for (n, bytes) in detect::shipped() {
                 match detect::Checkpoint::from_bytes(bytes, n) {
                     Ok(c) => {
-                        let sha = crate::imageio::sha256_hex(bytes);
+                        let sha = &c.meta.checkpoint_sha256;
                         println!(
                             "  {:<28} shipped    method {:<6} base {} sha256 {sha}",
                             n, c.meta.method, c.meta.base_model.name,
                         );
-                        if let Some(v) = detect::validation::for_checkpoint(&sha) {
+                        if let Some(v) = detect::validation::for_checkpoint(sha) {
                             println!("  {:<28} on {}: {}", "", v.dataset, v.short());
                         }
                     }
@@ -1724,7 +1722,7 @@ fn model_cmd(cmd: ModelCmd) -> Result<i32> {
                         stem,
                         m.method,
                         m.base_model.name,
-                        crate::fsutil::sha256_file(&p).unwrap_or_default(),
+                        m.checkpoint_sha256,
                         m.recalibration
                             .as_ref()
                             .map(|r| format!(

@@ -126,24 +126,6 @@ pub enum DetectorSource {
     File(PathBuf),
 }
 
-impl DetectorSource {
-    /// The SHA-256 of the checkpoint's bytes: what reports and validation records name.
-    pub fn sha256(&self) -> Result<String> {
-        Ok(match self {
-            DetectorSource::Shipped(n) => crate::imageio::sha256_hex(
-                shipped()
-                    .iter()
-                    .find(|(m, _)| m == n)
-                    .map(|(_, b)| *b)
-                    .unwrap_or_default(),
-            ),
-            DetectorSource::Installed(p) | DetectorSource::File(p) => {
-                crate::fsutil::sha256_file(p)?
-            }
-        })
-    }
-}
-
 /// Resolves `default`, a shipped name, an installed name, or a checkpoint path.
 pub fn resolve(spec: &str) -> Result<(DetectorSource, Checkpoint)> {
     let name = if spec == "default" {

@@ -68,7 +68,7 @@ pub fn shipped() -> &'static [(&'static str, Result<Validation, String>)] {
 }
 
 /// The record of the checkpoint with this SHA-256, if one was measured.
-pub fn for_checkpoint(sha256: &str) -> Option<Validation> {
+pub fn for_checkpoint(sha256: &str) -> Option<&'static Validation> {
     if sha256.is_empty() {
         return None;
     }
@@ -76,7 +76,6 @@ pub fn for_checkpoint(sha256: &str) -> Option<Validation> {
         .iter()
         .filter_map(|(_, v)| v.as_ref().ok())
         .find(|v| v.detector_sha256.eq_ignore_ascii_case(sha256))
-        .cloned()
 }
 
 impl Validation {
@@ -179,10 +178,7 @@ mod tests {
             assert_eq!(&v.detector, name);
             assert_eq!(v.dataset, "aigi-dev/val");
             assert!(!v.clean.generators.is_empty() && v.real_images() > 0);
-            assert_eq!(
-                for_checkpoint(&crate::imageio::sha256_hex(bytes)).as_ref(),
-                Some(v)
-            );
+            assert_eq!(for_checkpoint(&crate::imageio::sha256_hex(bytes)), Some(v));
         }
         assert!(for_checkpoint(&"0".repeat(64)).is_none());
     }

@@ -43,13 +43,16 @@ pub struct DetectorInfo {
 pub fn library() -> Vec<DetectorInfo> {
     let mut v: Vec<DetectorInfo> = detect::shipped()
         .iter()
-        .map(|(n, bytes)| DetectorInfo {
-            spec: n.to_string(),
-            source: "shipped".into(),
-            meta: detect::Checkpoint::from_bytes(bytes, n)
+        .map(|(n, bytes)| {
+            let meta = detect::Checkpoint::from_bytes(bytes, n)
                 .map(|c| c.meta)
-                .map_err(|e| format!("{e:#}")),
-            validation: detect::validation::for_checkpoint(&crate::imageio::sha256_hex(bytes)),
+                .map_err(|e| format!("{e:#}"));
+            DetectorInfo {
+                spec: n.to_string(),
+                source: "shipped".into(),
+                validation: known_error_rates(&meta),
+                meta,
+            }
         })
         .collect();
     for (p, m) in detect::list_installed() {
@@ -58,17 +61,23 @@ pub fn library() -> Vec<DetectorInfo> {
             .and_then(|s| s.to_str())
             .unwrap_or_default()
             .to_string();
-        let validation = crate::fsutil::sha256_file(&p)
-            .ok()
-            .and_then(|h| detect::validation::for_checkpoint(&h));
+        let meta = m.map_err(|e| format!("{e:#}"));
         v.push(DetectorInfo {
             spec,
             source: "installed".into(),
-            meta: m.map_err(|e| format!("{e:#}")),
-            validation,
+            validation: known_error_rates(&meta),
+            meta,
         });
     }
     v
+}
+
+/// The known error rates of the checkpoint `meta` was read from, where they were measured.
+fn known_error_rates(
+    meta: &Result<DetectorMeta, String>,
+) -> Option<detect::validation::Validation> {
+    let m = meta.as_ref().ok()?;
+    detect::validation::for_checkpoint(&m.checkpoint_sha256).cloned()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -486,7 +486,8 @@ fn environment(engine: &Engine) -> Environment {
 
 fn detector_record(spec: &str, det: &dyn Detector) -> Result<DetectorRecord> {
     let (source, _) = detect::resolve(spec)?;
-    let sha = source.sha256()?;
+    // The bytes the detector was read from, which its known error rates are matched on.
+    let sha = det.meta().checkpoint_sha256.clone();
     let source = match source {
         DetectorSource::Shipped(_) => "shipped".to_string(),
         DetectorSource::Installed(_) => "installed".into(),
@@ -518,7 +519,7 @@ fn detector_record(spec: &str, det: &dyn Detector) -> Result<DetectorRecord> {
         calibration: m.calibration,
         heldout: serde_json::Value::Object(heldout),
         recalibration: m.recalibration.clone(),
-        validation: detect::validation::for_checkpoint(&sha),
+        validation: detect::validation::for_checkpoint(&sha).cloned(),
         checkpoint_sha256: sha,
     })
 }

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Serialize)]
 pub struct EvalReport {
     pub detector: String,
-    /// The SHA-256 of the checkpoint evaluated (empty where the caller did not say).
+    /// The SHA-256 of the checkpoint evaluated.
     pub detector_sha256: String,
     pub method: String,
     pub dataset: String,
@@ -134,7 +134,7 @@ impl Engine {
         let (_, clean) = it.next().expect("clean run");
         Ok(EvalReport {
             detector: det.meta().name.clone(),
-            detector_sha256: String::new(),
+            detector_sha256: det.meta().checkpoint_sha256.clone(),
             method: det.meta().method.clone(),
             dataset: dataset.to_string(),
             layout: set.layout.clone(),
