@@ -973,6 +973,12 @@ fn the_export_dialog_makes_a_key_and_signs_the_report() {
     h.step();
     h.get_by_label("Create my examiner key").click();
     h.step();
+    // The key is made and sealed on a background thread; the button stays off meanwhile.
+    assert!(h.state().export.unlocking.is_some());
+    assert!(h.state().export.passphrase.0.is_empty());
+    step_until(&mut h, "the key to be made", 30, |a| {
+        a.export.unlocking.is_none()
+    });
     h.step();
     let public = fauxscope::report::signing::public_path_for(&key);
     assert!(key.is_file() && public.is_file());

@@ -306,12 +306,22 @@ pub struct ExportState {
     pub key_note: Option<String>,
     pub running: bool,
     pub result: Option<Result<(PathBuf, Vec<crate::report::OutputFile>), String>>,
-    /// A sealed key being opened on a background thread (Argon2 takes a few tenths of a second,
-    /// which the window does not wait for).
-    pub unlocking:
-        Option<std::sync::mpsc::Receiver<Result<crate::report::signing::ExaminerKey, String>>>,
+    /// A sealed key being opened, or a new key being made and sealed, on a background thread
+    /// (Argon2 takes a few tenths of a second, which the window does not wait for).
+    pub unlocking: Option<std::sync::mpsc::Receiver<Result<KeyReady, String>>>,
     /// The report folder to write once the key being opened is open.
     pub export_after_unlock: Option<PathBuf>,
+}
+
+/// An examiner key opened or made on a background thread, for [`App::poll_unlock`].
+pub struct KeyReady {
+    pub key: crate::report::signing::ExaminerKey,
+    /// Its file has a passphrase.
+    pub sealed: bool,
+    /// What to tell the examiner (for a new key: the public file to hand out).
+    pub note: String,
+    /// A new key: signing is switched on with it.
+    pub made: bool,
 }
 
 /// A file dialog's result.
@@ -1310,6 +1320,12 @@ impl App {
         let waker = self.wake.clone();
         std::thread::spawn(move || {
             let opened = crate::report::signing::ExaminerKey::load(&path, Some(&passphrase))
+                .map(|key| KeyReady {
+                    key,
+                    sealed: true,
+                    note: "Key open; it stays open until the window closes or you lock it.".into(),
+                    made: false,
+                })
                 .map_err(|e| format!("{e:#}"));
             let _ = tx.send(opened);
             waker();
@@ -1318,7 +1334,50 @@ impl App {
         self.export.key_note = Some("Opening the key…".into());
     }
 
-    /// Takes the result of [`App::unlock_key`] once it is there, and writes the report that was
+    /// Makes a new examiner key for `name`, sealed under the passphrase typed twice in the dialog
+    /// (or none when "without a passphrase" is ticked), on a background thread;
+    /// [`App::poll_unlock`] takes it and switches signing on. The passphrase fields are wiped.
+    pub fn make_key(&mut self, name: &str) {
+        if self.export.unlocking.is_some() {
+            return;
+        }
+        let path = crate::report::signing::default_key_path();
+        let passphrase = (!self.export.no_passphrase)
+            .then(|| zeroize::Zeroizing::new(self.export.passphrase.0.clone()));
+        self.export.passphrase.wipe();
+        self.export.passphrase_again.wipe();
+        let name = name.to_string();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waker = self.wake.clone();
+        std::thread::spawn(move || {
+            let made = crate::report::signing::ExaminerKey::generate(&name).and_then(|k| {
+                let public = k.save(&path, passphrase.as_ref().map(|p| p.as_str()))?;
+                Ok(KeyReady {
+                    note: format!(
+                        "Key made for {}: fingerprint {}. Hand {} to whoever checks your reports; keep {} to yourself{}.",
+                        k.name,
+                        k.signer().fingerprint,
+                        public.display(),
+                        path.display(),
+                        if passphrase.is_some() {
+                            " (sealed under your passphrase)"
+                        } else {
+                            " (it has no passphrase: guard it like a password)"
+                        }
+                    ),
+                    key: k,
+                    sealed: passphrase.is_some(),
+                    made: true,
+                })
+            });
+            let _ = tx.send(made.map_err(|e| format!("{e:#}")));
+            waker();
+        });
+        self.export.unlocking = Some(rx);
+        self.export.key_note = Some("Making the key…".into());
+    }
+
+    /// Takes the result of [`App::unlock_key`] or [`App::make_key`] once it is there, and writes the report that was
     /// waiting for the key, or says why it was not written.
     pub fn poll_unlock(&mut self) {
         let Some(rx) = &self.export.unlocking else {
@@ -1335,12 +1394,14 @@ impl App {
         let then = self.export.export_after_unlock.take();
         match opened {
             Ok(k) => {
-                self.export.key_note =
-                    Some("Key open; it stays open until the window closes or you lock it.".into());
+                self.export.key_note = Some(k.note);
                 self.export.key = Some(KeySlot::Open {
-                    key: std::sync::Arc::new(k),
-                    sealed: true,
+                    key: std::sync::Arc::new(k.key),
+                    sealed: k.sealed,
                 });
+                if k.made {
+                    self.export.sign = true;
+                }
                 if let Some(out) = then {
                     self.export_to(out);
                 }
@@ -1462,46 +1523,21 @@ impl App {
                 if name.is_empty() {
                     problem = Some("type the examiner's name above first".into());
                 }
+                // While a key is being made the button is off; the note below says so.
+                let making = self.export.unlocking.is_some();
                 ui.horizontal(|ui| {
                     if ui
-                        .add_enabled(problem.is_none(), egui::Button::new("Create my examiner key"))
+                        .add_enabled(problem.is_none() && !making, egui::Button::new("Create my examiner key"))
                         .on_hover_text("An Ed25519 key pair in the data directory, for the examiner named above, sealed under the passphrase; reports signed with it show who wrote them")
-                        .on_disabled_hover_text(problem.clone().unwrap_or_default())
+                        .on_disabled_hover_text(problem.clone().unwrap_or_else(|| "the key is being made".into()))
                         .clicked()
                     {
-                        let passphrase = (!self.export.no_passphrase)
-                            .then(|| zeroize::Zeroizing::new(self.export.passphrase.0.clone()));
-                        self.export.passphrase.wipe();
-                        self.export.passphrase_again.wipe();
-                        let made = crate::report::signing::ExaminerKey::generate(&name)
-                            .and_then(|k| Ok((k.save(&path, passphrase.as_ref().map(|p| p.as_str()))?, k)));
-                        match made {
-                            Ok((public, k)) => {
-                                self.export.key_note = Some(format!(
-                                    "Key made for {}: fingerprint {}. Hand {} to whoever checks your reports; keep {} to yourself{}.",
-                                    k.name,
-                                    k.signer().fingerprint,
-                                    public.display(),
-                                    path.display(),
-                                    if passphrase.is_some() {
-                                        " (sealed under your passphrase)"
-                                    } else {
-                                        " (it has no passphrase: guard it like a password)"
-                                    }
-                                ));
-                                self.export.key = Some(KeySlot::Open {
-                                    key: std::sync::Arc::new(k),
-                                    sealed: passphrase.is_some(),
-                                });
-                                self.export.sign = true;
-                            }
-                            Err(e) => self.export.key_note = Some(format!("{e:#}")),
-                        }
+                        self.make_key(&name);
                     }
                     ui.checkbox(&mut self.export.no_passphrase, "without a passphrase")
                         .on_hover_text("Anyone who can read the key file could then sign as you");
                 });
-                if let Some(p) = problem {
+                if let Some(p) = problem.filter(|_| !making) {
                     ui.label(RichText::new(p).small().weak());
                 }
             }
