@@ -334,6 +334,14 @@ fn report_pdf_html_json_and_csv_agree_and_evidence_is_untouched() {
     let items = json["items"].as_array().unwrap();
     assert_eq!(items.len(), 3, "coffee, signed, tampered");
     assert_eq!(json["skipped"].as_array().unwrap().len(), 1);
+    // The reason, without the path again (it has its own field).
+    let skipped = &json["skipped"][0];
+    assert!(skipped["path"].as_str().unwrap().ends_with("broken.jpg"));
+    let reason = skipped["error"].as_str().unwrap();
+    assert!(
+        !reason.contains("broken.jpg") && !reason.is_empty(),
+        "{reason}"
+    );
     assert_eq!(json["summary"]["not_examined"], 1);
     let not_examined = &json["not_examined"][0];
     assert!(not_examined["path"]

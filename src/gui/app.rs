@@ -2122,6 +2122,26 @@ impl App {
     }
 
     fn central(&mut self, ui: &mut egui::Ui) {
+        // A file that could not be read has nothing to overlay: its error takes the view.
+        if let Some(e) = self
+            .selected()
+            .filter(|e| e.image.is_none() && e.error.is_some())
+        {
+            let err = e.error.as_deref().unwrap_or_default();
+            ui.vertical_centered(|ui| {
+                ui.add_space(ui.available_height() * 0.35);
+                ui.label(RichText::new("This file could not be read").heading());
+                ui.add_space(6.0);
+                ui.label(RichText::new(err).color(Color32::RED));
+                ui.add_space(6.0);
+                ui.label(
+                    RichText::new("It was opened read-only and has not been changed. A report on it lists it as skipped, with this error.")
+                        .small()
+                        .weak(),
+                );
+            });
+            return;
+        }
         let o = &mut self.settings.overlay;
         let before = o.clone();
         ui.horizontal_wrapped(|ui| {

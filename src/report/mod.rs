@@ -218,6 +218,22 @@ pub struct SkippedFile {
     pub error: String,
 }
 
+impl SkippedFile {
+    /// `error` without the leading "PATH: " that file errors carry: the path has its own field.
+    fn new(path: &Path, sha256: Option<String>, error: String) -> Self {
+        let path = path.display().to_string();
+        let error = error
+            .strip_prefix(&format!("{path}: "))
+            .map(str::to_string)
+            .unwrap_or(error);
+        SkippedFile {
+            path,
+            sha256,
+            error,
+        }
+    }
+}
+
 /// A file in the input folders that is not a picture by name or content, so was not examined.
 #[derive(Debug, Clone, Serialize)]
 pub struct NotExamined {
@@ -644,11 +660,7 @@ pub fn write_report(
     // What the folder walk could not read is skipped with its reason.
     let mut skipped: Vec<SkippedFile> = listing
         .unreadable_messages()
-        .map(|(p, error)| SkippedFile {
-            path: p.display().to_string(),
-            sha256: None,
-            error,
-        })
+        .map(|(p, error)| SkippedFile::new(p, None, error))
         .collect();
     let mut pictures: Vec<(usize, [image::RgbImage; 4], Option<image::RgbImage>)> = Vec::new();
     let mut pictures_written: Vec<OutputFile> = Vec::new();
@@ -667,11 +679,7 @@ pub fn write_report(
         let bytes = match crate::imageio::read_evidence(path, &engine.limits) {
             Ok(b) => b,
             Err(e) => {
-                skipped.push(SkippedFile {
-                    path: path.display().to_string(),
-                    sha256: None,
-                    error: e.to_string(),
-                });
+                skipped.push(SkippedFile::new(path, None, e.to_string()));
                 continue;
             }
         };
@@ -687,11 +695,7 @@ pub fn write_report(
         let (a, img) = match analysed {
             Ok(x) => x,
             Err(e) => {
-                skipped.push(SkippedFile {
-                    path: path.display().to_string(),
-                    sha256: Some(sha256),
-                    error: format!("{e:#}"),
-                });
+                skipped.push(SkippedFile::new(path, Some(sha256), format!("{e:#}")));
                 continue;
             }
         };
