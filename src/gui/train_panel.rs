@@ -247,8 +247,8 @@ impl TrainPanel {
             egui::Grid::new("train-settings")
                 .num_columns(2)
                 .show(ui, |ui| {
-                    ui.label("");
-                    egui::ComboBox::from_label("Method")
+                    let label = ui.label("Method");
+                    egui::ComboBox::from_id_salt("train-method")
                         .selected_text(self.method.label())
                         .show_ui(ui, |ui| {
                             for m in [TrainMethod::Probe, TrainMethod::Mpft, TrainMethod::Pin] {
@@ -259,7 +259,10 @@ impl TrainPanel {
                                     self.mpft.mask_mode = m.default_mask_mode();
                                 }
                             }
-                        });
+                        })
+                        .response
+                        .labelled_by(label.id)
+                        .on_hover_text("Masking, its ratio and its texture measure are set below; each method starts with the default its ablation chose (docs/EVALUATION.md)");
                     ui.end_row();
                     ui.label("Name");
                     ui.text_edit_singleline(&mut self.name);
@@ -287,20 +290,26 @@ impl TrainPanel {
                             }
                         });
                         ui.end_row();
-                        ui.label("Mask ratio");
-                        ui.add(egui::Slider::new(&mut s.mask_ratio, 0.0..=0.9));
-                        ui.end_row();
-                        ui.label("Texture measure");
-                        ui.horizontal(|ui| {
-                            for (m, l) in [
-                                (TextureMeasure::Sobel, "Sobel"),
-                                (TextureMeasure::Variance, "variance"),
-                                (TextureMeasure::Laplacian, "Laplacian"),
-                            ] {
-                                ui.radio_value(&mut s.texture_measure, m, l);
-                            }
-                        });
-                        ui.end_row();
+                        // The ratio matters to both masking modes, the measure to TAM only.
+                        if s.mask_mode != MaskMode::None {
+                            ui.label("Mask ratio");
+                            ui.add(egui::Slider::new(&mut s.mask_ratio, 0.0..=0.9))
+                                .on_hover_text("The fraction of patch tokens dropped from each training image");
+                            ui.end_row();
+                        }
+                        if s.mask_mode == MaskMode::Texture {
+                            ui.label("Texture measure");
+                            ui.horizontal(|ui| {
+                                for (m, l) in [
+                                    (TextureMeasure::Sobel, "Sobel"),
+                                    (TextureMeasure::Variance, "variance"),
+                                    (TextureMeasure::Laplacian, "Laplacian"),
+                                ] {
+                                    ui.radio_value(&mut s.texture_measure, m, l);
+                                }
+                            });
+                            ui.end_row();
+                        }
                         ui.label("LoRA rank");
                         ui.add(egui::DragValue::new(&mut s.lora_rank).range(1..=64));
                         ui.end_row();
@@ -331,7 +340,15 @@ impl TrainPanel {
                     self.cancel();
                 }
             } else if ui
-                .add_enabled(engine_ready, egui::Button::new("Start training"))
+                .add_enabled(
+                    engine_ready && !self.real.is_empty() && !self.fake.is_empty(),
+                    egui::Button::new("Start training"),
+                )
+                .on_disabled_hover_text(if engine_ready {
+                    "Add at least one folder of real photos and one of generated images"
+                } else {
+                    "Waiting for the base model"
+                })
                 .clicked()
             {
                 if let Err(e) = self.start(tx) {

@@ -101,8 +101,8 @@ impl TrainMethod {
     pub fn label(self) -> &'static str {
         match self {
             Self::Probe => "Linear probe (frozen CLIP)",
-            Self::Mpft => "MPFT (fine-tune, random masking)",
-            Self::Pin => "PiN-CLIP + TAM (fine-tune with learned noise)",
+            Self::Mpft => "MPFT (fine-tune the encoder with masked patches)",
+            Self::Pin => "PiN-CLIP (fine-tune with learned noise)",
         }
     }
 }
