@@ -982,6 +982,30 @@ fn folder_walks_find_pictures_by_content_and_list_what_they_leave_out() {
             p.ends_with("sub/back") && reason.contains("symbolic link back"),
             "{reason}"
         );
+        // A file reached twice, by a link to it or through a linked folder, is listed once under
+        // its own name, not the link's or the longer way round.
+        std::os::unix::fs::symlink(d.join("a.jpg"), d.join("0-link.jpg")).unwrap();
+        std::os::unix::fs::symlink(d.join("sub"), d.join("0-sub")).unwrap();
+        // A linked folder outside is walked, under the link's name.
+        let outer = tempfile::tempdir().unwrap();
+        write(outer.path(), "b.jpg", &jpg);
+        std::os::unix::fs::symlink(outer.path(), d.join("00-outer")).unwrap();
+        let l = fauxscope::train::data::list_folder(d).unwrap();
+        assert_eq!(
+            names(&l.images),
+            [
+                "00-outer/b.jpg",
+                "IMG_0001",
+                "a.jpg",
+                "broken.png",
+                "sub/picture.dat"
+            ]
+        );
+        assert!(!names(&l.others).iter().any(|n| n.starts_with("0-sub")));
+        assert!(names(&l.others).contains(&"sub/notes.txt".to_string()));
+        for link in ["0-link.jpg", "0-sub", "00-outer"] {
+            std::fs::remove_file(d.join(link)).unwrap();
+        }
         // A named pipe is listed as unreadable without being opened (opening it would block).
         let fifo = d.join("sub/pipe.jpg");
         let ok = std::process::Command::new("mkfifo")

@@ -66,13 +66,23 @@ pub fn list_folder(root: &Path) -> Result<Listing> {
     }
     let mut files = Vec::new();
     let mut unreadable = Vec::new();
+    let real_root = crate::fsutil::real_path(root);
     let walk = walkdir::WalkDir::new(root)
         .follow_links(true)
         .into_iter()
         .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
     for entry in walk {
         match entry {
-            Ok(e) if e.file_type().is_file() => files.push(e.into_path()),
+            Ok(e) if e.file_type().is_file() => {
+                // Ranked for choosing among spellings of one file: a way through links after
+                // the file's own place in the folder, a longer way round after a shorter one.
+                let real = crate::fsutil::real_path(e.path());
+                let direct = e
+                    .path()
+                    .strip_prefix(root)
+                    .is_ok_and(|rel| real == real_root.join(rel));
+                files.push(((!direct, e.depth()), real, e.into_path()));
+            }
             Ok(e) if e.file_type().is_dir() => {}
             // A named pipe, socket or device: never opened (reading it could block or not end).
             Ok(e) => unreadable.push((
@@ -96,6 +106,15 @@ pub fn list_folder(root: &Path) -> Result<Listing> {
             }
         }
     }
+    // A file reached twice inside the folder (by a link to it, or through a linked folder) is
+    // listed once, under its most direct spelling.
+    files.sort();
+    let mut seen = std::collections::HashSet::new();
+    let mut files: Vec<PathBuf> = files
+        .into_iter()
+        .filter(|(_, real, _)| seen.insert(real.clone()))
+        .map(|(_, _, p)| p)
+        .collect();
     files.sort();
     let (images, others) = files
         .into_iter()
