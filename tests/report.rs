@@ -850,6 +850,13 @@ fn verify_checks_the_report_files_and_the_evidence_against_the_sidecar() {
     assert_eq!(status_of(&v, "outputs", "report.html"), "changed");
     assert_eq!(status_of(&v, "outputs", "report.pdf"), "ok");
     assert_eq!(status_of(&v, "evidence", "a.png"), "missing");
+    let gone = v["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "a.png")
+        .unwrap();
+    assert_eq!(gone["reason"], "no file there");
     assert_eq!(status_of(&v, "evidence", "b.png"), "changed");
     // Given where the evidence now is, the moved file is found by its hashes.
     let o = std::process::Command::new(bin)

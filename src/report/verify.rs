@@ -306,8 +306,21 @@ fn check_evidence(path: &Path, sha256: &str, sha512: Option<&str>) -> EvidenceSt
         Ok((a, b)) if a == sha256 && sha512.is_none_or(|s| s == b) => EvidenceStatus::Ok,
         Ok((a, _)) => EvidenceStatus::Changed { sha256: a },
         Err(e) => EvidenceStatus::Missing {
-            reason: format!("{e:#}"),
+            reason: unreadable_reason(&e),
         },
+    }
+}
+
+/// Why a file the sidecar lists could not be hashed, without its path (the line names it).
+fn unreadable_reason(e: &anyhow::Error) -> String {
+    match e
+        .root_cause()
+        .downcast_ref::<std::io::Error>()
+        .map(|io| io.kind())
+    {
+        Some(std::io::ErrorKind::NotFound) => "no file there".into(),
+        Some(std::io::ErrorKind::PermissionDenied) => "cannot be read: permission denied".into(),
+        _ => format!("cannot be read: {}", e.root_cause()),
     }
 }
 
@@ -355,7 +368,7 @@ fn check_output(dir: &Path, o: &SidecarOutput) -> OutputCheck {
             Ok(h) if h == o.sha256 => OutputStatus::Ok,
             Ok(h) => OutputStatus::Changed { sha256: h },
             Err(e) => OutputStatus::Missing {
-                reason: format!("{e:#}"),
+                reason: unreadable_reason(&e),
             },
         },
     };
@@ -525,8 +538,18 @@ impl Verification {
                 ));
             }
             if bad_ev > 0 {
+                let missing = self
+                    .evidence
+                    .iter()
+                    .filter(|e| matches!(e.status, EvidenceStatus::Missing { .. }))
+                    .count();
+                let of_them = match missing {
+                    0 => String::new(),
+                    m if m == bad_ev => " (missing or unreadable)".to_string(),
+                    m => format!(" ({m} of them missing or unreadable)"),
+                };
                 why.push(format!(
-                    "{bad_ev} evidence file(s) do not agree with the sidecar"
+                    "{bad_ev} evidence file(s) do not agree with the sidecar{of_them}"
                 ));
             }
             if !sig_ok {
