@@ -521,10 +521,14 @@ pub fn labelled_paths(real: &[PathBuf], fake: &[PathBuf]) -> Result<(Vec<PathBuf
     let mut labels = Vec::new();
     for (dirs, label) in [(real, false), (fake, true)] {
         for d in dirs {
-            let v = crate::train::data::list_images(d)
-                .with_context(|| format!("cannot list {}", d.display()))?;
+            let class = if label {
+                "generated images"
+            } else {
+                "real photos"
+            };
+            let v = crate::train::data::list_images(d).with_context(|| class.to_string())?;
             if v.is_empty() {
-                bail!("{}: no images found", d.display());
+                bail!("{class}: {}: no images found", d.display());
             }
             labels.extend(std::iter::repeat_n(label, v.len()));
             paths.extend(v);
