@@ -625,6 +625,8 @@ fn a_report_is_never_written_into_the_evidence_folder() {
         // The same folder reached through `..`.
         (evidence.join("../evidence/r"), "inside the evidence folder"),
         (a_file.clone(), "is a file, not a folder"),
+        // A folder above the evidence.
+        (dir.path().to_path_buf(), "holds the evidence"),
     ] {
         let o = tiny_command(dir.path(), "report")
             .arg(&evidence)
@@ -636,6 +638,23 @@ fn a_report_is_never_written_into_the_evidence_folder() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(
             !o.status.success() && err.contains(want),
+            "{}: {err}",
+            out.display()
+        );
+    }
+    // A single picture: not into the folder it sits in (whose files could bear the report's
+    // names), nor any folder above it.
+    for out in [evidence.clone(), dir.path().to_path_buf()] {
+        let o = tiny_command(dir.path(), "report")
+            .arg(evidence.join("a.png"))
+            .arg("--out")
+            .arg(&out)
+            .args(["--compare", ""])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains("holds the evidence"),
             "{}: {err}",
             out.display()
         );

@@ -574,9 +574,9 @@ fn resolved(p: &Path) -> PathBuf {
     }
 }
 
-/// Refuses an output folder that is a file, or that lies inside an evidence folder: the report's
+/// Refuses an output folder that is a file, that lies inside an evidence folder (the report's
 /// files would be added to the evidence, and a later run on that folder would take its pictures
-/// for evidence. Checked before anything is created.
+/// for evidence), or that holds an input file or folder. Checked before anything is created.
 fn check_out_folder(out: &Path, inputs: &[PathBuf]) -> Result<()> {
     if out.exists() && !out.is_dir() {
         bail!(
@@ -590,6 +590,17 @@ fn check_out_folder(out: &Path, inputs: &[PathBuf]) -> Result<()> {
         if o.starts_with(&d) {
             bail!(
                 "--out {} lies inside the evidence folder {}: the report would be added to the evidence; choose a folder outside it",
+                out.display(),
+                i.display()
+            );
+        }
+    }
+    // Nor into a folder that holds evidence: its files would sit among the evidence, and one of
+    // them (report.pdf, images/001-original.jpg…) could have an evidence file's name.
+    for i in inputs {
+        if resolved(i).starts_with(&o) {
+            bail!(
+                "--out {} holds the evidence {}: the report's files would be written among the evidence; choose a folder that holds none of it",
                 out.display(),
                 i.display()
             );
