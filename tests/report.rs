@@ -619,17 +619,30 @@ fn a_report_is_never_written_into_the_evidence_folder() {
     let a_file = dir.path().join("notes.txt");
     std::fs::write(&a_file, "x").unwrap();
     let before: Vec<_> = std::fs::read_dir(&evidence).unwrap().collect();
-    for (out, want) in [
-        (evidence.clone(), "inside the evidence folder"),
-        (evidence.join("report/new"), "inside the evidence folder"),
+    let picture = evidence.join("a.png");
+    for (input, out, want) in [
+        (&evidence, evidence.clone(), "inside the evidence folder"),
+        (
+            &evidence,
+            evidence.join("report/new"),
+            "inside the evidence folder",
+        ),
         // The same folder reached through `..`.
-        (evidence.join("../evidence/r"), "inside the evidence folder"),
-        (a_file.clone(), "is a file, not a folder"),
+        (
+            &evidence,
+            evidence.join("../evidence/r"),
+            "inside the evidence folder",
+        ),
+        (&evidence, a_file.clone(), "is a file, not a folder"),
         // A folder above the evidence.
-        (dir.path().to_path_buf(), "holds the evidence"),
+        (&evidence, dir.path().to_path_buf(), "holds the evidence"),
+        // A single picture: not into the folder it sits in (whose files could bear the
+        // report's names), nor any folder above it.
+        (&picture, evidence.clone(), "holds the evidence"),
+        (&picture, dir.path().to_path_buf(), "holds the evidence"),
     ] {
         let o = tiny_command(dir.path(), "report")
-            .arg(&evidence)
+            .arg(input)
             .arg("--out")
             .arg(&out)
             .args(["--compare", ""])
@@ -638,24 +651,8 @@ fn a_report_is_never_written_into_the_evidence_folder() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(
             !o.status.success() && err.contains(want),
-            "{}: {err}",
-            out.display()
-        );
-    }
-    // A single picture: not into the folder it sits in (whose files could bear the report's
-    // names), nor any folder above it.
-    for out in [evidence.clone(), dir.path().to_path_buf()] {
-        let o = tiny_command(dir.path(), "report")
-            .arg(evidence.join("a.png"))
-            .arg("--out")
-            .arg(&out)
-            .args(["--compare", ""])
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(
-            !o.status.success() && err.contains("holds the evidence"),
-            "{}: {err}",
+            "{} -> {}: {err}",
+            input.display(),
             out.display()
         );
     }
@@ -803,16 +800,16 @@ fn verify_checks_the_report_files_and_the_evidence_against_the_sidecar() {
             .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&o.stderr)));
         (o.status.code(), v)
     };
-    let status_of = |v: &Value, list: &str, name: &str| {
+    fn entry<'a>(v: &'a Value, list: &str, name: &str) -> &'a Value {
         v[list]
             .as_array()
             .unwrap()
             .iter()
             .find(|x| x["name"] == name)
-            .unwrap_or_else(|| panic!("{name} not in {list}: {v}"))["status"]
-            .as_str()
-            .unwrap()
-            .to_string()
+            .unwrap_or_else(|| panic!("{name} not in {list}: {v}"))
+    }
+    let status_of = |v: &Value, list: &str, name: &str| {
+        entry(v, list, name)["status"].as_str().unwrap().to_string()
     };
     let listing = |d: &Path| -> Vec<(PathBuf, String)> {
         let mut v: Vec<_> = walkdir::WalkDir::new(d)
@@ -869,13 +866,7 @@ fn verify_checks_the_report_files_and_the_evidence_against_the_sidecar() {
     assert_eq!(status_of(&v, "outputs", "report.html"), "changed");
     assert_eq!(status_of(&v, "outputs", "report.pdf"), "ok");
     assert_eq!(status_of(&v, "evidence", "a.png"), "missing");
-    let gone = v["evidence"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == "a.png")
-        .unwrap();
-    assert_eq!(gone["reason"], "no file there");
+    assert_eq!(entry(&v, "evidence", "a.png")["reason"], "no file there");
     assert_eq!(status_of(&v, "evidence", "b.png"), "changed");
     // Given where the evidence now is, the moved file is found by its hashes.
     let o = std::process::Command::new(bin)
@@ -889,12 +880,7 @@ fn verify_checks_the_report_files_and_the_evidence_against_the_sidecar() {
         .unwrap();
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(status_of(&v, "evidence", "a.png"), "elsewhere");
-    let a = v["evidence"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == "a.png")
-        .unwrap();
+    let a = entry(&v, "evidence", "a.png");
     assert!(
         a["found_at"][0].as_str().unwrap().ends_with("renamed.png"),
         "{a}"

@@ -279,17 +279,16 @@ impl TrainPanel {
                                 .speed(1e-5),
                         );
                         ui.end_row();
-                        ui.label("Masking");
-                        ui.horizontal(|ui| {
-                            for (m, l) in [
+                        radio_row(
+                            ui,
+                            "Masking",
+                            &mut s.mask_mode,
+                            &[
                                 (MaskMode::Texture, "texture (TAM)"),
                                 (MaskMode::Random, "random"),
                                 (MaskMode::None, "none"),
-                            ] {
-                                ui.radio_value(&mut s.mask_mode, m, l);
-                            }
-                        });
-                        ui.end_row();
+                            ],
+                        );
                         // The ratio matters to both masking modes, the measure to TAM only.
                         if s.mask_mode != MaskMode::None {
                             ui.label("Mask ratio");
@@ -298,17 +297,16 @@ impl TrainPanel {
                             ui.end_row();
                         }
                         if s.mask_mode == MaskMode::Texture {
-                            ui.label("Texture measure");
-                            ui.horizontal(|ui| {
-                                for (m, l) in [
+                            radio_row(
+                                ui,
+                                "Texture measure",
+                                &mut s.texture_measure,
+                                &[
                                     (TextureMeasure::Sobel, "Sobel"),
                                     (TextureMeasure::Variance, "variance"),
                                     (TextureMeasure::Laplacian, "Laplacian"),
-                                ] {
-                                    ui.radio_value(&mut s.texture_measure, m, l);
-                                }
-                            });
-                            ui.end_row();
+                                ],
+                            );
                         }
                         ui.label("LoRA rank");
                         ui.add(egui::DragValue::new(&mut s.lora_rank).range(1..=64));
@@ -439,6 +437,22 @@ pub(crate) fn folder_list(
     for p in list.iter() {
         ui.label(RichText::new(p.display().to_string()).monospace().small());
     }
+}
+
+/// A settings-grid row: its label, then one radio button per choice.
+fn radio_row<T: PartialEq + Copy>(
+    ui: &mut egui::Ui,
+    label: &str,
+    value: &mut T,
+    choices: &[(T, &str)],
+) {
+    ui.label(label);
+    ui.horizontal(|ui| {
+        for &(v, l) in choices {
+            ui.radio_value(value, v, l);
+        }
+    });
+    ui.end_row();
 }
 
 fn fmt_duration(d: Duration) -> String {
