@@ -453,6 +453,18 @@ pub fn open_examiner_key(path: &Path) -> Result<crate::report::signing::Examiner
     }
 }
 
+/// `e`, or where `path` does not exist, a line saying there is no key there and how to make one.
+fn no_key_hint(path: &Path, e: anyhow::Error) -> anyhow::Error {
+    if path.exists() {
+        e
+    } else {
+        anyhow::anyhow!(
+            "no examiner key at {}: make one with `fauxscope key new --name \"Your Name\"`",
+            path.display()
+        )
+    }
+}
+
 /// A new passphrase: from `env`, else asked twice on the terminal.
 fn new_passphrase(env: &str, what: &str, without: &str) -> Result<Zeroizing<String>> {
     use crate::report::signing::check_new_passphrase;
@@ -529,8 +541,12 @@ fn key_cmd(cmd: KeyCmd) -> Result<i32> {
             );
         }
         KeyCmd::Show { file } => {
+            // A file given may be a public key someone handed over: no hint to make one.
+            let given = file.is_some();
             let path = file.unwrap_or_else(signing::default_key_path);
-            let k = PublicKey::load(&path)?;
+            let k =
+                PublicKey::load(&path)
+                    .map_err(|e| if given { e } else { no_key_hint(&path, e) })?;
             println!("{}: {}", path.display(), k.name);
             println!("fingerprint: {}", signing::fingerprint(&k.key));
             println!("public key: {}", hex::encode(k.key.as_bytes()));
@@ -547,7 +563,7 @@ fn key_cmd(cmd: KeyCmd) -> Result<i32> {
         }
         KeyCmd::Passphrase { file, remove } => {
             let path = file.unwrap_or_else(signing::default_key_path);
-            let key = open_examiner_key(&path)?;
+            let key = open_examiner_key(&path).map_err(|e| no_key_hint(&path, e))?;
             let passphrase = if remove {
                 None
             } else {
@@ -721,18 +737,7 @@ fn report(a: ReportArgs) -> Result<i32> {
         (None, true) => Some(crate::report::signing::default_key_path()),
         (None, false) => None,
     }
-    .map(|p| {
-        open_examiner_key(&p).map_err(|e| {
-            if p.exists() {
-                e
-            } else {
-                anyhow::anyhow!(
-                    "no examiner key at {}: make one with `fauxscope key new --name \"Your Name\"`",
-                    p.display()
-                )
-            }
-        })
-    })
+    .map(|p| open_examiner_key(&p).map_err(|e| no_key_hint(&p, e)))
     .transpose()?
     .map(std::sync::Arc::new);
     let engine = open_engine(&a.model)?;

@@ -964,6 +964,15 @@ fn a_signed_report_names_its_signer_and_any_change_breaks_it() {
             .arg("key");
         c
     };
+    // No key yet: `key show` and `key passphrase` say how to make one.
+    for sub in ["show", "passphrase"] {
+        let o = key_cmd("data").arg(sub).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains("no examiner key at") && err.contains("key new"),
+            "{sub}: {err}"
+        );
+    }
     // With no terminal to ask on, a new key needs its passphrase from the environment, or
     // --no-passphrase; nothing is written otherwise.
     let o = key_cmd("data")

@@ -489,7 +489,7 @@ impl PublicKey {
     /// Reads a public key file, or the public half of an examiner key file.
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = crate::fsutil::read_regular(path, KEY_LIMIT)
-            .with_context(|| format!("cannot read the public key {}", path.display()))?;
+            .with_context(|| format!("cannot read the key file {}", path.display()))?;
         let value: serde_json::Value = serde_json::from_slice(&bytes)
             .with_context(|| format!("{} is not a Fauxscope public key file", path.display()))?;
         let schema = value.get("schema").and_then(|s| s.as_str()).unwrap_or("");
