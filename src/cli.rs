@@ -387,6 +387,9 @@ pub enum ModelCmd {
     },
     /// List base models and detectors with their hashes.
     List,
+    /// Take an installed detector off the library: its file is moved to
+    /// <data>/detectors/removed/ (not deleted). Shipped detectors stay.
+    Remove { name: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -1678,6 +1681,13 @@ fn model_cmd(cmd: ModelCmd) -> Result<i32> {
                     t.files.get("text.safetensors").map_or("", String::as_str)
                 );
             }
+        }
+        ModelCmd::Remove { name } => {
+            let to = detect::remove_installed(&name)?;
+            println!(
+                "removed '{name}' from the library; its file is now {}",
+                to.display()
+            );
         }
         ModelCmd::List => {
             println!("base models ({}):", crate::paths::models_dir().display());

@@ -1038,3 +1038,48 @@ fn scan_csv_has_a_row_per_file_and_odd_names_neither_break_nor_inject() {
         "{paths:?}"
     );
 }
+
+/// `model remove`: an installed detector leaves the library, its file moved aside (not deleted);
+/// a shipped one and an unknown name are refused.
+#[test]
+fn model_remove_moves_an_installed_detector_aside_and_refuses_shipped_ones() {
+    let data = tempfile::tempdir().unwrap();
+    let detectors = data.path().join("detectors");
+    std::fs::create_dir_all(&detectors).unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/detectors/probe.safetensors");
+    std::fs::copy(&shipped, detectors.join("mine.safetensors")).unwrap();
+    let model = |args: &[&str]| {
+        bin()
+            .env("FAUXSCOPE_DATA_DIR", data.path())
+            .arg("model")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let listed = String::from_utf8_lossy(&model(&["list"]).stdout).to_string();
+    assert!(listed.contains("mine"), "{listed}");
+    let o = model(&["remove", "mine"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!detectors.join("mine.safetensors").exists());
+    let moved: Vec<PathBuf> = std::fs::read_dir(detectors.join("removed"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(moved.len(), 1);
+    assert_eq!(
+        std::fs::read(&moved[0]).unwrap(),
+        std::fs::read(&shipped).unwrap()
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&moved[0].display().to_string()));
+    let listed = String::from_utf8_lossy(&model(&["list"]).stdout).to_string();
+    assert!(!listed.contains("mine"), "{listed}");
+    for (name, says) in [
+        ("mpft", "shipped detector"),
+        ("default", "shipped detector"),
+        ("mine", "no installed detector 'mine'"),
+    ] {
+        let o = model(&["remove", name]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(says), "{name}: {err}");
+    }
+}

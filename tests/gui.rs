@@ -563,6 +563,47 @@ fn library_sets_a_local_threshold_and_installs_it() {
         .click();
     h.step();
     assert_eq!(h.state().settings.detector, "tiny-probe-local");
+    // Removed from the library (asked, then confirmed): its file is moved aside, not deleted,
+    // and the shipped default is the primary again. Shipped detectors offer no removal.
+    h.get_by_label("Detectors").click();
+    for _ in 0..5 {
+        h.step();
+    }
+    h.get_by_label("remove…").click_accesskit();
+    h.step();
+    h.step();
+    assert!(installed.is_file(), "removed before the confirmation");
+    h.get_by_label("Keep").click();
+    h.step();
+    assert!(installed.is_file() && h.state().removing.is_none());
+    h.get_by_label("remove…").click_accesskit();
+    h.step();
+    h.step();
+    h.get_by_label("Remove").click();
+    h.step();
+    assert!(!installed.exists());
+    let removed: Vec<PathBuf> =
+        std::fs::read_dir(fauxscope::paths::detectors_dir().join("removed"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+    assert_eq!(removed.len(), 1, "{removed:?}");
+    assert!(removed[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .starts_with("tiny-probe-local-"));
+    assert_eq!(h.state().settings.detector, "default");
+    assert!(!h
+        .state()
+        .library
+        .iter()
+        .any(|d| d.spec == "tiny-probe-local"));
+    h.step();
+    assert!(h.query_by_label("remove…").is_none());
+    assert!(h
+        .query_by_label_contains("'tiny-probe-local' removed")
+        .is_some());
 }
 
 /// The evidence list for many images: the counts line, sorting by probability, a filter, the

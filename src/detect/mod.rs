@@ -16,7 +16,7 @@ pub use checkpoint::{
 
 use crate::model::vit::{ForwardOptions, VisionOutput};
 use crate::model::{BaseModel, ClipVision};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use candle_core::Tensor;
 use std::path::{Path, PathBuf};
 
@@ -156,6 +156,37 @@ pub fn resolve(spec: &str) -> Result<(DetectorSource, Checkpoint)> {
         names.join(", "),
         crate::paths::detectors_dir().display()
     )
+}
+
+/// Takes the installed detector `name` off the library: its file is moved (not deleted) to
+/// `<data>/detectors/removed/<name>-<UTC time>.safetensors`, so a report that names it can still
+/// be traced to the checkpoint. Returns where it went. Shipped detectors cannot be removed.
+pub fn remove_installed(name: &str) -> Result<PathBuf> {
+    let spec = if name == "default" {
+        DEFAULT_DETECTOR
+    } else {
+        name
+    };
+    if shipped().iter().any(|(n, _)| *n == spec) {
+        bail!("'{spec}' is a shipped detector: it cannot be removed (choose another as the primary instead)");
+    }
+    let from = crate::paths::installed_detector(spec);
+    if !from.is_file() {
+        bail!(
+            "no installed detector '{spec}' in {}",
+            crate::paths::detectors_dir().display()
+        );
+    }
+    let dir = crate::paths::detectors_dir().join("removed");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let stamp = crate::fsutil::now_utc().replace(':', "");
+    let to = dir.join(format!("{spec}-{stamp}.safetensors"));
+    if to.exists() {
+        bail!("{} already exists: try again in a second", to.display());
+    }
+    std::fs::rename(&from, &to)
+        .with_context(|| format!("cannot move {} to {}", from.display(), to.display()))?;
+    Ok(to)
 }
 
 /// Installed detectors (path, metadata), for `model list` and the GUI library.

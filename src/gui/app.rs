@@ -123,6 +123,10 @@ pub struct App {
     pub status: String,
     pub train: TrainPanel,
     pub library: Vec<DetectorInfo>,
+    /// An installed detector the examiner asked to remove, waiting for the confirmation.
+    pub removing: Option<String>,
+    /// What the last removal did (where the file went, or why not).
+    pub library_note: Option<String>,
     pub view_state: ViewState,
     /// Slowest recent frames (ms), for the status bar and the frame-time check.
     pub frame_ms: Vec<f32>,
@@ -381,6 +385,8 @@ impl App {
             status: "starting".into(),
             train: TrainPanel::default(),
             library: worker::library(),
+            removing: None,
+            library_note: None,
             view_state: ViewState::default(),
             frame_ms: vec![],
             training_frames: vec![],
@@ -2298,6 +2304,64 @@ impl App {
         });
     }
 
+    /// Above the library: the confirmation of a removal asked for, or what the last one did.
+    fn removal_bar(&mut self, ui: &mut egui::Ui) {
+        // One scope every frame, shown or not, so that the table's widget ids stay the same.
+        ui.push_id("removal-bar", |ui| self.removal_bar_inner(ui));
+    }
+
+    fn removal_bar_inner(&mut self, ui: &mut egui::Ui) {
+        if let Some(spec) = self.removing.clone() {
+            ui.horizontal_wrapped(|ui| {
+                ui.label(format!(
+                    "Remove '{spec}' from the library? Its file is moved to {}; reports that name it keep its SHA-256.",
+                    crate::paths::detectors_dir().join("removed").display()
+                ));
+                if ui.button("Remove").clicked() {
+                    self.remove_detector(&spec);
+                }
+                if ui.button("Keep").clicked() {
+                    self.removing = None;
+                }
+            });
+        } else if let Some(n) = &self.library_note {
+            ui.label(RichText::new(n).small());
+        }
+    }
+
+    /// Removes the installed detector `spec` (see [`crate::detect::remove_installed`]); the
+    /// shipped default takes over where it was the primary.
+    pub fn remove_detector(&mut self, spec: &str) {
+        self.removing = None;
+        match crate::detect::remove_installed(spec) {
+            Ok(to) => {
+                self.log_event(
+                    LogAction::DetectorsChanged,
+                    format!(
+                        "detector removed from the library: {spec} (file moved to {})",
+                        to.display()
+                    ),
+                );
+                self.library_note = Some(format!(
+                    "'{spec}' removed; its file is now {}",
+                    to.display()
+                ));
+                self.library.retain(|d| d.spec != spec);
+                let compared = self.settings.compare.len();
+                self.settings.compare.retain(|c| c != spec);
+                if self.settings.detector == spec {
+                    self.use_detector("default");
+                    self.view = View::Library;
+                } else if self.settings.compare.len() != compared {
+                    self.save_settings();
+                    self.configure();
+                }
+                let _ = self.tx.send(Cmd::Library);
+            }
+            Err(e) => self.library_note = Some(format!("{e:#}")),
+        }
+    }
+
     /// The name a local threshold of the primary detector is installed under by default.
     pub fn calibrate_name(&self) -> String {
         if !self.calibrate.name.trim().is_empty() {
@@ -2417,6 +2481,8 @@ impl App {
         }
         let mut make_primary = None;
         let mut toggled = None;
+        self.removal_bar(ui);
+        let mut ask_remove = None;
         egui::ScrollArea::both().show(ui, |ui| {
             egui::Grid::new("lib")
                 .striped(true)
@@ -2453,7 +2519,17 @@ impl App {
                         match &d.meta {
                             Ok(m) => {
                                 ui.label(&m.method);
-                                ui.label(&d.source);
+                                ui.horizontal(|ui| {
+                                    ui.label(&d.source);
+                                    if d.source == "installed"
+                                        && ui
+                                            .small_button("remove…")
+                                            .on_hover_text("Take it off the library (its file is moved aside, not deleted)")
+                                            .clicked()
+                                    {
+                                        ask_remove = Some(d.spec.clone());
+                                    }
+                                });
                                 let local = m
                                     .recalibration
                                     .as_ref()
@@ -2490,7 +2566,15 @@ impl App {
                             }
                             Err(e) => {
                                 ui.label(RichText::new(e).color(Color32::RED));
-                                ui.label(&d.source);
+                                ui.horizontal(|ui| {
+                                    ui.label(&d.source);
+                                    // An unreadable checkpoint can be taken off too.
+                                    if d.source == "installed"
+                                        && ui.small_button("remove…").clicked()
+                                    {
+                                        ask_remove = Some(d.spec.clone());
+                                    }
+                                });
                                 ui.label("");
                                 ui.label("");
                                 ui.label("");
@@ -2500,6 +2584,12 @@ impl App {
                     }
                 });
         });
+        if let Some(spec) = ask_remove {
+            // The question is drawn above the table: on the next frame.
+            self.removing = Some(spec);
+            self.library_note = None;
+            ui.ctx().request_repaint();
+        }
         ui.separator();
         if let Some(s) = self.calibrate_form(ui) {
             make_primary = Some(s);
