@@ -442,6 +442,15 @@ fn training_starts_shows_progress_and_cancels() {
         t.executable = Some(PathBuf::from(env!("CARGO_BIN_EXE_fauxscope")));
     }
     h.step();
+    // Each chosen folder says how many pictures it holds (counted on a helper thread).
+    for _ in 0..200 {
+        if h.query_all_by_label("12 pictures").count() == 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        h.step();
+    }
+    assert_eq!(h.query_all_by_label("12 pictures").count(), 2);
     // "Head reads block": unticking "last" offers a block number; the tiny tower has 2 blocks.
     h.get_by_label("last").click();
     h.step();

@@ -431,12 +431,66 @@ pub(crate) fn folder_list(
             });
         }
         if !list.is_empty() && ui.small_button("clear").clicked() {
-            list.clear();
+            let counts = folder_counts(ui.ctx());
+            let mut c = counts.lock().unwrap_or_else(|e| e.into_inner());
+            for p in list.drain(..) {
+                c.remove(&p);
+            }
         }
     });
     for p in list.iter() {
-        ui.label(RichText::new(p.display().to_string()).monospace().small());
+        ui.horizontal(|ui| {
+            ui.label(RichText::new(p.display().to_string()).monospace().small());
+            match folder_count(ui.ctx(), p) {
+                None => ui.label(RichText::new("counting…").small().weak()),
+                Some(Ok(0)) => ui.label(
+                    RichText::new("no pictures in it")
+                        .small()
+                        .color(Color32::from_rgb(255, 140, 100)),
+                ),
+                Some(Ok(n)) => ui.label(RichText::new(format!("{n} pictures")).small().weak()),
+                Some(Err(e)) => ui.label(
+                    RichText::new(e)
+                        .small()
+                        .color(Color32::from_rgb(255, 140, 100)),
+                ),
+            };
+        });
     }
+}
+
+/// Pictures found in each chosen folder, counted once on a helper thread (a large folder takes
+/// longer than a frame to walk); None while counting.
+type FolderCounts = std::sync::Arc<
+    std::sync::Mutex<std::collections::HashMap<PathBuf, Option<Result<usize, String>>>>,
+>;
+
+fn folder_counts(ctx: &egui::Context) -> FolderCounts {
+    ctx.data_mut(|d| {
+        d.get_temp_mut_or_default::<FolderCounts>(egui::Id::unique("folder-counts"))
+            .clone()
+    })
+}
+
+fn folder_count(ctx: &egui::Context, dir: &std::path::Path) -> Option<Result<usize, String>> {
+    let counts = folder_counts(ctx);
+    let mut c = counts.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(v) = c.get(dir) {
+        return v.clone();
+    }
+    c.insert(dir.to_path_buf(), None);
+    let (dir, counts, ctx) = (dir.to_path_buf(), counts.clone(), ctx.clone());
+    std::thread::spawn(move || {
+        let n = crate::train::data::list_folder(&dir)
+            .map(|l| l.images.len())
+            .map_err(|e| format!("{e:#}"));
+        counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(dir, Some(n));
+        ctx.request_repaint();
+    });
+    None
 }
 
 /// A settings-grid row: its label, then one radio button per choice.
