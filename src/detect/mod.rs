@@ -126,13 +126,18 @@ pub enum DetectorSource {
     File(PathBuf),
 }
 
-/// Resolves `default`, a shipped name, an installed name, or a checkpoint path.
-pub fn resolve(spec: &str) -> Result<(DetectorSource, Checkpoint)> {
-    let name = if spec == "default" {
+/// `spec` with `default` spelt out as the default detector's name.
+pub fn named(spec: &str) -> &str {
+    if spec == "default" {
         DEFAULT_DETECTOR
     } else {
         spec
-    };
+    }
+}
+
+/// Resolves `default`, a shipped name, an installed name, or a checkpoint path.
+pub fn resolve(spec: &str) -> Result<(DetectorSource, Checkpoint)> {
+    let name = named(spec);
     if let Some((n, bytes)) = shipped().iter().find(|(n, _)| *n == name) {
         return Ok((
             DetectorSource::Shipped(n),
@@ -162,11 +167,7 @@ pub fn resolve(spec: &str) -> Result<(DetectorSource, Checkpoint)> {
 /// `<data>/detectors/removed/<name>-<UTC time>.safetensors`, so a report that names it can still
 /// be traced to the checkpoint. Returns where it went. Shipped detectors cannot be removed.
 pub fn remove_installed(name: &str) -> Result<PathBuf> {
-    let spec = if name == "default" {
-        DEFAULT_DETECTOR
-    } else {
-        name
-    };
+    let spec = named(name);
     if shipped().iter().any(|(n, _)| *n == spec) {
         bail!("'{spec}' is a shipped detector: it cannot be removed (choose another as the primary instead)");
     }

@@ -2129,11 +2129,11 @@ impl App {
 
     fn central(&mut self, ui: &mut egui::Ui) {
         // A file that could not be read has nothing to overlay: its error takes the view.
-        if let Some(e) = self
+        if let Some(err) = self
             .selected()
-            .filter(|e| e.image.is_none() && e.error.is_some())
+            .filter(|e| e.image.is_none())
+            .and_then(|e| e.error.as_deref())
         {
-            let err = e.error.as_deref().unwrap_or_default();
             ui.vertical_centered(|ui| {
                 ui.add_space(ui.available_height() * 0.35);
                 ui.label(RichText::new("This file could not be read").heading());
@@ -2367,11 +2367,7 @@ impl App {
         if !self.calibrate.name.trim().is_empty() {
             return self.calibrate.name.trim().to_string();
         }
-        let spec = match self.settings.detector.as_str() {
-            "default" => crate::detect::DEFAULT_DETECTOR,
-            d => d,
-        };
-        let stem = std::path::Path::new(spec)
+        let stem = std::path::Path::new(crate::detect::named(&self.settings.detector))
             .file_stem()
             .and_then(|s| s.to_str())
             .unwrap_or("detector");
@@ -2519,17 +2515,9 @@ impl App {
                         match &d.meta {
                             Ok(m) => {
                                 ui.label(&m.method);
-                                ui.horizontal(|ui| {
-                                    ui.label(&d.source);
-                                    if d.source == "installed"
-                                        && ui
-                                            .small_button("remove…")
-                                            .on_hover_text("Take it off the library (its file is moved aside, not deleted)")
-                                            .clicked()
-                                    {
-                                        ask_remove = Some(d.spec.clone());
-                                    }
-                                });
+                                if source_cell(ui, d) {
+                                    ask_remove = Some(d.spec.clone());
+                                }
                                 let local = m
                                     .recalibration
                                     .as_ref()
@@ -2566,15 +2554,10 @@ impl App {
                             }
                             Err(e) => {
                                 ui.label(RichText::new(e).color(Color32::RED));
-                                ui.horizontal(|ui| {
-                                    ui.label(&d.source);
-                                    // An unreadable checkpoint can be taken off too.
-                                    if d.source == "installed"
-                                        && ui.small_button("remove…").clicked()
-                                    {
-                                        ask_remove = Some(d.spec.clone());
-                                    }
-                                });
+                                // An unreadable checkpoint can be taken off too.
+                                if source_cell(ui, d) {
+                                    ask_remove = Some(d.spec.clone());
+                                }
                                 ui.label("");
                                 ui.label("");
                                 ui.label("");
@@ -2607,6 +2590,20 @@ impl App {
             self.configure();
         }
     }
+}
+
+/// The library's source cell: where the detector comes from and, for an installed one, the
+/// button that asks to remove it (true when clicked).
+fn source_cell(ui: &mut egui::Ui, d: &DetectorInfo) -> bool {
+    ui.horizontal(|ui| {
+        ui.label(&d.source);
+        d.source == "installed"
+            && ui
+                .small_button("remove…")
+                .on_hover_text("Take it off the library (its file is moved aside, not deleted)")
+                .clicked()
+    })
+    .inner
 }
 
 /// A short line of held-out figures from a checkpoint's metrics.

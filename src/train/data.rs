@@ -66,7 +66,8 @@ pub fn list_folder(root: &Path) -> Result<Listing> {
     }
     let mut files = Vec::new();
     let mut unreadable = Vec::new();
-    let real_root = crate::fsutil::real_path(root);
+    // Whether the walk went through a symbolic link: only then can a file be reached twice.
+    let mut linked = false;
     let walk = walkdir::WalkDir::new(root)
         .follow_links(true)
         .into_iter()
@@ -74,16 +75,10 @@ pub fn list_folder(root: &Path) -> Result<Listing> {
     for entry in walk {
         match entry {
             Ok(e) if e.file_type().is_file() => {
-                // Ranked for choosing among spellings of one file: a way through links after
-                // the file's own place in the folder, a longer way round after a shorter one.
-                let real = crate::fsutil::real_path(e.path());
-                let direct = e
-                    .path()
-                    .strip_prefix(root)
-                    .is_ok_and(|rel| real == real_root.join(rel));
-                files.push(((!direct, e.depth()), real, e.into_path()));
+                linked |= e.path_is_symlink();
+                files.push(e.into_path());
             }
-            Ok(e) if e.file_type().is_dir() => {}
+            Ok(e) if e.file_type().is_dir() => linked |= e.path_is_symlink(),
             // A named pipe, socket or device: never opened (reading it could block or not end).
             Ok(e) => unreadable.push((
                 e.path().to_path_buf(),
@@ -106,15 +101,9 @@ pub fn list_folder(root: &Path) -> Result<Listing> {
             }
         }
     }
-    // A file reached twice inside the folder (by a link to it, or through a linked folder) is
-    // listed once, under its most direct spelling.
-    files.sort();
-    let mut seen = std::collections::HashSet::new();
-    let mut files: Vec<PathBuf> = files
-        .into_iter()
-        .filter(|(_, real, _)| seen.insert(real.clone()))
-        .map(|(_, _, p)| p)
-        .collect();
+    if linked {
+        files = once_each(root, files);
+    }
     files.sort();
     let (images, others) = files
         .into_iter()
@@ -124,6 +113,30 @@ pub fn list_folder(root: &Path) -> Result<Listing> {
         others,
         unreadable,
     })
+}
+
+/// `files` found under `root` with each file once: one reached twice (by a link to it, or
+/// through a linked folder) keeps its most direct spelling, its own place in the folder before a
+/// way through links, a shorter way round before a longer one.
+fn once_each(root: &Path, files: Vec<PathBuf>) -> Vec<PathBuf> {
+    let real_root = crate::fsutil::real_path(root);
+    let mut ranked: Vec<((bool, usize), PathBuf, PathBuf)> = files
+        .into_iter()
+        .map(|p| {
+            let real = crate::fsutil::real_path(&p);
+            let rel = p.strip_prefix(root).ok();
+            let direct = rel.is_some_and(|rel| real == real_root.join(rel));
+            let depth = rel.map_or(usize::MAX, |r| r.components().count());
+            ((!direct, depth), real, p)
+        })
+        .collect();
+    ranked.sort();
+    let mut seen = std::collections::HashSet::new();
+    ranked
+        .into_iter()
+        .filter(|(_, real, _)| seen.insert(real.clone()))
+        .map(|(_, _, p)| p)
+        .collect()
 }
 
 /// Image files under `root`, recursively, sorted (see [`list_folder`]).
