@@ -135,25 +135,20 @@ pub fn named(spec: &str) -> &str {
     }
 }
 
-/// Resolves `default`, a shipped name, an installed name, or a checkpoint path.
-pub fn resolve(spec: &str) -> Result<(DetectorSource, Checkpoint)> {
+/// Where `spec` (`default`, a shipped name, an installed name, or a checkpoint path) is read from,
+/// without reading it.
+pub fn locate(spec: &str) -> Result<DetectorSource> {
     let name = named(spec);
-    if let Some((n, bytes)) = shipped().iter().find(|(n, _)| *n == name) {
-        return Ok((
-            DetectorSource::Shipped(n),
-            Checkpoint::from_bytes(bytes, &format!("shipped detector '{n}'"))?,
-        ));
+    if let Some((n, _)) = shipped().iter().find(|(n, _)| *n == name) {
+        return Ok(DetectorSource::Shipped(n));
     }
     let installed = crate::paths::installed_detector(name);
     if installed.is_file() {
-        return Ok((
-            DetectorSource::Installed(installed.clone()),
-            Checkpoint::load(&installed)?,
-        ));
+        return Ok(DetectorSource::Installed(installed));
     }
     let p = Path::new(spec);
     if p.exists() {
-        return Ok((DetectorSource::File(p.to_path_buf()), Checkpoint::load(p)?));
+        return Ok(DetectorSource::File(p.to_path_buf()));
     }
     let names: Vec<&str> = shipped().iter().map(|(n, _)| *n).collect();
     bail!(
@@ -161,6 +156,22 @@ pub fn resolve(spec: &str) -> Result<(DetectorSource, Checkpoint)> {
         names.join(", "),
         crate::paths::detectors_dir().display()
     )
+}
+
+/// Resolves `default`, a shipped name, an installed name, or a checkpoint path, and reads it.
+pub fn resolve(spec: &str) -> Result<(DetectorSource, Checkpoint)> {
+    let source = locate(spec)?;
+    let ckpt = match &source {
+        DetectorSource::Shipped(n) => {
+            let (_, bytes) = shipped()
+                .iter()
+                .find(|(s, _)| s == n)
+                .with_context(|| format!("no shipped detector '{n}'"))?;
+            Checkpoint::from_bytes(bytes, &format!("shipped detector '{n}'"))?
+        }
+        DetectorSource::Installed(p) | DetectorSource::File(p) => Checkpoint::load(p)?,
+    };
+    Ok((source, ckpt))
 }
 
 /// Takes the installed detector `name` off the library: its file is moved (not deleted) to

@@ -501,7 +501,7 @@ fn environment(engine: &Engine) -> Environment {
 }
 
 fn detector_record(spec: &str, det: &dyn Detector) -> Result<DetectorRecord> {
-    let (source, _) = detect::resolve(spec)?;
+    let source = detect::locate(spec)?;
     // The bytes the detector was read from, which its known error rates are matched on.
     let sha = det.meta().checkpoint_sha256.clone();
     let source = match source {
