@@ -1083,3 +1083,78 @@ fn model_remove_moves_an_installed_detector_aside_and_refuses_shipped_ones() {
         assert!(!o.status.success() && err.contains(says), "{name}: {err}");
     }
 }
+
+#[test]
+fn a_picture_saved_from_the_clipboard_is_said_to_be_pasted_in_scans_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, fake) = make_data(dir.path());
+    let ckpt = dir.path().join("tiny-probe.safetensors");
+    trained_probe(&real, &fake, &ckpt, &[]);
+    // The window saves pasted pictures in <data>/pasted/.
+    let data = dir.path().join("data");
+    let pasted = data.join("pasted");
+    std::fs::create_dir_all(&pasted).unwrap();
+    let saved = pasted.join("pasted-2026-12-04T120000Z.png");
+    std::fs::copy(real.join("r3.png"), &saved).unwrap();
+    let scan = |extra: &[&Path]| {
+        let out = bin()
+            .env("FAUXSCOPE_DATA_DIR", &data)
+            .args(["scan", "--json", "--model"])
+            .arg(tiny())
+            .arg("--detector")
+            .arg(&ckpt)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let rows = scan(&[&saved, &real.join("r3.png")]);
+    let pasted_warning = |r: &serde_json::Value| {
+        r["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().starts_with("pasted from the clipboard"))
+    };
+    assert!(pasted_warning(&rows[0]), "{}", rows[0]);
+    assert!(!pasted_warning(&rows[1]), "{}", rows[1]);
+    // Reached through a relative spelling of its folder, it is the same file.
+    let out = bin()
+        .env("FAUXSCOPE_DATA_DIR", &data)
+        .current_dir(&data)
+        .args(["scan", "--json", "--model"])
+        .arg(tiny())
+        .arg("--detector")
+        .arg(&ckpt)
+        .arg("pasted/../pasted/pasted-2026-12-04T120000Z.png")
+        .output()
+        .unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(pasted_warning(&rows[0]), "{rows}");
+
+    let report = dir.path().join("report");
+    let out = bin()
+        .env("FAUXSCOPE_DATA_DIR", &data)
+        .args(["report", "--model"])
+        .arg(tiny())
+        .arg("--detector")
+        .arg(&ckpt)
+        .args(["--compare", ""])
+        .arg(&saved)
+        .arg("--out")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sidecar = std::fs::read_to_string(report.join("report.json")).unwrap();
+    assert!(sidecar.contains("pasted from the clipboard"), "{sidecar}");
+}

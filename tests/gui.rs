@@ -957,6 +957,107 @@ fn a_long_list_lays_out_only_the_rows_in_view_and_follows_the_arrow_keys() {
     assert!(h.query_by_label("missing-000.jpg").is_some());
 }
 
+#[test]
+fn a_pasted_picture_is_saved_and_examined_and_pasted_paths_are_added() {
+    let app = App::new(paths("paste"), None, None);
+    let mut h = window(app);
+    // A picture on the clipboard (as an image editor or a browser copies one).
+    let (w, hgt) = (64usize, 48usize);
+    let pixels: Vec<egui::Color32> = (0..w * hgt)
+        .map(|i| egui::Color32::from_rgb((i % 256) as u8, (i / 3 % 256) as u8, 90))
+        .collect();
+    let img = egui::ColorImage::new([w, hgt], pixels.clone());
+    h.event(egui::Event::PasteImage(std::sync::Arc::new(img)));
+    step_until(&mut h, "the pasted picture", 60, |a| a.evidence.len() == 1);
+    let saved = h.state().evidence[0].path.clone();
+    let pasted_dir = sandbox().join("data").join("pasted");
+    assert_eq!(saved.parent(), Some(pasted_dir.as_path()), "{saved:?}");
+    let back = image::open(&saved).unwrap().into_rgb8();
+    assert_eq!((back.width(), back.height()), (64, 48));
+    let want: Vec<u8> = pixels.iter().flat_map(|c| [c.r(), c.g(), c.b()]).collect();
+    assert_eq!(
+        back.into_raw(),
+        want,
+        "the saved PNG holds the pasted pixels"
+    );
+    let log: Vec<String> = h.state().exam_log.iter().map(|e| e.line()).collect();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("64x48 picture pasted from the clipboard, saved as")),
+        "{log:?}"
+    );
+
+    // Text naming a file (a file manager's copy, as a file:// address) adds it; a web address
+    // adds nothing and says why.
+    let samples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/samples");
+    let photo = samples.join("photo-coffee.png");
+    h.event(egui::Event::Paste(format!(
+        "x-special/gnome-copied-files\ncopy\nfile://{}\n",
+        photo.display()
+    )));
+    h.step();
+    assert_eq!(h.state().evidence.len(), 2);
+    assert_eq!(h.state().evidence[1].path, photo);
+    h.event(egui::Event::Paste("https://example.org/picture.jpg".into()));
+    h.step();
+    assert_eq!(h.state().evidence.len(), 2);
+    assert!(
+        h.state()
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.contains("does not download")),
+        "{:?}",
+        h.state().notice
+    );
+    if !common::real_model_available() {
+        eprintln!("skipping the analysis: real weights not installed");
+        return;
+    }
+    step_until(&mut h, "the analyses", 180, |a| {
+        a.evidence.iter().all(|e| e.complete)
+    });
+    let warned = |i: usize| {
+        h.state().evidence[i]
+            .analysis
+            .as_ref()
+            .unwrap()
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("pasted from the clipboard"))
+    };
+    assert!(
+        warned(0),
+        "the pasted picture's analysis says it was pasted"
+    );
+    assert!(
+        !warned(1),
+        "a file added from its own place is not called pasted"
+    );
+    // A paste into a text field is the field's: the bookmark notes take it.
+    h.state_mut().selected = Some(1);
+    h.step();
+    h.get_by_role(egui::accesskit::Role::MultilineTextInput)
+        .focus();
+    h.step();
+    h.event(egui::Event::Paste("/etc".into()));
+    h.step();
+    assert_eq!(
+        h.state().evidence.len(),
+        2,
+        "a paste into a text field added evidence"
+    );
+    let sha = &h.state().evidence[1]
+        .analysis
+        .as_ref()
+        .unwrap()
+        .facts
+        .sha256;
+    assert_eq!(
+        h.state().bookmarks.0.get(sha).map(|b| b.note.as_str()),
+        Some("/etc")
+    );
+}
+
 /// Not a test: the window's frame cost with N (env, default 2000) images in the evidence list
 /// (files that do not exist, so every row is an error row). Figures in docs/BENCHMARKS.md.
 #[test]

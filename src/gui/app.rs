@@ -10,6 +10,7 @@ use crate::forensics::metadata::Metadata;
 use crate::jobs::CancelFlag;
 use crate::workstation::analyze::{Agreement, Analysis};
 use crate::workstation::case::LogAction;
+use crate::workstation::paste;
 use crate::workstation::regions::RegionMap;
 use crate::workstation::settings::{BookmarkStatus, Bookmarks, OverlayKind, Settings};
 use egui::{Color32, ColorImage, RichText, TextureHandle, TextureOptions};
@@ -150,6 +151,9 @@ pub struct App {
     pub(crate) tx: Sender<Cmd>,
     rx: Receiver<Event>,
     pub(crate) picked: (Sender<Picked>, Receiver<Picked>),
+    /// Pictures pasted from the clipboard, saved as PNG on a helper thread: (path, width,
+    /// height), or why it could not be saved.
+    pasted: (Sender<PasteSaved>, Receiver<PasteSaved>),
     pending_configure: bool,
     pub export: ExportState,
     pub calibrate: CalibrateState,
@@ -330,6 +334,8 @@ pub struct KeyReady {
 
 /// A file dialog's result.
 pub type Picked = (PickTarget, Vec<PathBuf>);
+/// A pasted picture saved: (its file, width, height), or why it could not be.
+type PasteSaved = Result<(PathBuf, u32, u32), String>;
 
 /// What a file dialog result is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -399,6 +405,7 @@ impl App {
             tx,
             rx,
             picked: std::sync::mpsc::channel(),
+            pasted: std::sync::mpsc::channel(),
             pending_configure: true,
             export: ExportState::default(),
             calibrate: CalibrateState::default(),
@@ -592,6 +599,23 @@ impl App {
         while let Ok(ev) = self.rx.try_recv() {
             any = true;
             self.apply(ctx, ev);
+        }
+        while let Ok(saved) = self.pasted.1.try_recv() {
+            any = true;
+            match saved {
+                Ok((path, w, h)) => {
+                    self.log_event(
+                        LogAction::Added,
+                        format!(
+                            "{w}x{h} picture pasted from the clipboard, saved as {}",
+                            path.display()
+                        ),
+                    );
+                    self.add_path(&path);
+                    self.status = format!("pasted picture saved as {}", path.display());
+                }
+                Err(e) => self.notice = Some(e),
+            }
         }
         while let Ok((target, paths)) = self.picked.1.try_recv() {
             any = true;
@@ -879,6 +903,7 @@ impl App {
         self.poll(&ctx);
         self.poll_unlock();
         self.handle_drops(&ctx);
+        self.handle_paste(&ctx);
         self.refresh_overlays(&ctx);
         egui::Panel::top("top").show(ui, |ui| self.top_bar(ui));
         if self.export.open {
@@ -1822,6 +1847,63 @@ impl App {
         }
     }
 
+    /// A paste (Ctrl+V or the Paste button) outside a text field: a picture is saved in
+    /// `<data>/pasted/` and added; text naming files or folders adds them, as a drop does.
+    fn handle_paste(&mut self, ctx: &egui::Context) {
+        if ctx.egui_wants_keyboard_input() {
+            return;
+        }
+        let pastes: Vec<egui::Event> = ctx.input(|i| {
+            i.events
+                .iter()
+                .filter(|e| matches!(e, egui::Event::Paste(_) | egui::Event::PasteImage(_)))
+                .cloned()
+                .collect()
+        });
+        if pastes.is_empty() {
+            return;
+        }
+        if self.view == View::FineTune {
+            self.notice = Some(
+                "paste evidence on the Evidence view; use the Add buttons for training folders"
+                    .into(),
+            );
+            return;
+        }
+        self.view = View::Evidence;
+        for e in pastes {
+            match e {
+                egui::Event::Paste(text) => {
+                    let named = paste::pasted_paths(&text);
+                    for p in &named.paths {
+                        self.add_path(p);
+                    }
+                    if let Some(note) = named.unknown_note() {
+                        self.add_notice(note);
+                    }
+                }
+                egui::Event::PasteImage(img) => {
+                    let [w, h] = img.size;
+                    let rgba: Vec<u8> = img
+                        .pixels
+                        .iter()
+                        .flat_map(|c| c.to_srgba_unmultiplied())
+                        .collect();
+                    let tx = self.pasted.0.clone();
+                    self.status = format!("saving the pasted {w}x{h} picture…");
+                    std::thread::spawn(move || {
+                        let dir = paste::pasted_dir();
+                        let saved = paste::save_pasted(&dir, rgba, w as u32, h as u32)
+                            .map(|p| (p, w as u32, h as u32))
+                            .map_err(|e| format!("The pasted picture could not be saved: {e:#}"));
+                        let _ = tx.send(saved);
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+
     fn top_bar(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             ui.heading("Fauxscope");
@@ -1943,9 +2025,20 @@ impl App {
                     }
                 });
             }
+            if ui
+                .button("Paste")
+                .on_hover_text(
+                    "A picture copied in another application (saved here as a PNG and examined), \
+                     or files and folders copied in a file manager (Ctrl+V does the same)",
+                )
+                .clicked()
+            {
+                ui.ctx()
+                    .send_viewport_cmd(egui::ViewportCommand::RequestPaste);
+            }
         });
         ui.label(
-            RichText::new("or drop files and folders here")
+            RichText::new("or drop files and folders here, or paste (Ctrl+V) them or a picture")
                 .small()
                 .weak(),
         );
@@ -2206,7 +2299,9 @@ impl App {
         }
         let Some(e) = self.selected.and_then(|i| self.evidence.get(i)) else {
             ui.centered_and_justified(|ui| {
-                ui.label("Add an image (button, drag and drop, or `fauxscope gui IMAGE`)");
+                ui.label(
+                    "Add an image (the buttons, drag and drop, Ctrl+V, or `fauxscope gui IMAGE`)",
+                );
             });
             return;
         };

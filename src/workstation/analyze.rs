@@ -409,6 +409,7 @@ impl Engine {
             mode,
         ));
         warnings.extend(input_warnings(&img.facts, size));
+        warnings.extend(super::paste::pasted_warning(&img.path));
         let results = vec![result];
         Ok(Analysis {
             path: img.path.clone(),

@@ -6,6 +6,7 @@ pub mod calibrate;
 pub mod case;
 pub mod evaluate;
 pub mod maps;
+pub mod paste;
 pub mod pipeline;
 pub mod regions;
 pub mod settings;
@@ -272,6 +273,7 @@ impl Engine {
                             mode,
                         ));
                         warnings.extend(input_warnings(&p.facts, size));
+                        warnings.extend(paste::pasted_warning(&p.path));
                         progress(Progress::new(
                             "scanning",
                             done,
