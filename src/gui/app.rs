@@ -1884,14 +1884,14 @@ impl App {
                 }
                 egui::Event::PasteImage(img) => {
                     let [w, h] = img.size;
-                    let rgba: Vec<u8> = img
-                        .pixels
-                        .iter()
-                        .flat_map(|c| c.to_srgba_unmultiplied())
-                        .collect();
                     let tx = self.pasted.0.clone();
                     self.status = format!("saving the pasted {w}x{h} picture…");
                     std::thread::spawn(move || {
+                        let rgba: Vec<u8> = img
+                            .pixels
+                            .iter()
+                            .flat_map(|c| c.to_srgba_unmultiplied())
+                            .collect();
                         let dir = paste::pasted_dir();
                         let saved = paste::save_pasted(&dir, rgba, w as u32, h as u32)
                             .map(|p| (p, w as u32, h as u32))

@@ -21,14 +21,26 @@ pub fn pasted_warning(path: &Path) -> Option<String> {
 }
 
 /// Saves a pasted picture (`rgba`: `width` x `height` pixels, 4 bytes each, alpha not
-/// premultiplied) as a new PNG in `dir`, named by the UTC time; an opaque picture is saved
+/// premultiplied) as a new PNG in `dir`, unless the loader's limits would refuse it, named by the UTC time; an opaque picture is saved
 /// without its alpha channel. Never replaces a file. Returns the new file's path.
 pub fn save_pasted(dir: &Path, rgba: Vec<u8>, width: u32, height: u32) -> Result<PathBuf> {
+    // The limits any file is read under: a picture refused there is not saved.
+    let limits = crate::imageio::LoadLimits::default();
+    let pixels = width as u64 * height as u64;
+    if pixels > limits.max_pixels {
+        bail!(
+            "the pasted picture is {width}x{height} ({pixels} pixels), over the limit of {} pixels",
+            limits.max_pixels
+        );
+    }
+    if width.min(height) < limits.min_side {
+        bail!(
+            "the pasted picture is {width}x{height}: under {} px on a side, too small to analyse",
+            limits.min_side
+        );
+    }
     let img = image::RgbaImage::from_raw(width, height, rgba)
         .with_context(|| format!("the pasted picture's pixels do not make {width}x{height}"))?;
-    if width == 0 || height == 0 {
-        bail!("the clipboard holds an empty picture ({width}x{height})");
-    }
     let opaque = img.pixels().all(|p| p[3] == 255);
     let picture = if opaque {
         image::DynamicImage::ImageRgb8(image::DynamicImage::ImageRgba8(img).into_rgb8())
@@ -197,7 +209,7 @@ mod tests {
     #[test]
     fn a_pasted_picture_is_saved_as_a_new_png_and_read_back_unchanged() {
         let dir = tempfile::tempdir().unwrap();
-        let (w, h) = (40u32, 30u32);
+        let (w, h) = (48u32, 40u32);
         let rgba: Vec<u8> = (0..w * h)
             .flat_map(|i| {
                 [
@@ -231,6 +243,12 @@ mod tests {
         assert_eq!(image::open(&p).unwrap().into_rgba8().into_raw(), clear);
 
         let e = save_pasted(dir.path(), vec![0; 12], w, h).unwrap_err();
-        assert!(format!("{e:#}").contains("do not make 40x30"), "{e:#}");
+        assert!(format!("{e:#}").contains("do not make 48x40"), "{e:#}");
+        let e = save_pasted(dir.path(), vec![0; 40 * 20 * 4], 40, 20).unwrap_err();
+        assert!(format!("{e:#}").contains("40x20: under 32 px"), "{e:#}");
+        let e = save_pasted(dir.path(), Vec::new(), 20_000, 15_000).unwrap_err();
+        assert!(format!("{e:#}").contains("over the limit"), "{e:#}");
+        let saved = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(saved, 3, "a refused picture left a file");
     }
 }
