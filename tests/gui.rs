@@ -1009,6 +1009,18 @@ fn a_pasted_picture_is_saved_and_examined_and_pasted_paths_are_added() {
         "{:?}",
         h.state().notice
     );
+    // The Paste button with nothing on the clipboard (the headless window has none) says so.
+    h.state_mut().notice = None;
+    h.get_by_label("Paste").click_accesskit();
+    step_until(&mut h, "the empty clipboard's notice", 10, |a| {
+        a.notice.is_some()
+    });
+    assert_eq!(
+        h.state().notice.as_deref(),
+        Some("Nothing to paste: the clipboard holds no picture and no text")
+    );
+    assert_eq!(h.state().evidence.len(), 2);
+
     if !common::real_model_available() {
         eprintln!("skipping the analysis: real weights not installed");
         return;

@@ -154,6 +154,9 @@ pub struct App {
     /// Pictures pasted from the clipboard, saved as PNG on a helper thread: (path, width,
     /// height), or why it could not be saved.
     pasted: (Sender<PasteSaved>, Receiver<PasteSaved>),
+    /// When the Paste button asked for the clipboard's contents (an empty clipboard sends no
+    /// paste at all, which is then said).
+    paste_asked: Option<Instant>,
     pending_configure: bool,
     pub export: ExportState,
     pub calibrate: CalibrateState,
@@ -406,6 +409,7 @@ impl App {
             rx,
             picked: std::sync::mpsc::channel(),
             pasted: std::sync::mpsc::channel(),
+            paste_asked: None,
             pending_configure: true,
             export: ExportState::default(),
             calibrate: CalibrateState::default(),
@@ -1861,8 +1865,18 @@ impl App {
                 .collect()
         });
         if pastes.is_empty() {
+            if let Some(t) = self.paste_asked {
+                if t.elapsed().as_secs_f32() > 0.5 {
+                    self.paste_asked = None;
+                    self.notice =
+                        Some("Nothing to paste: the clipboard holds no picture and no text".into());
+                } else {
+                    ctx.request_repaint_after(std::time::Duration::from_millis(100));
+                }
+            }
             return;
         }
+        self.paste_asked = None;
         if self.view == View::FineTune {
             self.notice = Some(
                 "paste evidence on the Evidence view; use the Add buttons for training folders"
@@ -2035,6 +2049,7 @@ impl App {
             {
                 ui.ctx()
                     .send_viewport_cmd(egui::ViewportCommand::RequestPaste);
+                self.paste_asked = Some(Instant::now());
             }
         });
         ui.label(
