@@ -76,16 +76,14 @@ fn trained_probe(
     fauxscope::detect::Checkpoint::load(out).unwrap()
 }
 
-/// Scans the 12 + 12 training images with a checkpoint and checks that the generated ones score
-/// higher on average.
-fn assert_separates(ckpt: &Path, real: &Path, fake: &Path) {
-    let out = bin()
+/// `scan --json` of `inputs` on the tiny model with `ckpt`, run by `c`, which must succeed.
+fn scan_json(mut c: Command, ckpt: &Path, inputs: &[&Path]) -> serde_json::Value {
+    let out = c
         .args(["scan", "--json", "--model"])
         .arg(tiny())
         .arg("--detector")
         .arg(ckpt)
-        .arg(real)
-        .arg(fake)
+        .args(inputs)
         .output()
         .unwrap();
     assert!(
@@ -93,7 +91,13 @@ fn assert_separates(ckpt: &Path, real: &Path, fake: &Path) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Scans the 12 + 12 training images with a checkpoint and checks that the generated ones score
+/// higher on average.
+fn assert_separates(ckpt: &Path, real: &Path, fake: &Path) {
+    let rows = scan_json(bin(), ckpt, &[real, fake]);
     let rows = rows.as_array().unwrap();
     let mean = |fake: bool| {
         let v: Vec<f64> = rows
@@ -1096,24 +1100,12 @@ fn a_picture_saved_from_the_clipboard_is_said_to_be_pasted_in_scans_and_reports(
     std::fs::create_dir_all(&pasted).unwrap();
     let saved = pasted.join("pasted-2026-12-04T120000Z.png");
     std::fs::copy(real.join("r3.png"), &saved).unwrap();
-    let scan = |extra: &[&Path]| {
-        let out = bin()
-            .env("FAUXSCOPE_DATA_DIR", &data)
-            .args(["scan", "--json", "--model"])
-            .arg(tiny())
-            .arg("--detector")
-            .arg(&ckpt)
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    let in_data = || {
+        let mut c = bin();
+        c.env("FAUXSCOPE_DATA_DIR", &data);
+        c
     };
-    let rows = scan(&[&saved, &real.join("r3.png")]);
+    let rows = scan_json(in_data(), &ckpt, &[&saved, &real.join("r3.png")]);
     let pasted_warning = |r: &serde_json::Value| {
         r["warnings"]
             .as_array()
@@ -1124,22 +1116,17 @@ fn a_picture_saved_from_the_clipboard_is_said_to_be_pasted_in_scans_and_reports(
     assert!(pasted_warning(&rows[0]), "{}", rows[0]);
     assert!(!pasted_warning(&rows[1]), "{}", rows[1]);
     // Reached through a relative spelling of its folder, it is the same file.
-    let out = bin()
-        .env("FAUXSCOPE_DATA_DIR", &data)
-        .current_dir(&data)
-        .args(["scan", "--json", "--model"])
-        .arg(tiny())
-        .arg("--detector")
-        .arg(&ckpt)
-        .arg("pasted/../pasted/pasted-2026-12-04T120000Z.png")
-        .output()
-        .unwrap();
-    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut c = in_data();
+    c.current_dir(&data);
+    let rows = scan_json(
+        c,
+        &ckpt,
+        &[Path::new("pasted/../pasted/pasted-2026-12-04T120000Z.png")],
+    );
     assert!(pasted_warning(&rows[0]), "{rows}");
 
     let report = dir.path().join("report");
-    let out = bin()
-        .env("FAUXSCOPE_DATA_DIR", &data)
+    let out = in_data()
         .args(["report", "--model"])
         .arg(tiny())
         .arg("--detector")

@@ -56,6 +56,17 @@ fn step_until(h: &mut Harness<'_, App>, what: &str, secs: u64, done: impl Fn(&Ap
     h.step();
 }
 
+/// Whether the analysis of evidence `i` has a warning containing `text`.
+fn warned(h: &Harness<'_, App>, i: usize, text: &str) -> bool {
+    h.state().evidence[i]
+        .analysis
+        .as_ref()
+        .unwrap()
+        .warnings
+        .iter()
+        .any(|w| w.contains(text))
+}
+
 #[test]
 fn open_sample_shows_verdict_and_overlays() {
     if !common::real_model_available() {
@@ -872,15 +883,7 @@ fn a_case_saves_and_opens_the_evidence_list_and_names_a_changed_file() {
     );
     assert!(!notice.contains("photo-coffee.png: CHANGED"), "{notice}");
     // The changed file's verdict card says so too, and only that file's.
-    let warned = |i: usize| {
-        h.state().evidence[i]
-            .analysis
-            .as_ref()
-            .unwrap()
-            .warnings
-            .iter()
-            .any(|w| w.contains("CHANGED since the case was saved"))
-    };
+    let warned = |i: usize| warned(&h, i, "CHANGED since the case was saved");
     assert!(warned(1) && !warned(0));
     // The log goes on from the case's: its five entries, the opening, then the analyses, the
     // changed file's saying so. The entries of this window from before the case are not in it.
@@ -1028,15 +1031,7 @@ fn a_pasted_picture_is_saved_and_examined_and_pasted_paths_are_added() {
     step_until(&mut h, "the analyses", 180, |a| {
         a.evidence.iter().all(|e| e.complete)
     });
-    let warned = |i: usize| {
-        h.state().evidence[i]
-            .analysis
-            .as_ref()
-            .unwrap()
-            .warnings
-            .iter()
-            .any(|w| w.starts_with("pasted from the clipboard"))
-    };
+    let warned = |i: usize| warned(&h, i, "pasted from the clipboard");
     assert!(
         warned(0),
         "the pasted picture's analysis says it was pasted"
