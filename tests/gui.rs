@@ -1065,6 +1065,42 @@ fn a_pasted_picture_is_saved_and_examined_and_pasted_paths_are_added() {
     );
 }
 
+#[test]
+fn on_a_narrow_window_the_viewer_toolbar_wraps_left_of_the_inspector() {
+    let app = App::new(paths("narrow"), None, None);
+    let mut h = Harness::builder()
+        .with_size([1024.0, 700.0])
+        .build_ui_state(|ui, app: &mut App| app.show(ui), app);
+    let samples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/samples");
+    h.state_mut().add_path(&samples.join("photo-chelsea.png"));
+    if !common::real_model_available() {
+        eprintln!("skipping: real weights not installed");
+        return;
+    }
+    // With the verdict card, the inspector is at its full width.
+    step_until(&mut h, "the analysis", 120, |a| {
+        a.evidence.iter().all(|e| e.complete)
+    });
+    h.step();
+    let inspector = h.get_by_label("Verdict").rect().min.x;
+    let toolbar: Vec<(&str, egui::Rect)> = ["Overlay:", "Regions", "masked patches", "Fit", "100%"]
+        .into_iter()
+        .flat_map(|l| h.query_all_by_label(l).map(move |n| (l, n.rect())))
+        // The opacity slider and its value.
+        .chain(
+            h.query_all_by_label_contains("opacity")
+                .map(|n| ("opacity", n.rect())),
+        )
+        .collect();
+    assert!(toolbar.len() >= 7, "{toolbar:?}");
+    for (label, rect) in toolbar {
+        assert!(
+            rect.max.x < inspector,
+            "{label} at {rect:?} runs under the inspector (from x = {inspector})"
+        );
+    }
+}
+
 /// Not a test: the window's frame cost with N (env, default 2000) images in the evidence list
 /// (files that do not exist, so every row is an error row). Figures in docs/BENCHMARKS.md.
 #[test]

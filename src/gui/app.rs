@@ -2013,7 +2013,7 @@ impl App {
     }
 
     fn evidence_list(&mut self, ui: &mut egui::Ui) {
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             if ui.button("Add files…").clicked() {
                 let tx = self.picked.0.clone();
                 std::thread::spawn(move || {
@@ -2265,6 +2265,11 @@ impl App {
             ui.selectable_value(&mut o.kind, OverlayKind::Attention, "Attention");
             ui.selectable_value(&mut o.kind, OverlayKind::Regions, "Regions")
                 .on_hover_text("The primary detector's probability on every native-resolution tile of the image");
+            // A slider is laid out as one block that does not wrap by itself (and in a
+            // wrapping row, available_width is the whole row's).
+            if ui.available_rect_before_wrap().width() < 200.0 {
+                ui.end_row();
+            }
             ui.add(egui::Slider::new(&mut o.opacity, 0.0..=1.0).text("opacity"));
             ui.checkbox(&mut o.show_masked, "masked patches");
             ui.separator();
@@ -2283,7 +2288,7 @@ impl App {
             .unwrap_or(0);
         let o = &mut self.settings.overlay;
         if o.kind == OverlayKind::Attention && layers > 0 {
-            ui.horizontal(|ui| {
+            ui.horizontal_wrapped(|ui| {
                 let mut l = o.layer.unwrap_or(layers - 1).min(layers - 1);
                 ui.add(egui::Slider::new(&mut l, 0..=layers - 1).text("rollout through layer"));
                 o.layer = if l + 1 == layers { None } else { Some(l) };
@@ -2295,7 +2300,7 @@ impl App {
                 .and_then(|e| e.analysis.as_ref())
                 .map(|a| (a.tam_ratio, format!("{:?}", a.tam_measure).to_lowercase()))
                 .unwrap_or((0.5, "sobel".into()));
-            ui.horizontal(|ui| {
+            ui.horizontal_wrapped(|ui| {
                 viewer::legend(ui, "smooth", "textured");
                 ui.label(
                     RichText::new(format!(

@@ -64,7 +64,9 @@ pub struct ViewInput<'a> {
 
 /// Draws the image and overlay; handles scroll-zoom and drag-pan.
 pub fn show(ui: &mut egui::Ui, st: &mut ViewState, v: &ViewInput) {
-    let avail = ui.available_rect_before_wrap();
+    // Within what is visible: a toolbar row wider than a narrow window grows the panel's
+    // layout rect past its edge, and the picture would be fitted to that.
+    let avail = ui.available_rect_before_wrap().intersect(ui.clip_rect());
     let resp = ui.allocate_rect(avail, Sense::click_and_drag());
     let [w, h] = [v.size[0].max(1) as f32, v.size[1].max(1) as f32];
     let fit = (avail.width() / w).min(avail.height() / h);
