@@ -2599,20 +2599,16 @@ impl App {
                 .striped(true)
                 .num_columns(8)
                 .show(ui, |ui| {
-                    for h in [
-                        "primary",
-                        "compare",
-                        "name",
-                        "method",
-                        "source",
-                        "trained on",
-                        "held-out",
-                    ] {
+                    // The known error rates before the training details, which a narrow
+                    // window pushes out of view.
+                    for h in ["primary", "compare", "name", "method", "source"] {
                         ui.strong(h);
                     }
                     ui.strong("unseen sources").on_hover_text(
                         "Known error rates at the detector's threshold, on a labelled set whose real photos and generators are not in its training data (fauxscope eval)",
                     );
+                    ui.strong("held-out");
+                    ui.strong("trained on");
                     ui.end_row();
                     for d in &self.library {
                         let primary = self.settings.detector == d.spec;
@@ -2633,25 +2629,6 @@ impl App {
                                 if source_cell(ui, d) {
                                     ask_remove = Some(d.spec.clone());
                                 }
-                                let local = m
-                                    .recalibration
-                                    .as_ref()
-                                    .map(|r| {
-                                        format!(
-                                            "; threshold recalibrated on {} reference real photos",
-                                            r.reference.real_count
-                                        )
-                                    })
-                                    .unwrap_or_default();
-                                ui.label(format!(
-                                    "{} real + {} generated, {} ({}){local}",
-                                    m.training.real_count,
-                                    m.training.fake_count,
-                                    m.base_model.name,
-                                    m.created
-                                ));
-                                ui.label(metrics_line(&m.metrics))
-                                    .on_hover_text("On the held-out part of its training data: the same sources it learnt from");
                                 match &d.validation {
                                     Some(v) => {
                                         let mut hover = format!("On {}: it {}.", v.dataset, v.sentence());
@@ -2666,6 +2643,26 @@ impl App {
                                         );
                                     }
                                 }
+                                ui.label(metrics_line(&m.metrics))
+                                    .on_hover_text("On the held-out part of its training data: the same sources it learnt from");
+                                let local = m
+                                    .recalibration
+                                    .as_ref()
+                                    .map(|r| {
+                                        format!(
+                                            "; threshold recalibrated on {} reference real photos",
+                                            r.reference.real_count
+                                        )
+                                    })
+                                    .unwrap_or_default();
+                                ui.label(format!(
+                                    "{} real + {} generated{local}",
+                                    m.training.real_count, m.training.fake_count,
+                                ))
+                                .on_hover_text(format!(
+                                    "On the base model {}; made {}",
+                                    m.base_model.name, m.created
+                                ));
                             }
                             Err(e) => {
                                 ui.label(RichText::new(e).color(Color32::RED));
