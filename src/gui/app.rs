@@ -924,11 +924,14 @@ impl App {
             View::Evidence => {
                 egui::Panel::left("evidence")
                     .resizable(true)
-                    .default_size(250.0)
+                    .default_size(265.0)
                     .show(ui, |ui| self.evidence_list(ui));
+                // A floor on the inspector's width: it is sized by its content, and would
+                // otherwise widen (and refit the picture) when the first verdict arrives.
                 egui::Panel::right("inspector")
                     .resizable(true)
-                    .default_size(380.0)
+                    .default_size(350.0)
+                    .min_size(330.0)
                     .show(ui, |ui| inspector::show(self, ui));
                 egui::CentralPanel::default_margins().show(ui, |ui| self.central(ui));
             }
@@ -2270,7 +2273,12 @@ impl App {
             if ui.available_rect_before_wrap().width() < 200.0 {
                 ui.end_row();
             }
-            ui.add(egui::Slider::new(&mut o.opacity, 0.0..=1.0).text("opacity"));
+            ui.spacing_mut().slider_width = 80.0;
+            ui.add(
+                egui::Slider::new(&mut o.opacity, 0.0..=1.0)
+                    .show_value(false)
+                    .text("opacity"),
+            );
             ui.checkbox(&mut o.show_masked, "masked patches");
             ui.separator();
             if ui.button("Fit").clicked() {
