@@ -134,6 +134,44 @@ fn open_sample_shows_verdict_and_overlays() {
         .is_some());
     h.step();
     assert!(h.query_by_label("copied to the clipboard").is_some());
+    // "Copy picture" puts the view on the clipboard: the picture with the TAM overlay and the
+    // colour bar below it, made from the file on a helper thread.
+    h.get_by_label("Copy picture").click_accesskit();
+    let t = Instant::now();
+    let copied = loop {
+        h.step();
+        let got = h
+            .output()
+            .platform_output
+            .commands
+            .iter()
+            .find_map(|c| match c {
+                egui::OutputCommand::CopyImage(i) => Some(i.clone()),
+                _ => None,
+            });
+        if let Some(i) = got {
+            break i;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "no picture copied; notice: {:?}",
+            h.state().notice
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (w, ht) = image::image_dimensions(&sample).unwrap();
+    assert_eq!(copied.size, [w as usize, ht as usize + 14]);
+    assert!(
+        h.state()
+            .status
+            .starts_with("copied photo-coffee.png with its TAM texture map"),
+        "{}",
+        h.state().status
+    );
+    // Its top-left corner is the picture's own, outside the analysed centre crop.
+    let original = image::open(&sample).unwrap().into_rgb8();
+    let p = original.get_pixel(0, 0);
+    assert_eq!(copied.pixels[0], egui::Color32::from_rgb(p[0], p[1], p[2]));
     // The TAM overlay is on by default: one texture per analysed crop.
     assert_eq!(h.state().settings.overlay.kind, OverlayKind::Tam);
     assert_eq!(h.state().evidence[0].overlays.len(), 1);

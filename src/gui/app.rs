@@ -157,6 +157,9 @@ pub struct App {
     /// When the Paste button asked for the clipboard's contents (an empty clipboard sends no
     /// paste at all, which is then said).
     paste_asked: Option<Instant>,
+    /// Pictures of the view made for the clipboard on a helper thread: (picture, what it
+    /// shows), or why none could be made.
+    pub(crate) view_copies: (Sender<ViewCopy>, Receiver<ViewCopy>),
     pending_configure: bool,
     pub export: ExportState,
     pub calibrate: CalibrateState,
@@ -339,6 +342,8 @@ pub struct KeyReady {
 pub type Picked = (PickTarget, Vec<PathBuf>);
 /// A pasted picture saved: (its file, width, height), or why it could not be.
 type PasteSaved = Result<(PathBuf, u32, u32), String>;
+/// A picture of the view for the clipboard: (picture, what it shows), or why there is none.
+pub(crate) type ViewCopy = Result<(ColorImage, String), String>;
 
 /// What a file dialog result is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -410,6 +415,7 @@ impl App {
             picked: std::sync::mpsc::channel(),
             pasted: std::sync::mpsc::channel(),
             paste_asked: None,
+            view_copies: std::sync::mpsc::channel(),
             pending_configure: true,
             export: ExportState::default(),
             calibrate: CalibrateState::default(),
@@ -545,6 +551,42 @@ impl App {
         self.selected.and_then(|i| self.evidence.get(i))
     }
 
+    /// Puts a picture of what the viewer shows for image `i` (the original, or its overlay with
+    /// the analysed region framed and a colour bar, at up to 2048 px) on the clipboard; the file
+    /// is read again on a helper thread.
+    pub fn copy_view(&self, i: usize) {
+        let Some(e) = self.evidence.get(i) else {
+            return;
+        };
+        let Some(a) = e.analysis.clone() else {
+            return;
+        };
+        let o = self.settings.overlay.clone();
+        let regions = e
+            .regions
+            .as_ref()
+            .and_then(|r| r.as_ref()?.as_ref().ok())
+            .cloned();
+        let (path, name) = (e.path.clone(), e.name());
+        let what = match o.kind {
+            OverlayKind::None => format!("the picture of {name}"),
+            OverlayKind::Tam => format!("{name} with its TAM texture map"),
+            OverlayKind::Attention => format!("{name} with its attention rollout"),
+            OverlayKind::Regions => format!("{name} with its region map"),
+        };
+        let tx = self.view_copies.0.clone();
+        std::thread::spawn(move || {
+            let made =
+                crate::workstation::maps::view_picture(&path, &a, &o, regions.as_ref(), 2048)
+                    .map(|p| {
+                        let size = [p.width() as usize, p.height() as usize];
+                        (ColorImage::from_rgb(size, p.as_raw()), what)
+                    })
+                    .map_err(|e| format!("The picture could not be copied: {e:#}"));
+            let _ = tx.send(made);
+        });
+    }
+
     /// Sets image `i`'s bookmark status (its note kept) and saves the bookmarks; false when the
     /// image has no analysis yet (a bookmark is kept per SHA-256).
     pub fn set_bookmark(&mut self, i: usize, status: BookmarkStatus, note: Option<&str>) -> bool {
@@ -603,6 +645,17 @@ impl App {
         while let Ok(ev) = self.rx.try_recv() {
             any = true;
             self.apply(ctx, ev);
+        }
+        while let Ok(copy) = self.view_copies.1.try_recv() {
+            any = true;
+            match copy {
+                Ok((img, what)) => {
+                    let [w, h] = img.size;
+                    ctx.copy_image(img);
+                    self.status = format!("copied {what} ({w}x{h}) to the clipboard");
+                }
+                Err(e) => self.notice = Some(e),
+            }
         }
         while let Ok(saved) = self.pasted.1.try_recv() {
             any = true;

@@ -156,6 +156,13 @@ fn verdict_card(app: &App, i: usize, ui: &mut egui::Ui) {
             ui.ctx().copy_text(a.plain_summary(&extra));
             ui.ctx().data_mut(|d| d.insert_temp(copied_id, (i, now)));
         }
+        if ui
+            .button("Copy picture")
+            .on_hover_text("The picture as the viewer shows it (the original, or the chosen overlay with the analysed region framed and its colour bar), at up to 2048 px, for a message or an article")
+            .clicked()
+        {
+            app.copy_view(i);
+        }
         let when = ui.ctx().data(|d| d.get_temp::<(usize, f64)>(copied_id));
         if let Some((_, t)) = when.filter(|(j, t)| *j == i && now - t < 2.5) {
             ui.label(RichText::new("copied to the clipboard").small());

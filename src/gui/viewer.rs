@@ -7,7 +7,7 @@ use crate::workstation::regions::RegionMap;
 use crate::workstation::settings::{OverlayKind, OverlaySettings};
 use egui::{Color32, ColorImage, Pos2, Rect, Sense, Stroke, TextureHandle, TextureOptions, Vec2};
 
-pub use crate::workstation::maps::colormap;
+pub use crate::workstation::maps::{colormap, selected_maps};
 
 /// A patch map upsampled bilinearly (between patch centres) to `scale` pixels per patch and
 /// coloured; alpha is opaque (opacity is applied when drawing).
@@ -25,22 +25,6 @@ pub fn overlay_image(map: &PatchMap, scale: usize) -> ColorImage {
         })
         .collect();
     ColorImage::new([n, n], px)
-}
-
-/// The maps an overlay setting selects from an analysis.
-pub fn selected_maps<'a>(a: &'a Analysis, o: &OverlaySettings) -> Vec<&'a PatchMap> {
-    match o.kind {
-        OverlayKind::None | OverlayKind::Regions => vec![],
-        OverlayKind::Tam => a.tam.iter().map(|t| &t.scores).collect(),
-        OverlayKind::Attention => {
-            let last = a.rollout.len().saturating_sub(1);
-            let l = o.layer.unwrap_or(last).min(last);
-            a.rollout
-                .get(l)
-                .map(|v| v.iter().collect())
-                .unwrap_or_default()
-        }
-    }
 }
 
 /// Viewer state (zoom and pan); None zoom = fit.

@@ -1,8 +1,74 @@
 //! Explanation maps as pictures: the colour map, smooth upsampling of patch maps, and overlays
 //! composited onto the image (for reports; the window draws the same maps as textures).
 
-use super::analyze::PatchMap;
+use super::analyze::{Analysis, PatchMap};
+use super::regions::RegionMap;
+use super::settings::{OverlayKind, OverlaySettings};
+use anyhow::{bail, Result};
 use image::{Rgb, RgbImage};
+use std::path::Path;
+
+/// The maps an overlay setting selects from an analysis (none for the original and for the
+/// region map, which is drawn from its own tiles).
+pub fn selected_maps<'a>(a: &'a Analysis, o: &OverlaySettings) -> Vec<&'a PatchMap> {
+    match o.kind {
+        OverlayKind::None | OverlayKind::Regions => vec![],
+        OverlayKind::Tam => a.tam.iter().map(|t| &t.scores).collect(),
+        OverlayKind::Attention => {
+            let last = a.rollout.len().saturating_sub(1);
+            let l = o.layer.unwrap_or(last).min(last);
+            a.rollout
+                .get(l)
+                .map(|v| v.iter().collect())
+                .unwrap_or_default()
+        }
+    }
+}
+
+/// The picture the viewer shows for `a`, the analysis of the file at `path`, as one image to
+/// copy or save: the upright picture at up to `max_side` px with the overlay `o` selects
+/// composited at its opacity (the analysed region framed, a colour bar below), or the picture
+/// alone for the original. The file is read again (read-only) and must still be the one that
+/// was analysed.
+pub fn view_picture(
+    path: &Path,
+    a: &Analysis,
+    o: &OverlaySettings,
+    regions: Option<&RegionMap>,
+    max_side: u32,
+) -> Result<RgbImage> {
+    let img = crate::imageio::load_image(path, &Default::default())?;
+    if img.facts.sha256 != a.facts.sha256 {
+        bail!(
+            "{}: the file changed since it was analysed (SHA-256 {} then, {} now): analyse it again",
+            path.display(),
+            a.facts.sha256,
+            img.facts.sha256
+        );
+    }
+    let (w, h) = img.rgb.dimensions();
+    let scale = (max_side as f32 / w.max(h) as f32).min(1.0);
+    let small = if scale < 1.0 {
+        image::imageops::resize(
+            &img.rgb,
+            ((w as f32 * scale).round() as u32).max(1),
+            ((h as f32 * scale).round() as u32).max(1),
+            image::imageops::FilterType::Triangle,
+        )
+    } else {
+        img.rgb
+    };
+    Ok(match o.kind {
+        OverlayKind::None => small,
+        OverlayKind::Regions => match regions {
+            Some(m) => region_picture(&small, m, scale, o.opacity),
+            None => bail!("no region map has been made for this image yet"),
+        },
+        OverlayKind::Tam | OverlayKind::Attention => {
+            composite(&small, &selected_maps(a, o), scale, o.opacity)
+        }
+    })
+}
 
 /// Viridis-like colour map (dark purple, blue, teal, green, yellow) through five stops;
 /// `t` in [0, 1].
