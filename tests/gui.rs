@@ -1078,6 +1078,21 @@ fn a_pasted_picture_is_saved_and_examined_and_pasted_paths_are_added() {
         !warned(1),
         "a file added from its own place is not called pasted"
     );
+    // A picture of the view is made from the file as analysed, not from one changed since.
+    image::RgbImage::from_pixel(64, 48, image::Rgb([9, 9, 9]))
+        .save(&saved)
+        .unwrap();
+    h.state_mut().selected = Some(0);
+    h.state_mut().notice = None;
+    h.step();
+    h.get_by_label("Copy picture").click_accesskit();
+    step_until(&mut h, "the refusal", 30, |a| a.notice.is_some());
+    let notice = h.state().notice.clone().unwrap();
+    assert!(
+        notice.contains("the file changed since it was analysed"),
+        "{notice}"
+    );
+    h.state_mut().notice = None;
     // A paste into a text field is the field's: the bookmark notes take it.
     h.state_mut().selected = Some(1);
     h.step();
