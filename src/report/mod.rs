@@ -714,18 +714,7 @@ pub fn write_report(
         drop(bytes);
         let provenance = check_c2pa(path, mime_for(&a.facts.format), &req.trust);
         // Pictures: the original, the TAM map and the attention rollout over it, a chart.
-        let (w, h) = img.rgb.dimensions();
-        let scale = (PICTURE_MAX as f32 / w.max(h) as f32).min(1.0);
-        let small = if scale < 1.0 {
-            image::imageops::resize(
-                &img.rgb,
-                ((w as f32 * scale).round() as u32).max(1),
-                ((h as f32 * scale).round() as u32).max(1),
-                image::imageops::FilterType::Triangle,
-            )
-        } else {
-            img.rgb.clone()
-        };
+        let (small, scale) = crate::workstation::maps::downscaled(&img.rgb, PICTURE_MAX);
         let tam_maps: Vec<_> = a.tam.iter().map(|t| &t.scores).collect();
         let att_maps: Vec<_> = a
             .rollout

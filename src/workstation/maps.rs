@@ -25,6 +25,22 @@ pub fn selected_maps<'a>(a: &'a Analysis, o: &OverlaySettings) -> Vec<&'a PatchM
     }
 }
 
+/// `img` scaled down (never up) to at most `max_side` px on its longer side, and the scale.
+pub fn downscaled(img: &RgbImage, max_side: u32) -> (RgbImage, f32) {
+    let (w, h) = img.dimensions();
+    let scale = (max_side as f32 / w.max(h).max(1) as f32).min(1.0);
+    if scale >= 1.0 {
+        return (img.clone(), 1.0);
+    }
+    let small = image::imageops::resize(
+        img,
+        ((w as f32 * scale).round() as u32).max(1),
+        ((h as f32 * scale).round() as u32).max(1),
+        image::imageops::FilterType::Triangle,
+    );
+    (small, scale)
+}
+
 /// The picture the viewer shows for `a`, the analysis of the file at `path`, as one image to
 /// copy or save: the upright picture at up to `max_side` px with the overlay `o` selects
 /// composited at its opacity (the analysed region framed, a colour bar below), or the picture
@@ -46,18 +62,7 @@ pub fn view_picture(
             img.facts.sha256
         );
     }
-    let (w, h) = img.rgb.dimensions();
-    let scale = (max_side as f32 / w.max(h) as f32).min(1.0);
-    let small = if scale < 1.0 {
-        image::imageops::resize(
-            &img.rgb,
-            ((w as f32 * scale).round() as u32).max(1),
-            ((h as f32 * scale).round() as u32).max(1),
-            image::imageops::FilterType::Triangle,
-        )
-    } else {
-        img.rgb
-    };
+    let (small, scale) = downscaled(&img.rgb, max_side);
     Ok(match o.kind {
         OverlayKind::None => small,
         OverlayKind::Regions => match regions {
