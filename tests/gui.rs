@@ -3,7 +3,7 @@
 
 mod common;
 
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::Harness;
 use fauxscope::detect::tam::MaskMode;
 use fauxscope::gui::worker::TrainMethod;
@@ -770,6 +770,44 @@ fn the_evidence_list_sorts_filters_walks_and_takes_images_off() {
         h.state().bookmarks.get(&sha1).unwrap().status,
         BookmarkStatus::Unreviewed
     );
+
+    // Right-click a row: its path and SHA-256 go to the clipboard (the broken file, never
+    // read as a picture, has a path but no SHA-256 to copy).
+    let copies = |h: &mut Harness<'_, App>, row: &str, item: &str| -> Vec<String> {
+        h.get_by_label(row).click_secondary();
+        h.step();
+        h.step();
+        h.get_by_label(item).click();
+        h.step();
+        h.output()
+            .platform_output
+            .commands
+            .iter()
+            .filter_map(|c| match c {
+                egui::OutputCommand::CopyText(t) => Some(t.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let kept_name = kept.file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(
+        copies(&mut h, &kept_name, "Copy its SHA-256"),
+        [sha1.clone()]
+    );
+    assert_eq!(
+        copies(&mut h, "triage-broken.jpg", "Copy the file's path"),
+        [broken.display().to_string()]
+    );
+    h.step();
+    h.get_by_label("triage-broken.jpg").click_secondary();
+    h.step();
+    h.step();
+    assert!(h
+        .get_by_label("Copy its SHA-256")
+        .accesskit_node()
+        .is_disabled());
+    h.key_press(egui::Key::Escape);
+    h.step();
 
     // Right-click the broken file: taken off the list, the file itself untouched; the
     // selection stays on the same image.

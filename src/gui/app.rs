@@ -2146,7 +2146,7 @@ impl App {
                 }
             });
             ui.label(
-                RichText::new("Up/Down: select · 0-3: bookmark · right-click: take off the list")
+                RichText::new("Up/Down: select · 0-3: bookmark · right-click: copy path or SHA-256, take off the list")
                     .small()
                     .weak(),
             );
@@ -2193,6 +2193,7 @@ impl App {
         }
         let mut clicked = keyed;
         let mut remove = None;
+        let mut copied = None;
         // Only the rows in view are laid out (a case may hold thousands of images): every row is
         // ROW_H high, so the arrow keys scroll by arithmetic.
         const ROW_H: f32 = 48.0;
@@ -2256,6 +2257,25 @@ impl App {
                     clicked = Some(i);
                 }
                 r.context_menu(|ui| {
+                    if ui.button("Copy the file's path").clicked() {
+                        let path = crate::fsutil::absolute(&e.path).display().to_string();
+                        ui.ctx().copy_text(path);
+                        copied = Some(format!("copied the path of {}", e.name()));
+                        ui.close();
+                    }
+                    let sha = e.analysis.as_ref().map(|a| a.facts.sha256.clone());
+                    if ui
+                        .add_enabled(sha.is_some(), egui::Button::new("Copy its SHA-256"))
+                        .on_disabled_hover_text("Known once the file has been read")
+                        .clicked()
+                    {
+                        if let Some(sha) = sha {
+                            ui.ctx().copy_text(sha);
+                            copied = Some(format!("copied the SHA-256 of {}", e.name()));
+                        }
+                        ui.close();
+                    }
+                    ui.separator();
                     if ui
                         .button("Take off the list (the file is not touched)")
                         .clicked()
@@ -2267,6 +2287,9 @@ impl App {
             }
         });
         self.list_view = (out.state.clamped_offset().y, out.inner_rect.height());
+        if let Some(what) = copied {
+            self.status = what;
+        }
         if let Some(i) = remove {
             self.remove_evidence(i);
             clicked = None;
