@@ -792,7 +792,7 @@ fn the_evidence_list_sorts_filters_walks_and_takes_images_off() {
     let kept_name = kept.file_name().unwrap().to_string_lossy().into_owned();
     assert_eq!(
         copies(&mut h, &kept_name, "Copy its SHA-256"),
-        [sha1.clone()]
+        std::slice::from_ref(&sha1)
     );
     assert_eq!(
         copies(&mut h, "triage-broken.jpg", "Copy the file's path"),
