@@ -575,6 +575,7 @@ impl App {
             OverlayKind::Regions => format!("{name} with its region map"),
         };
         let tx = self.view_copies.0.clone();
+        let wake = self.wake.clone();
         std::thread::spawn(move || {
             let made =
                 crate::workstation::maps::view_picture(&path, &a, &o, regions.as_ref(), 2048)
@@ -584,6 +585,8 @@ impl App {
                     })
                     .map_err(|e| format!("The picture could not be copied: {e:#}"));
             let _ = tx.send(made);
+            // An idle window draws (and so takes the result) only when woken.
+            wake();
         });
     }
 
@@ -1955,6 +1958,7 @@ impl App {
                 egui::Event::PasteImage(img) => {
                     let [w, h] = img.size;
                     let tx = self.pasted.0.clone();
+                    let wake = self.wake.clone();
                     self.status = format!("saving the pasted {w}x{h} picture…");
                     std::thread::spawn(move || {
                         let rgba: Vec<u8> = img
@@ -1967,6 +1971,7 @@ impl App {
                             .map(|p| (p, w as u32, h as u32))
                             .map_err(|e| format!("The pasted picture could not be saved: {e:#}"));
                         let _ = tx.send(saved);
+                        wake();
                     });
                 }
                 _ => {}
