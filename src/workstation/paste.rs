@@ -21,8 +21,9 @@ pub fn pasted_warning(path: &Path) -> Option<String> {
 }
 
 /// Saves a pasted picture (`rgba`: `width` x `height` pixels, 4 bytes each, alpha not
-/// premultiplied) as a new PNG in `dir`, unless the loader's limits would refuse it, named by the UTC time; an opaque picture is saved
-/// without its alpha channel. Never replaces a file. Returns the new file's path.
+/// premultiplied) as a new PNG in `dir`, named by the UTC time, unless the loader's limits would
+/// refuse it; an opaque picture is saved without its alpha channel. Never replaces a file (two
+/// pastes in the same second get two names). Returns the new file's path.
 pub fn save_pasted(dir: &Path, rgba: Vec<u8>, width: u32, height: u32) -> Result<PathBuf> {
     // The limits any file is read under: a picture refused there is not saved.
     let limits = crate::imageio::LoadLimits::default();
@@ -53,15 +54,31 @@ pub fn save_pasted(dir: &Path, rgba: Vec<u8>, width: u32, height: u32) -> Result
         .context("cannot encode the pasted picture as PNG")?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let stamp = crate::fsutil::now_utc().replace(':', "");
-    let path = (1..1000)
-        .map(|k| match k {
+    for k in 1..1000 {
+        let path = match k {
             1 => dir.join(format!("pasted-{stamp}.png")),
             _ => dir.join(format!("pasted-{stamp}-{k}.png")),
-        })
-        .find(|p| !p.exists())
-        .with_context(|| format!("{}: too many pictures pasted this second", dir.display()))?;
-    crate::fsutil::write_atomic(&path, &png)?;
-    Ok(path)
+        };
+        // The name is taken first, so that a paste saved at the same moment on another thread
+        // cannot be given it too; the picture then replaces the empty file atomically.
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("cannot create {}", path.display())),
+        }
+        return match crate::fsutil::write_atomic(&path, &png) {
+            Ok(()) => Ok(path),
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                Err(e)
+            }
+        };
+    }
+    bail!("{}: too many pictures pasted this second", dir.display())
 }
 
 /// The files and folders that pasted text names, one per line (a path, or a `file://` address as
@@ -220,6 +237,20 @@ mod tests {
                 ]
             })
             .collect();
+        // Pasted at the same moment on several threads: each gets its own file.
+        let at_once: Vec<PathBuf> = std::thread::scope(|s| {
+            let jobs: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| save_pasted(dir.path(), rgba.clone(), w, h).unwrap()))
+                .collect();
+            jobs.into_iter().map(|j| j.join().unwrap()).collect()
+        });
+        let mut names = at_once.clone();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), 4, "{at_once:?}");
+        for p in &at_once {
+            std::fs::remove_file(p).unwrap();
+        }
         let first = save_pasted(dir.path(), rgba.clone(), w, h).unwrap();
         let second = save_pasted(dir.path(), rgba.clone(), w, h).unwrap();
         assert_ne!(first, second, "a second paste gets its own file");
