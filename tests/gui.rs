@@ -56,6 +56,31 @@ fn step_until(h: &mut Harness<'_, App>, what: &str, secs: u64, done: impl Fn(&Ap
     h.step();
 }
 
+/// The texts the last frame put on the clipboard.
+fn copied_texts(h: &Harness<'_, App>) -> Vec<String> {
+    h.output()
+        .platform_output
+        .commands
+        .iter()
+        .filter_map(|c| match c {
+            egui::OutputCommand::CopyText(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The picture the last frame put on the clipboard, if any.
+fn copied_image(h: &Harness<'_, App>) -> Option<egui::ColorImage> {
+    h.output()
+        .platform_output
+        .commands
+        .iter()
+        .find_map(|c| match c {
+            egui::OutputCommand::CopyImage(i) => Some(i.clone()),
+            _ => None,
+        })
+}
+
 /// Whether the analysis of evidence `i` has a warning containing `text`.
 fn warned(h: &Harness<'_, App>, i: usize, text: &str) -> bool {
     h.state().evidence[i]
@@ -106,16 +131,7 @@ fn open_sample_shows_verdict_and_overlays() {
     // "Copy summary" puts the verdict on the clipboard as plain text.
     h.get_by_label("Copy summary").click_accesskit();
     h.step();
-    let copied: Vec<String> = h
-        .output()
-        .platform_output
-        .commands
-        .iter()
-        .filter_map(|c| match c {
-            egui::OutputCommand::CopyText(t) => Some(t.clone()),
-            _ => None,
-        })
-        .collect();
+    let copied = copied_texts(&h);
     assert_eq!(copied.len(), 1, "{copied:?}");
     for part in [
         "photo-coffee.png",
@@ -140,16 +156,7 @@ fn open_sample_shows_verdict_and_overlays() {
     let t = Instant::now();
     let copied = loop {
         h.step();
-        let got = h
-            .output()
-            .platform_output
-            .commands
-            .iter()
-            .find_map(|c| match c {
-                egui::OutputCommand::CopyImage(i) => Some(i.clone()),
-                _ => None,
-            });
-        if let Some(i) = got {
+        if let Some(i) = copied_image(&h) {
             break i;
         }
         assert!(
@@ -779,15 +786,7 @@ fn the_evidence_list_sorts_filters_walks_and_takes_images_off() {
         h.step();
         h.get_by_label(item).click();
         h.step();
-        h.output()
-            .platform_output
-            .commands
-            .iter()
-            .filter_map(|c| match c {
-                egui::OutputCommand::CopyText(t) => Some(t.clone()),
-                _ => None,
-            })
-            .collect()
+        copied_texts(h)
     };
     let kept_name = kept.file_name().unwrap().to_string_lossy().into_owned();
     assert_eq!(
