@@ -1894,20 +1894,24 @@ impl App {
         if dropped.is_empty() {
             return;
         }
-        match self.view {
-            View::FineTune => {
-                self.notice = Some(
-                    "drop evidence on the Evidence view; use the Add buttons for training folders"
-                        .into(),
-                )
-            }
-            _ => {
-                for p in dropped {
-                    self.add_path(&p);
-                }
-                self.view = View::Evidence;
+        if self.takes_evidence("drop") {
+            for p in dropped {
+                self.add_path(&p);
             }
         }
+    }
+
+    /// Whether files dropped or pasted (`how`) go on the evidence list, whose view it then
+    /// shows: not from the Fine-tune view, whose folders have their own buttons (said).
+    fn takes_evidence(&mut self, how: &str) -> bool {
+        if self.view == View::FineTune {
+            self.notice = Some(format!(
+                "{how} evidence on the Evidence view; use the Add buttons for training folders"
+            ));
+            return false;
+        }
+        self.view = View::Evidence;
+        true
     }
 
     /// A paste (Ctrl+V or the Paste button) outside a text field: a picture is saved in
@@ -1936,14 +1940,9 @@ impl App {
             return;
         }
         self.paste_asked = None;
-        if self.view == View::FineTune {
-            self.notice = Some(
-                "paste evidence on the Evidence view; use the Add buttons for training folders"
-                    .into(),
-            );
+        if !self.takes_evidence("paste") {
             return;
         }
-        self.view = View::Evidence;
         for e in pastes {
             match e {
                 egui::Event::Paste(text) => {
